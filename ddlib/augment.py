@@ -1,0 +1,120 @@
+"""Batched, seeded, on-device augmentation: no per-sample Python loop on the hot path.
+
+Every function takes a float batch [B, C, H, W] and a ``torch.Generator`` on the batch's device, draws one set of
+per-sample parameters, and applies them with tensor ops (one ``grid_sample`` for the geometric families).
+DSA families and magnitudes follow Zhao & Bilen (ICML 2021, ``DiffAugment`` in the DC/DM code): colour
+(brightness, saturation, contrast), crop (translate 1/8), cutout (1/2), flip, scale (1.2), rotate (+-15 deg);
+one family per batch, drawn at random.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .errors import check_choice
+
+DSA = dict(  # magnitudes of the DSA families, DiffAugment's defaults (Zhao & Bilen 2021)
+    brightness=1.0,   # add U(-0.5, 0.5)
+    saturation=2.0,   # blend with channel mean by U(0, 2)
+    contrast=0.5,     # scale around the image mean by U(0.5, 1.5)
+    crop=0.125,       # translate by up to 1/8 of the side
+    cutout=0.5,       # zero a square of half the side
+    scale=1.2,        # scale x and y independently in [1/1.2, 1.2]
+    rotate=15.0,      # rotate by up to +-15 degrees
+)
+DSA_FAMILIES = ("color", "crop", "cutout", "flip", "scale", "rotate")
+
+
+def _u(n, g, device, lo=0.0, hi=1.0):
+    return torch.rand(n, generator=g, device=device) * (hi - lo) + lo
+
+
+def _affine(x, theta):
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def flip(x, g):
+    keep = _u(len(x), g, x.device) < 0.5
+    return torch.where(keep.view(-1, 1, 1, 1), x, x.flip(3))
+
+
+def translate(x, g, frac=DSA["crop"]):
+    """Shift each image by an integer number of pixels in [-frac*side, frac*side] (zero fill)."""
+    b, _, h, w = x.shape
+    ph, pw = int(round(h * frac)), int(round(w * frac))
+    dy = torch.randint(-ph, ph + 1, (b,), generator=g, device=x.device)
+    dx = torch.randint(-pw, pw + 1, (b,), generator=g, device=x.device)
+    padded = F.pad(x, (pw, pw, ph, ph))
+    rows = (torch.arange(h, device=x.device).view(1, h) + ph - dy.view(b, 1))  # [B, H]
+    cols = (torch.arange(w, device=x.device).view(1, w) + pw - dx.view(b, 1))  # [B, W]
+    idx_r = rows.view(b, 1, h, 1).expand(b, x.shape[1], h, padded.shape[3])
+    out = padded.gather(2, idx_r)
+    idx_c = cols.view(b, 1, 1, w).expand(b, x.shape[1], h, w)
+    return out.gather(3, idx_c)
+
+
+def color(x, g):
+    b, c = x.shape[:2]
+    x = x + (_u(b, g, x.device) - 0.5).view(-1, 1, 1, 1) * DSA["brightness"]
+    if c > 1:
+        m = x.mean(dim=1, keepdim=True)
+        x = (x - m) * (_u(b, g, x.device) * DSA["saturation"]).view(-1, 1, 1, 1) + m
+    else:
+        _u(b, g, x.device)  # same number of draws for grey and colour images
+    m = x.mean(dim=(1, 2, 3), keepdim=True)
+    return (x - m) * (_u(b, g, x.device) + DSA["contrast"]).view(-1, 1, 1, 1) + m
+
+
+def cutout(x, g, frac=DSA["cutout"]):
+    b, _, h, w = x.shape
+    ch, cw = int(h * frac + 0.5), int(w * frac + 0.5)
+    cy = torch.randint(0, h + (1 - ch % 2), (b,), generator=g, device=x.device)
+    cx = torch.randint(0, w + (1 - cw % 2), (b,), generator=g, device=x.device)
+    ys = torch.arange(h, device=x.device).view(1, h, 1)
+    xs = torch.arange(w, device=x.device).view(1, 1, w)
+    inside = ((ys - cy.view(b, 1, 1)).abs() <= ch // 2) & ((xs - cx.view(b, 1, 1)).abs() <= cw // 2)
+    return x * (~inside).unsqueeze(1).to(x.dtype)
+
+
+def scale(x, g, ratio=DSA["scale"]):
+    b = len(x)
+    sx = _u(b, g, x.device, 1 / ratio, ratio)
+    sy = _u(b, g, x.device, 1 / ratio, ratio)
+    theta = torch.zeros(b, 2, 3, device=x.device)
+    theta[:, 0, 0], theta[:, 1, 1] = sx, sy
+    return _affine(x, theta)
+
+
+def rotate(x, g, degrees=DSA["rotate"]):
+    b = len(x)
+    a = (_u(b, g, x.device) - 0.5) * 2 * degrees * math.pi / 180
+    theta = torch.zeros(b, 2, 3, device=x.device)
+    theta[:, 0, 0], theta[:, 0, 1] = torch.cos(a), torch.sin(-a)
+    theta[:, 1, 0], theta[:, 1, 1] = torch.sin(a), torch.cos(a)
+    return _affine(x, theta)
+
+
+FAMILY_OPS = {"color": color, "crop": translate, "cutout": cutout, "flip": flip, "scale": scale, "rotate": rotate}
+
+
+def dsa(x, g):
+    """Differentiable Siamese Augmentation, 'M' mode: one family per batch, per-sample parameters."""
+    family = DSA_FAMILIES[int(torch.randint(len(DSA_FAMILIES), (1,), generator=g, device=g.device))]
+    return FAMILY_OPS[family](x, g)
+
+
+def crop_flip(x, g):
+    """The classic CIFAR recipe: random translation by 1/8 plus horizontal flip (used to train teachers)."""
+    return flip(translate(x, g), g)
+
+
+AUGMENTATIONS = {"none": lambda x, g: x, "crop_flip": crop_flip, "dsa": dsa}
+
+
+def get(name: str):
+    """The augmentation function called ``name`` (none, crop_flip, dsa)."""
+    check_choice("augmentation", name, AUGMENTATIONS)
+    return AUGMENTATIONS[name]
