@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from . import __version__, data, models, regimes, select, teacher as teachers
+from . import __version__, augment, data, models, regimes, scores, select, teacher as teachers
 from .budget import Budget
 from .errors import DDLibError, check_choice
 from .paths import cache_dir, repo_root
@@ -43,6 +43,9 @@ class RunConfig:
     val_per_class: int = 500                 # [ours] validation images carved from the training split
     split_seed: int = 0
     teacher: teachers.TeacherConfig = field(default_factory=teachers.TeacherConfig)
+    recorder: scores.RecorderConfig = field(default_factory=scores.RecorderConfig)  # score selectors' scoring run
+    label_views: int = 0                     # SL only: k stored (view, label) pairs per image; 0 = classic SL
+    select_knobs: tuple = ()                 # the selector's knobs as (name, value) pairs, e.g. (("which", "easiest"),)
     device: str = "cpu"
 
     def validate(self) -> "RunConfig":
@@ -50,12 +53,16 @@ class RunConfig:
         check_choice("dataset", self.dataset, data.LOADERS)
         regimes.check(self.regime)
         select.check(self.select)
+        select.check_knobs(self.select, dict(self.select_knobs))
         models.ModelSpec.parse(self.model)
         models.ModelSpec.parse(self.teacher.model)
         TrainSpec(self.regime, Budget(self.budget, self.batch), self.optim, aug=self.aug).validate()
         check_choice("device", torch.device(self.device).type, ("cpu", "cuda", "mps"))
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise DDLibError("device 'cuda' asked for, but torch sees no CUDA device; use --device cpu")
+        if self.label_views and (self.regime != "sl" or self.label_views < 0):
+            raise DDLibError(f"label_views (k stored labels per image) applies to regime 'sl' only and must be "
+                             f">= 1, got {self.label_views} with regime {self.regime!r}")
         if self.ipc != "full":
             if isinstance(self.ipc, bool) or not isinstance(self.ipc, int) or self.ipc < 1:
                 raise DDLibError(f"IPC must be a positive integer or 'full', got {self.ipc!r}")
@@ -72,6 +79,14 @@ class RunConfig:
             d["teacher"], d["temperature"] = None, None
         else:
             d["teacher"] = self.teacher.key(self.dataset, self.val_per_class, self.split_seed)
+        if self.select in ("herding", "kcenter"):  # the teacher's embeddings pick the subset, even under HL
+            d["select_teacher"] = self.teacher.key(self.dataset, self.val_per_class, self.split_seed)
+        if self.select in ("random", "herding", "kcenter"):
+            del d["recorder"]                # only the score selectors read a scoring run
+        if not self.select_knobs:
+            del d["select_knobs"]
+        if not self.label_views:
+            del d["label_views"]
         d["ddlib_version"] = __version__
         return d
 
@@ -101,19 +116,24 @@ def run(cfg: RunConfig, progress: bool = False) -> dict:
     start = time.perf_counter()
     splits = data.load(cfg.dataset, cfg.val_per_class, cfg.split_seed)
     d = data.on_device(cfg.dataset, cfg.val_per_class, cfg.split_seed, cfg.device)
-    idx = select.select(cfg.select, splits, cfg.ipc, cfg.seed)["indices"].to(cfg.device)
+    idx = select.select(cfg.select, splits, cfg.ipc, cfg.seed, teacher=cfg.teacher, recorder=cfg.recorder,
+                        split_seed=cfg.split_seed, device=cfg.device, progress=progress,
+                        **dict(cfg.select_knobs))["indices"].to(cfg.device)
     x, y = d["train"][0][idx], d["train"][1][idx]
     teacher, soft = None, None
     if cfg.regime != "hl":
         teacher = teachers.get(cfg.teacher, cfg.dataset, cfg.val_per_class, cfg.split_seed, cfg.device, progress)
-        if cfg.regime == "sl":  # one stored label per image, from the un-augmented image
+        if cfg.regime == "sl" and cfg.label_views:  # k stored labels per image, from k augmented views
+            soft = regimes.view_bank(teacher.model, x, cfg.label_views, augment.get(cfg.aug), cfg.temperature,
+                                     cfg.seed)
+        elif cfg.regime == "sl":  # one stored label per image, from the un-augmented image
             soft = F.softmax(teacher.train_logits[idx] / cfg.temperature, dim=1)
     torch.manual_seed(cfg.seed)
     student = models.build(cfg.model, splits.shape, splits.num_classes).to(cfg.device)
     spec = TrainSpec(cfg.regime, Budget(cfg.budget, cfg.batch), cfg.optim, aug=cfg.aug,
                      temperature=cfg.temperature, seed=cfg.seed)
     cost = fit(student, x, y, spec, teacher=teacher and teacher.model, soft_labels=soft, progress=progress)
-    result = dict(asdict(cfg), teacher=None, **cost,
+    result = dict(asdict(cfg), teacher=None, recorder=None, **cost,
                   optimizer=spec.optimizer, subset_size=len(idx),
                   val_acc=accuracy(student, *d["val"]), test_acc=accuracy(student, *d["test"]),
                   wall_s=time.perf_counter() - start, device=str(cfg.device), key=cfg.key(),
@@ -122,7 +142,7 @@ def run(cfg: RunConfig, progress: bool = False) -> dict:
         result.update(teacher_id=teacher.id, teacher_test_acc=teacher.meta["test_acc"],
                       teacher_val_acc=teacher.meta["val_acc"], teacher_model=teacher.meta["model"])
         if cfg.regime == "sl":
-            result["teacher_forward_samples"] = len(idx)  # one labelling pass over the subset
+            result["teacher_forward_samples"] = len(idx) * max(1, cfg.label_views)  # labelling passes
     return result
 
 

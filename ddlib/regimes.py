@@ -4,9 +4,14 @@
 * SL: one soft label per training image, computed once by the teacher on the un-augmented image; the student
   matches it on every augmented view (KL at temperature T). The labels are stored, so they cost no compute.
 * SL+KD: the teacher labels every augmented batch online (KL at temperature T); its forward passes are counted.
+* Between them, a dial of ours: SL with k stored labels per image (:class:`ViewBank`): k augmented views of each
+  image, each with its teacher label, stored once; each step trains on one stored view per image. k = 1 is one
+  fixed soft-labelled view; as k grows it approaches SL+KD (a fresh view and label every time).
 KL at temperature T is scaled by T^2 (Hinton et al. 2015), as in the RDED/SRe2L evaluation code.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +39,32 @@ def teacher_probs(teacher: torch.nn.Module, x: torch.Tensor, temperature: float,
     return torch.cat([F.softmax(teacher(x[i:i + chunk]) / temperature, dim=1) for i in range(0, len(x), chunk)])
 
 
+@dataclass
+class ViewBank:
+    """k stored (augmented view, teacher label) pairs per image: ``x`` [k, n, C, H, W], ``probs`` [k, n, classes]."""
+    x: torch.Tensor
+    probs: torch.Tensor
+
+    @property
+    def k(self) -> int:
+        return len(self.x)
+
+    def draw(self, idx: torch.Tensor, g: torch.Generator):
+        """One stored view (and its label) per index, chosen uniformly among the k."""
+        v = torch.randint(self.k, (len(idx),), generator=g, device=idx.device)
+        return self.x[v, idx], self.probs[v, idx]
+
+
+@torch.no_grad()
+def view_bank(teacher, x: torch.Tensor, k: int, aug, temperature: float, seed: int, chunk: int = 256) -> ViewBank:
+    """Label k augmented views of every image of ``x`` with ``teacher`` (k x len(x) teacher forward passes).
+    Augmentation is applied per chunk, as per batch in training (DSA draws one family per call)."""
+    g = torch.Generator(device=x.device).manual_seed(int(seed) + 1_000_003)  # a stream apart from training's
+    views = torch.stack([torch.cat([aug(x[i:i + chunk], g) for i in range(0, len(x), chunk)]) for _ in range(k)])
+    probs = torch.stack([teacher_probs(teacher, v, temperature) for v in views])
+    return ViewBank(views, probs)
+
+
 def batch_loss(regime, logits, idx, x_aug, y, soft_labels, teacher, temperature):
     """The regime's loss for one batch: ``idx`` indexes the subset, ``x_aug`` is the augmented batch."""
     if regime == "hl":
@@ -41,3 +72,16 @@ def batch_loss(regime, logits, idx, x_aug, y, soft_labels, teacher, temperature)
     if regime == "sl":
         return kd_loss(logits, soft_labels[idx], temperature)
     return kd_loss(logits, teacher_probs(teacher, x_aug, temperature), temperature)
+
+
+# The arms the chapters compare: a label regime and the optimiser it is trained with. "HL (AdamW)" is our control:
+# the recipes give HL SGD and the soft regimes AdamW, so without it a regime gap mixes labels with optimisers.
+ARMS = {"HL": ("hl", "auto"), "HL (AdamW)": ("hl", "adamw"), "SL": ("sl", "auto"), "SL+KD": ("slkd", "auto")}
+
+
+def arm_name(regime: str, optim: str) -> str:
+    """The arm a run belongs to ('HL', 'HL (AdamW)', 'SL', 'SL+KD'); ``optim`` as in the run's config."""
+    for name, (r, o) in ARMS.items():
+        if r == regime and (o == optim or (o == "auto" and optim in ("auto", {"hl": "sgd"}.get(r, "adamw")))):
+            return name
+    return f"{LABELS[regime]} ({optim})"

@@ -88,7 +88,7 @@ def fit(model, x: torch.Tensor, y: torch.Tensor, spec: TrainSpec, teacher=None, 
     """Train ``model`` in place on (x, y) under ``spec``; return what it cost.
 
     ``x`` is the normalised subset on the model's device, ``y`` its hard labels. SL needs ``soft_labels``
-    (one probability row per image of x), SL+KD a ``teacher``. ``on_step(step, model)`` is called after each step.
+    (one probability row per image of x, or a ``regimes.ViewBank`` of k stored views), SL+KD a ``teacher``. ``on_step(step, model)`` is called after each step.
     """
     spec.validate()
     if spec.regime == "sl" and soft_labels is None:
@@ -106,8 +106,12 @@ def fit(model, x: torch.Tensor, y: torch.Tensor, spec: TrainSpec, teacher=None, 
     start = time.perf_counter()
     bar = tqdm(total=steps, desc=f"{spec.regime} x{len(x)}", disable=not progress, leave=False)
     for step, idx in enumerate(batch_indices(len(x), batch, steps, g)):
-        xb = aug(x[idx], g)
-        loss = regimes.batch_loss(spec.regime, model(xb), idx, xb, y, soft_labels, teacher, spec.temperature)
+        if isinstance(soft_labels, regimes.ViewBank):  # SL with k stored views: no fresh augmentation
+            xb, target = soft_labels.draw(idx, g)
+            loss = regimes.kd_loss(model(xb), target, spec.temperature)
+        else:
+            xb = aug(x[idx], g)
+            loss = regimes.batch_loss(spec.regime, model(xb), idx, xb, y, soft_labels, teacher, spec.temperature)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {loss.item()} at step {step}")
         opt.zero_grad(set_to_none=True)

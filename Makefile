@@ -1,0 +1,44 @@
+# The two set-up commands of the README: `make book` (build the site on the quick CPU profile) and `make test`.
+# `make book PROFILE=paper` runs the paper profile (on a GPU: params/paper.yaml sets device: cuda).
+.DELETE_ON_ERROR:
+SHELL := /bin/bash
+PROFILE ?= quick
+VENV := .venv
+PY := $(VENV)/bin/python
+CHAPTERS := 02_saturation
+EXECUTED := $(CHAPTERS:%=book/executed/%.ipynb)
+
+.PHONY: book test setup notebooks clean-book benchmark
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh
+	touch $@
+
+book/_static/mathjax/tex-svg.js:
+	bash book/get_mathjax.sh
+
+# Papermill runs every chapter (cached runs are read back, so a rebuild is quick), then the generated pages.
+notebooks: setup
+	@mkdir -p book/executed book/_generated
+	@for ch in $(CHAPTERS); do \
+	  echo "papermill: $$ch ($(PROFILE) profile)"; \
+	  $(VENV)/bin/papermill notebooks/$$ch.ipynb book/executed/$$ch.ipynb -k python3 \
+	    -f params/$(PROFILE).yaml --progress-bar || { rm -f book/executed/$$ch.ipynb; exit 1; }; \
+	done
+	$(PY) -m ddlib provenance-table > book/_generated/provenance.md
+	$(PY) -m ddlib findings-table --profile $(PROFILE) > book/_generated/findings.md
+
+book: setup book/_static/mathjax/tex-svg.js notebooks
+	$(VENV)/bin/jupyter-book build . -W -n --keep-going
+	@echo "The book: _build/html/index.html"
+
+test: setup
+	$(PY) -m pytest -q
+
+benchmark: setup
+	$(PY) benchmarks/loop_vs_classic.py
+
+clean-book:
+	rm -rf _build book/executed book/_generated

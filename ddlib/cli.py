@@ -1,0 +1,144 @@
+"""``python -m ddlib``: train one student, run a chapter's sweep, or print the provenance table.
+
+User errors (unknown names, impossible IPC, missing data, bad parameters) print one line and exit 2, before any
+compute; no traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import torch
+
+from . import data, regimes, select
+from .errors import DDLibError
+from .experiment import RunConfig, cached_run, run
+from .teacher import TeacherConfig
+
+
+def _ipc(text: str):
+    if text == "full":
+        return "full"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"IPC must be a positive integer or 'full', got {text!r}") from None
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _train_parser(sub):
+    p = sub.add_parser("train", help="train one student on a subset under a label regime at a fixed budget")
+    d = RunConfig()
+    p.add_argument("--dataset", default=d.dataset, help=f"one of {', '.join(data.LOADERS)}")
+    p.add_argument("--ipc", type=_ipc, default=d.ipc, help="images per class, or 'full' (default %(default)s)")
+    p.add_argument("--select", default=d.select, help=f"selector: {', '.join(select.SELECTORS)}")
+    p.add_argument("--regime", default=d.regime, help=f"label regime: {', '.join(regimes.REGIMES)}")
+    p.add_argument("--budget", type=int, default=d.budget, help="samples seen = steps x batch (%(default)s)")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--model", default=d.model, help="e.g. convnet3-w128-instancenorm, resnet18")
+    p.add_argument("--optim", default=d.optim, help="auto (the regime's recipe), sgd or adamw")
+    p.add_argument("--batch", type=int, default=d.batch)
+    p.add_argument("--aug", default=d.aug, help="none, crop_flip or dsa")
+    p.add_argument("--temperature", type=float, default=d.temperature)
+    p.add_argument("--val-per-class", type=int, default=d.val_per_class)
+    t = TeacherConfig()
+    p.add_argument("--teacher-model", default=t.model)
+    p.add_argument("--teacher-epochs", type=float, default=t.epochs)
+    p.add_argument("--teacher-floor", type=float, default=None, help="least teacher validation accuracy")
+    p.add_argument("--device", default=default_device(), help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--no-cache", action="store_true", help="train even if this exact run is cached")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.add_argument("--progress", action="store_true", help="show a progress bar")
+
+
+def _train(a) -> int:
+    cfg = RunConfig(dataset=a.dataset, ipc=a.ipc, select=a.select, regime=a.regime, budget=a.budget, seed=a.seed,
+                    model=a.model, optim=a.optim, batch=a.batch, aug=a.aug, temperature=a.temperature,
+                    val_per_class=a.val_per_class, device=a.device,
+                    teacher=TeacherConfig(model=a.teacher_model, epochs=a.teacher_epochs, floor=a.teacher_floor))
+    cfg.validate()
+    result = run(cfg, progress=a.progress) if a.no_cache else cached_run(cfg, progress=a.progress)
+    if a.json:
+        print(json.dumps(result, default=str))
+    else:
+        print(f"{cfg.dataset} ipc={cfg.ipc} select={cfg.select} regime={cfg.regime} budget={cfg.budget} "
+              f"({result['steps']} steps, {result['epochs']:.1f} epochs) seed={cfg.seed}: "
+              f"val {result['val_acc']:.4f}, test {result['test_acc']:.4f} in {result['wall_s']:.1f}s")
+    return 0
+
+
+def _sweep_parser(sub):
+    from .findings import FINDINGS
+    p = sub.add_parser("sweep", help="run a chapter's sweep and write its results (e.g. on a GPU machine)")
+    p.add_argument("finding", help=f"one of {', '.join(FINDINGS)}")
+    p.add_argument("--params", help="a YAML file of parameters (params/quick.yaml, params/paper.yaml)")
+    p.add_argument("-p", dest="overrides", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="override one parameter (YAML value), like papermill's -p")
+
+
+def _sweep(a) -> int:
+    import yaml
+    from .findings import FINDINGS
+    if a.finding not in FINDINGS:
+        raise DDLibError(f"unknown finding {a.finding!r}; valid: {', '.join(FINDINGS)}")
+    params = {}
+    if a.params:
+        try:
+            with open(a.params) as f:
+                params = yaml.safe_load(f) or {}
+        except OSError as e:
+            raise DDLibError(f"cannot read parameters file {a.params}: {e.strerror}") from None
+    params.update({k: yaml.safe_load(v) for k, v in a.overrides})
+    summary = FINDINGS[a.finding].main(params)
+    print(json.dumps({k: summary[k] for k in ("chapter", "status", "sentence")}))
+    return 0
+
+
+def _provenance_parser(sub):
+    sub.add_parser("provenance-table", help="print the book's provenance table of every protocol choice (Markdown)")
+
+
+def _provenance(a) -> int:
+    from .provenance import markdown_table
+    print(markdown_table())
+    return 0
+
+
+def _findings_parser(sub):
+    p = sub.add_parser("findings-table", help="print the 'findings at a glance' table from the chapters' results")
+    p.add_argument("--profile", default="quick")
+
+
+def _findings(a) -> int:
+    from .report import findings_markdown
+    print(findings_markdown(a.profile))
+    return 0
+
+
+COMMANDS = {"train": _train, "sweep": _sweep, "provenance-table": _provenance, "findings-table": _findings}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ddlib", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    _train_parser(sub)
+    _sweep_parser(sub)
+    _provenance_parser(sub)
+    _findings_parser(sub)
+    a = parser.parse_args(argv)
+    try:
+        return COMMANDS[a.command](a)
+    except DDLibError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished runs are cached; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

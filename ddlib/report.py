@@ -1,0 +1,81 @@
+"""What a chapter leaves behind: its results table, a machine-readable summary (claim, verdict, key numbers with
+intervals, provenance) that the overview page gathers, and the verdict admonition shown on the page."""
+from __future__ import annotations
+
+import html
+import time
+
+import pandas as pd
+
+from .experiment import provenance
+from .paths import results_dir
+from .store import atomic_write, read_json, write_json
+
+STATUSES = ("reproduced", "partly reproduced", "not reproduced", "inconclusive")
+_ADMONITION = {"reproduced": "tip", "partly reproduced": "warning", "not reproduced": "danger",
+               "inconclusive": "note"}
+
+
+def chapter_dir(profile: str, chapter: str):
+    return results_dir() / profile / chapter
+
+
+def write_results(df: pd.DataFrame, profile: str, chapter: str):
+    path = chapter_dir(profile, chapter) / "results.csv"
+    return atomic_write(path, lambda p: df.to_csv(p, index=False))
+
+
+def write_summary(profile: str, chapter: str, *, label: str, title: str, claim: str, status: str, sentence: str,
+                  key_numbers: list, params: dict, df: pd.DataFrame, started: float):
+    """Write ``summary.json`` for the overview page; ``key_numbers`` are dicts with name, mean, lo, hi, n."""
+    assert status in STATUSES, status
+    summary = dict(chapter=chapter, label=label, title=title, claim=claim, status=status, sentence=sentence,
+                   key_numbers=key_numbers, params=params,
+                   provenance=dict(provenance(), profile=profile, device=params.get("device"),
+                                   seeds=params.get("seeds"), runs=len(df),
+                                   cache_hits=int(df["cache_hit"].sum()) if "cache_hit" in df else None,
+                                   compute_s=float(df["wall_s"].sum()) if "wall_s" in df else None,
+                                   wall_s=time.time() - started,
+                                   written=time.strftime("%Y-%m-%d %H:%M:%S %Z")))
+    write_json(chapter_dir(profile, chapter) / "summary.json", summary)
+    return summary
+
+
+def read_summaries(profile: str) -> list:
+    root = results_dir() / profile
+    return [read_json(p) for p in sorted(root.glob("*/summary.json"))] if root.exists() else []
+
+
+def verdict_html(status: str, sentence: str, details: list = ()) -> str:
+    """A book admonition (its colour chosen by the status) holding the computed verdict."""
+    items = "".join(f"<li>{html.escape(d)}</li>" for d in details)
+    return (f'<div class="admonition {_ADMONITION[status]}"><p class="admonition-title">Verdict: {status}</p>'
+            f"<p>{html.escape(sentence)}</p>{f'<ul>{items}</ul>' if items else ''}</div>")
+
+
+def provenance_table(summary: dict) -> pd.DataFrame:
+    p = summary["provenance"]
+    rows = {"profile": p["profile"], "device": p["device"], "GPU": p.get("gpu") or "none",
+            "seeds": p["seeds"], "runs (cache hits)": f"{p['runs']} ({p['cache_hits']})",
+            "training compute, s": round(p["compute_s"] or 0, 1), "chapter wall time, s": round(p["wall_s"], 1),
+            "ddlib": p["ddlib_version"], "commit": p["commit"], "torch": p["torch"], "python": p["python"],
+            "CPU threads": p["cpu_threads"], "written": p["written"]}
+    return pd.DataFrame({"value": [str(v) for v in rows.values()]}, index=list(rows))
+
+
+def _number(k: dict) -> str:
+    ci = "" if k["lo"] != k["lo"] else f" [{k['lo'] * 100:.1f}, {k['hi'] * 100:.1f}]"
+    return f"{k['name']}: {k['mean'] * 100:.1f}%{ci} (n={k['n']})"
+
+
+def findings_markdown(profile: str, max_numbers: int = 4) -> str:
+    """The 'findings at a glance' table, computed from every chapter's summary.json for ``profile``."""
+    summaries = read_summaries(profile)
+    if not summaries:
+        return f"No chapter has written results for the `{profile}` profile yet."
+    lines = [f"Profile `{profile}`; numbers are means with 95% intervals over seeds.", "",
+             "| chapter | claim | verdict | key numbers |", "| --- | --- | --- | --- |"]
+    for s in summaries:
+        nums = "<br>".join(_number(k) for k in s["key_numbers"][:max_numbers])
+        lines.append(f"| {{ref}}`{s['label']}` | {s['claim']} | **{s['status']}**: {s['sentence']} | {nums} |")
+    return "\n".join(lines)
