@@ -3,7 +3,7 @@
 The executable companion to Dey et al., *Rethinking Dataset Distillation: Hard Truths about Soft Labels*
 (CVPR 2026). Data flows one way: data -> select -> train under a regime and budget -> results -> plots.
 """
-__version__ = "0.1.0"
+__version__ = "0.1.1"
 
 from .budget import Budget  # noqa: E402
 from .errors import DDLibError  # noqa: E402

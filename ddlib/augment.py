@@ -75,7 +75,9 @@ def cutout(x, g, frac=DSA["cutout"]):
     cx = torch.randint(0, w + (1 - cw % 2), (b,), generator=g, device=x.device)
     ys = torch.arange(h, device=x.device).view(1, h, 1)
     xs = torch.arange(w, device=x.device).view(1, 1, w)
-    inside = ((ys - cy.view(b, 1, 1)).abs() <= ch // 2) & ((xs - cx.view(b, 1, 1)).abs() <= cw // 2)
+    dy = ys - cy.view(b, 1, 1) + ch // 2      # rows cy - ch//2 .. cy - ch//2 + ch - 1, as in DiffAugment
+    dx = xs - cx.view(b, 1, 1) + cw // 2
+    inside = (dy >= 0) & (dy < ch) & (dx >= 0) & (dx < cw)
     return x * (~inside).unsqueeze(1).to(x.dtype)
 
 
@@ -83,7 +85,7 @@ def scale(x, g, ratio=DSA["scale"]):
     b = len(x)
     sx = _u(b, g, x.device, 1 / ratio, ratio)
     sy = _u(b, g, x.device, 1 / ratio, ratio)
-    theta = torch.zeros(b, 2, 3, device=x.device)
+    theta = torch.zeros(b, 2, 3, device=x.device, dtype=x.dtype)
     theta[:, 0, 0], theta[:, 1, 1] = sx, sy
     return _affine(x, theta)
 
@@ -91,7 +93,7 @@ def scale(x, g, ratio=DSA["scale"]):
 def rotate(x, g, degrees=DSA["rotate"]):
     b = len(x)
     a = (_u(b, g, x.device) - 0.5) * 2 * degrees * math.pi / 180
-    theta = torch.zeros(b, 2, 3, device=x.device)
+    theta = torch.zeros(b, 2, 3, device=x.device, dtype=x.dtype)
     theta[:, 0, 0], theta[:, 0, 1] = torch.cos(a), torch.sin(-a)
     theta[:, 1, 0], theta[:, 1, 1] = torch.sin(a), torch.cos(a)
     return _affine(x, theta)

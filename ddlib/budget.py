@@ -15,9 +15,9 @@ class Budget:
     batch: int       # images per step
 
     def __post_init__(self):
-        if not isinstance(self.samples, int) or self.samples <= 0:
+        if isinstance(self.samples, bool) or not isinstance(self.samples, int) or self.samples <= 0:
             raise DDLibError(f"budget must be a positive number of samples seen, got {self.samples!r}")
-        if not isinstance(self.batch, int) or self.batch <= 0:
+        if isinstance(self.batch, bool) or not isinstance(self.batch, int) or self.batch <= 0:
             raise DDLibError(f"batch size must be a positive integer, got {self.batch!r}")
 
     @property

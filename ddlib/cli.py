@@ -122,8 +122,16 @@ def _findings(a) -> int:
 COMMANDS = {"train": _train, "sweep": _sweep, "provenance-table": _provenance, "findings-table": _findings}
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's usage errors as one line, like ddlib's own (its subparsers inherit this class)."""
+
+    def error(self, message):
+        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ddlib", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="python -m ddlib", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
     _sweep_parser(sub)

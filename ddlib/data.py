@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -135,7 +136,7 @@ def _load_cifar10() -> Raw:
                         raise ValueError(f"{len(x)} images but {len(y)} labels in {split}")
                     out[split] = (x, y)
                 classes = tuple(str(c) for c in arr["classes"])
-            except (OSError, KeyError, ValueError, RuntimeError) as e:
+            except (OSError, KeyError, ValueError, RuntimeError, zipfile.BadZipFile) as e:
                 raise DDLibError(f"corrupt CIFAR-10 file {path} ({type(e).__name__}: {e}); {CIFAR_HELP}") from None
             return Raw(*out["train"], *out["test"], classes, str(path))
     if "DDLIB_TORCHVISION_ROOT" in os.environ:
@@ -195,8 +196,10 @@ def per_class_indices(y: torch.Tensor, ipc: int, seed: int) -> torch.Tensor:
 def load(name: str, val_per_class: int = 500, split_seed: int = 0) -> Splits:
     """Load ``name`` and carve ``val_per_class`` validation images per class from its training set."""
     raw = load_raw(name)
-    if val_per_class < 1:
-        raise DDLibError(f"val_per_class must be >= 1, got {val_per_class}")
+    smallest = int(torch.bincount(raw.y_train).min())
+    if not 1 <= val_per_class < smallest:
+        raise DDLibError(f"val_per_class must be between 1 and {smallest - 1} for {name} (its smallest class has "
+                         f"{smallest} training images), got {val_per_class}")
     val = per_class_indices(raw.y_train, val_per_class, seed=split_seed)
     keep = torch.ones(len(raw.y_train), dtype=torch.bool)
     keep[val] = False

@@ -27,6 +27,14 @@ from .store import read_json, write_json
 from .train import TEMPERATURE, TrainSpec, accuracy, fit
 
 
+def device_type(device: str) -> str:
+    """'cpu', 'cuda', ... of a device string; a one-line DDLibError for one torch does not parse."""
+    try:
+        return torch.device(device).type
+    except (RuntimeError, TypeError):
+        raise DDLibError(f"unknown device {device!r}; valid: cpu, cuda, cuda:<n>, mps") from None
+
+
 @dataclass(frozen=True)
 class RunConfig:
     dataset: str = "fashion_mnist"
@@ -57,9 +65,9 @@ class RunConfig:
         models.ModelSpec.parse(self.model)
         models.ModelSpec.parse(self.teacher.model)
         TrainSpec(self.regime, Budget(self.budget, self.batch), self.optim, aug=self.aug).validate()
-        check_choice("device", torch.device(self.device).type, ("cpu", "cuda", "mps"))
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise DDLibError("device 'cuda' asked for, but torch sees no CUDA device; use --device cpu")
+        check_choice("device", device_type(self.device), ("cpu", "cuda", "mps"))
+        if not self.temperature > 0:
+            raise DDLibError(f"temperature must be positive, got {self.temperature!r}")
         if self.label_views and (self.regime != "sl" or self.label_views < 0):
             raise DDLibError(f"label_views (k stored labels per image) applies to regime 'sl' only and must be "
                              f">= 1, got {self.label_views} with regime {self.regime!r}")
@@ -74,11 +82,12 @@ class RunConfig:
 
     def key_fields(self) -> dict:
         d = asdict(self)
-        d["device"] = torch.device(self.device).type
+        d["device"] = device_type(self.device)
         if self.regime == "hl":          # HL reads neither the teacher nor the temperature
             d["teacher"], d["temperature"] = None, None
         else:
             d["teacher"] = self.teacher.key(self.dataset, self.val_per_class, self.split_seed)
+            d["temperature"] = float(self.temperature)
         if self.select in ("herding", "kcenter"):  # the teacher's embeddings pick the subset, even under HL
             d["select_teacher"] = self.teacher.key(self.dataset, self.val_per_class, self.split_seed)
         if self.select in ("random", "herding", "kcenter"):
@@ -113,6 +122,9 @@ def provenance() -> dict:
 def run(cfg: RunConfig, progress: bool = False) -> dict:
     """Train one student as ``cfg`` says and evaluate it on the validation and test splits."""
     cfg.validate()
+    # Checked here, not in validate(): runs recorded on a GPU can be read back from the cache on any machine.
+    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+        raise DDLibError("device 'cuda' asked for, but torch sees no CUDA device; use --device cpu")
     start = time.perf_counter()
     splits = data.load(cfg.dataset, cfg.val_per_class, cfg.split_seed)
     d = data.on_device(cfg.dataset, cfg.val_per_class, cfg.split_seed, cfg.device)

@@ -85,3 +85,116 @@ def full_data_curve(curve, arms):
     ax.legend(loc="lower right")
     fig.tight_layout()
     return fig
+
+
+# --- chapter 01: selectors against random under each label regime ------------------------------------------------
+# Selectors get their own colours, taken from the colour-blind palette's entries the arms do not use; random, the
+# baseline, is grey and dashed everywhere.
+SELECTOR_COLORS = {"random": _PAL[7], "herding": _PAL[4], "kcenter": _PAL[5], "el2n": _PAL[3], "forgetting": _PAL[6],
+                   "aum": _PAL[8], "ccs": (0.0, 0.0, 0.0), "window": _PAL[1], "dyn_unc": _PAL[2]}
+SELECTOR_MARKERS = {"random": "o", "herding": "s", "kcenter": "P", "el2n": "v", "forgetting": "X", "aum": "<",
+                    "ccs": "D", "window": ">", "dyn_unc": "*"}
+
+
+def _yerr(t, scale=100.0):
+    return [(t["mean"] - t["lo"]).fillna(0) * scale, (t["hi"] - t["mean"]).fillna(0) * scale]
+
+
+def _log_ipc_axis(ax, ipcs):
+    ax.set_xscale("log")
+    ax.set_xticks(ipcs, [str(i) for i in ipcs])
+    ax.minorticks_off()
+    ax.set_xlabel("images per class (IPC)")
+
+
+def accuracy_by_selector(table, budgets, arms, selectors):
+    """One panel per arm (columns) and budget (rows): mean test accuracy (95% interval) against IPC, one line per
+    selector; random dashed. ``table``: rows with budget, arm, selector, ipc, mean, lo, hi."""
+    style()
+    fig, axes = plt.subplots(len(budgets), len(arms), figsize=(2.9 * len(arms), 3.4 * len(budgets)), sharey=True,
+                             squeeze=False)
+    ipcs = sorted(table["ipc"].astype(int).unique())
+    for row, b in zip(axes, budgets):
+        for ax, arm in zip(row, arms):
+            for sel in selectors:
+                t = table[(table["budget"] == b) & (table["arm"] == arm) & (table["selector"] == sel)]
+                t = t.sort_values("ipc")
+                ax.errorbar(t["ipc"].astype(float), t["mean"] * 100, yerr=_yerr(t), capsize=3, ms=5,
+                            color=SELECTOR_COLORS.get(sel), marker=SELECTOR_MARKERS.get(sel, "o"),
+                            ls="--" if sel == "random" else "-", label=sel)
+            _log_ipc_axis(ax, ipcs)
+            ax.set_title(arm + (f", budget {b:,}" if len(budgets) > 1 else ""), color=ARM_COLORS.get(arm))
+        row[0].set_ylabel("test accuracy (%)")
+    lo, hi = axes[0][0].get_ylim()
+    axes[0][0].set_ylim(max(lo, 0.0), min(hi, 100.0))   # an interval past 0 or 100% (few seeds) is cut at the frame
+    axes[0][-1].legend(loc="lower right", frameon=True)
+    fig.tight_layout()
+    return fig
+
+
+def gain_by_regime(best, budgets, arms):
+    """One panel per budget: the best coreset's test gain over random (accuracy points, paired 95% interval)
+    per IPC, one marker per arm side by side, the selector chosen on validation written above each point."""
+    style()
+    fig, axes = plt.subplots(1, len(budgets), figsize=(6.0 * len(budgets), 3.9), sharey=True, squeeze=False)
+    ipcs = sorted(best["ipc"].astype(int).unique())
+    width = 0.8 / max(1, len(arms))
+    for ax, b in zip(axes[0], budgets):
+        for j, arm in enumerate(arms):
+            t = best[(best["budget"] == b) & (best["arm"] == arm)].sort_values("ipc")
+            x = [ipcs.index(int(i)) + (j - (len(arms) - 1) / 2) * width for i in t["ipc"]]
+            ax.errorbar(x, t["mean"] * 100, yerr=_yerr(t), fmt=ARM_MARKERS.get(arm, "o"), ms=6, capsize=4,
+                        color=ARM_COLORS.get(arm), label=arm)
+            for xi, (_, r) in zip(x, t.iterrows()):
+                top = r["hi"] if r["hi"] == r["hi"] else r["mean"]
+                ax.annotate(r["best"], (xi, top * 100), textcoords="offset points", xytext=(0, 4), ha="center",
+                            fontsize=7, color="0.3")
+        ax.axhline(0, color="0.4", lw=1)
+        ax.set_xticks(range(len(ipcs)), [str(i) for i in ipcs])
+        ax.set_xlabel("images per class (IPC)")
+        if len(budgets) > 1:
+            ax.set_title(f"budget {b:,} samples seen")
+    axes[0][0].set_ylabel("best coreset minus random\n(test accuracy points)")
+    axes[0][-1].legend(loc="best", frameon=True)
+    fig.tight_layout()
+    return fig
+
+
+def views_dial(dial, budgets, selectors):
+    """The k dial, one panel per budget: gain over random (accuracy points, paired 95% interval) against k stored
+    labelled views per image on a log axis; classic SL (one label from the clean image) drawn at the left end and
+    SL+KD (a fresh label per view) at the right end, in their arms' colours."""
+    style()
+    fig, axes = plt.subplots(1, len(budgets), figsize=(6.0 * len(budgets), 3.7), sharey=True, squeeze=False)
+    for ax, b in zip(axes[0], budgets):
+        d = dial[dial["budget"] == b]
+        ks = sorted(int(k) for k in d["k"].unique() if 0 < k < float("inf"))
+        lo_x = (ks[0] / 3.0) if ks else 0.5
+        hi_x = (ks[-1] * 3.0) if ks else 2.0
+        pos = {0: lo_x, float("inf"): hi_x, **{k: float(k) for k in ks}}
+        for sel in selectors:
+            t = d[d["selector"] == sel].sort_values("k")
+            if t.empty:
+                continue
+            mid = t[t["k"].between(1, float("inf"), inclusive="left")]
+            ax.errorbar(mid["k"].astype(float), mid["mean"] * 100, yerr=_yerr(mid), capsize=3, ms=5,
+                        color=SELECTOR_COLORS.get(sel), marker=SELECTOR_MARKERS.get(sel, "o"),
+                        label=f"{sel}, SL k views")
+            for k, arm in ((0, "SL"), (float("inf"), "SL+KD")):
+                e = t[t["k"] == k]
+                if len(e):
+                    ax.errorbar([pos[k]], e["mean"] * 100, yerr=_yerr(e), capsize=4, ms=7, color=ARM_COLORS[arm],
+                                marker=ARM_MARKERS[arm], ls="none",
+                                label=f"{sel}, {arm}" if len(selectors) > 1 else arm)
+            ax.plot([pos[k] for k in t["k"]], t["mean"] * 100, color=SELECTOR_COLORS.get(sel), lw=0.8, ls=":")
+        ax.axhline(0, color="0.4", lw=1)
+        ax.set_xscale("log")
+        ax.set_xticks([lo_x, *map(float, ks), hi_x], ["SL", *map(str, ks), "SL+KD"])
+        ax.minorticks_off()
+        ax.set_xlabel("stored labelled views per image (k)")
+        if len(budgets) > 1:
+            ax.set_title(f"budget {b:,} samples seen")
+    axes[0][0].set_ylabel("coreset minus random\n(test accuracy points)")
+    axes[0][-1].legend(loc="best", frameon=True)
+    fig.tight_layout()
+    return fig

@@ -175,10 +175,13 @@ def herding_order(emb: torch.Tensor, y: torch.Tensor, ipc: int) -> list:
         e = e_all[idx.to(e_all.device)]
         mu = e.mean(0)
         total = torch.zeros_like(mu)
+        sq = (e * e).sum(1)
         free = torch.ones(len(e), dtype=torch.bool, device=e.device)
         order = []
         for t in range(ipc):
-            dist = (((total + e) / (t + 1) - mu) ** 2).sum(1)
+            # (t+1)^2 ||(total + e_i)/(t+1) - mu||^2 = ||e_i||^2 + 2 e_i.(total - (t+1) mu) + (a constant in i):
+            # one matrix-vector product per step instead of an [n, D] temporary (16 s -> <1 s at IPC 50, N 55k)
+            dist = sq + 2 * (e @ (total - (t + 1) * mu))
             dist[~free] = float("inf")
             i = int(torch.argmin(dist))          # the first minimum: lowest index on ties
             order.append(i)
@@ -251,9 +254,12 @@ def teacher_embeddings(splits: Splits, teacher, split_seed: int = 0, device: str
         raise DDLibError(f"teacher must be a TeacherConfig or a Teacher, got {type(teacher).__name__}")
     if tuple(teacher.meta.get("classes", splits.classes)) != tuple(splits.classes):
         raise DDLibError(f"teacher {teacher.id} was trained on other classes than {splits.name}'s")
-    dev = next(teacher.model.parameters()).device
-    x = data.on_device(splits.name, vpc, split_seed, str(dev))["train"][0]
-    return embed(teacher.model, x).float().cpu()
+    cached = getattr(teacher, "train_embeddings", None)
+    if cached is None:       # teachers.get shares one Teacher per config (lru-cached): embed the split once
+        dev = next(teacher.model.parameters()).device
+        x = data.on_device(splits.name, vpc, split_seed, str(dev))["train"][0]
+        cached = teacher.train_embeddings = embed(teacher.model, x).float().cpu()
+    return cached
 
 
 def scoring_dynamics(splits: Splits, recorder, split_seed: int = 0, device: str = "cpu",

@@ -43,7 +43,7 @@ class TeacherConfig:
     floor: float | None = None  # minimum validation accuracy to be used at all; None: FLOORS[dataset]
 
     def key(self, dataset: str, val_per_class: int, split_seed: int) -> str:
-        blob = json.dumps(dict(asdict(self), floor=None, epochs=float(self.epochs), dataset=dataset, val_per_class=val_per_class,
+        blob = json.dumps(dict(asdict(self), floor=None, epochs=float(self.epochs), lr=float(self.lr), dataset=dataset, val_per_class=val_per_class,
                                split_seed=split_seed, format=TEACHER_FORMAT), sort_keys=True)
         return f"{dataset}-{self.model}-" + hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -53,6 +53,7 @@ class Teacher:
     model: torch.nn.Module
     meta: dict
     train_logits: torch.Tensor   # on the un-augmented training split, in the split's order
+    train_embeddings: torch.Tensor | None = None  # penultimate features of the split, filled by select on first use
 
     @property
     def id(self) -> str:

@@ -1,5 +1,8 @@
 """One module per finding: the sweep a chapter runs, its analysis and its computed verdict. Notebooks call these;
-``python -m ddlib sweep NAME`` runs the same sweep without Jupyter (e.g. on a GPU machine)."""
+``python -m ddlib sweep NAME`` runs the same sweep without Jupyter (e.g. on a GPU machine).
+
+A profile is one parameter file for every chapter (``params/<profile>.yaml``): a name means the same thing in every
+chapter that has it, so chapters that share values share runs through the result cache."""
 from __future__ import annotations
 
 import types
@@ -9,22 +12,25 @@ from ..errors import DDLibError
 _IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
 
 
-def params_from_namespace(cls, namespace: dict):
-    """Build ``cls`` (a chapter's Params) from a notebook's globals after its parameters cell, refusing any name
-    that is not a parameter (a typo in ``papermill -p`` fails loudly instead of being ignored)."""
-    given = {k: v for k, v in namespace.items()
-             if not k.startswith("_") and k not in _IPYTHON_NAMES and not isinstance(v, types.ModuleType) and not callable(v)}
-    return cls.from_dict(given)
-
-
-def check_params(cls, d: dict) -> dict:
-    names = set(cls.__dataclass_fields__)
-    unknown = sorted(set(d) - names)
+def chapter_params(cls, given: dict):
+    """Build ``cls`` (a chapter's Params) from a profile's values: names that belong to other chapters are left
+    out; a name that belongs to no chapter is refused (a typo fails loudly instead of being ignored)."""
+    mine = set(cls.__dataclass_fields__)
+    unknown = sorted(set(given) - ALL_PARAMS - mine)
     if unknown:
-        raise DDLibError(f"unknown parameter(s) {unknown}; valid: {sorted(names)}")
-    return d
+        raise DDLibError(f"unknown parameter(s) {unknown}; valid here: {sorted(mine)}")
+    return cls.from_dict({k: v for k, v in given.items() if k in mine})
 
 
-from . import saturation  # noqa: E402
+def params_from_namespace(cls, namespace: dict):
+    """``chapter_params`` from a notebook's globals after its parameters cell (and papermill's injected cell)."""
+    given = {k: v for k, v in namespace.items()
+             if not k.startswith("_") and k not in _IPYTHON_NAMES
+             and not isinstance(v, types.ModuleType) and not callable(v)}
+    return chapter_params(cls, given)
 
-FINDINGS = {"saturation": saturation}
+
+from . import label_regimes, saturation  # noqa: E402
+
+FINDINGS = {"label_regimes": label_regimes, "saturation": saturation}
+ALL_PARAMS = set().union(*(m.Params.__dataclass_fields__ for m in FINDINGS.values()))

@@ -16,7 +16,8 @@ import pandas as pd
 from .. import regimes
 from ..experiment import RunConfig, sweep
 from ..stats import fmt, paired_difference, t_interval
-from ..teacher import TeacherConfig
+from . import common
+from .common import CommonParams
 
 CHAPTER = "02_saturation"
 LABEL = "ch-saturation"
@@ -26,55 +27,23 @@ CLAIM = ("Under SL+KD, at a fixed compute budget, accuracy approaches the full-d
 
 
 @dataclass
-class Params:
-    """The chapter's knobs; the defaults are the quick profile (CPU, Fashion-MNIST)."""
-    profile: str = "quick"
-    dataset: str = "fashion_mnist"
-    model: str = "convnet3-w16-instancenorm"   # [ours, CPU] the paper profile uses width 128
+class Params(CommonParams):
+    """The chapter's knobs (and the common ones); the defaults are the quick profile."""
     budgets: list = field(default_factory=lambda: [12_800])  # samples seen; the full grid runs at each
     full_budgets: list = field(default_factory=lambda: [3_200, 51_200])  # extra budgets, full data only
     full_arms: list = field(default_factory=lambda: ["HL", "SL+KD"])    # arms of the full-data curve
     ipcs: list = field(default_factory=lambda: [1, 10, 50])
-    seeds: list = field(default_factory=lambda: [0, 1, 2])
     arms: list = field(default_factory=lambda: list(regimes.ARMS))
-    batch: int = 32                            # [ours, CPU] more steps per sample seen; paper profile: 256
-    aug: str = "dsa"
-    temperatures: list = field(default_factory=lambda: [1.0, 4.0, 20.0])  # KD temperature, chosen on validation
-    val_per_class: int = 500
-    teacher_model: str = "convnet3-w32-instancenorm"
-    teacher_epochs: float = 3.0
-    teacher_floor: float = 0.85
     threshold: float = 0.95                   # "near-optimal": at least 95% of full-data accuracy
     min_ipc: int = 10                         # the verdict reads IPC >= this; IPC 1 is reported beside it
-    device: str = "cpu"
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Params":
-        from . import check_params
-        return cls(**check_params(cls, d))
-
-
-def _base(p: Params, temperature: float) -> dict:
-    teacher = TeacherConfig(model=p.teacher_model, epochs=p.teacher_epochs, floor=p.teacher_floor)
-    return dict(dataset=p.dataset, select="random", model=p.model, batch=p.batch, aug=p.aug,
-                temperature=float(temperature), val_per_class=p.val_per_class, teacher=teacher, device=p.device)
 
 
 def tune_temperature(p: Params, progress: bool = True) -> tuple:
-    """Choose the KD temperature on the validation split: SL+KD on the full training split at the smallest
-    budget, first seed; the best validation accuracy wins (ties: the first listed). [ours: the reconstruction's
-    T = 20 comes from 300-epoch ImageNet runs; at small budgets a lower T may learn faster.]"""
-    if len(p.temperatures) == 1:
-        return float(p.temperatures[0]), pd.DataFrame()
-    cfgs = [RunConfig(ipc="full", regime="slkd", budget=min(p.budgets), seed=p.seeds[0], **_base(p, t))
-            for t in p.temperatures]
-    df = sweep(cfgs, progress=progress, desc="temperature on validation")
-    best = float(df.loc[df["val_acc"].idxmax(), "temperature"])
-    return best, df[["temperature", "val_acc", "budget", "seed"]]
+    return common.tune_temperature(p, min(p.budgets), progress)
 
 
 def configs(p: Params, temperature: float) -> list:
-    base = _base(p, temperature)
+    base = dict(common.run_kwargs(p, temperature), select="random")
     grid = [(b, ipc, p.arms) for b in p.budgets for ipc in [*p.ipcs, "full"]]
     grid += [(b, "full", p.full_arms) for b in p.full_budgets if b not in p.budgets]
     out = []
@@ -86,10 +55,7 @@ def configs(p: Params, temperature: float) -> list:
 
 
 def run(p: Params, temperature: float, progress: bool = True) -> pd.DataFrame:
-    df = sweep(configs(p, temperature), progress=progress, desc="saturation runs")
-    df["arm"] = [regimes.arm_name(r, o) for r, o in zip(df["regime"], df["optim"])]
-    df["ipc_label"] = df["ipc"].astype(str)
-    return df
+    return common.label_arms(sweep(configs(p, temperature), progress=progress, desc="saturation runs"))
 
 
 def describe(p: Params, n_train: int) -> str:
@@ -103,13 +69,6 @@ def describe(p: Params, n_train: int) -> str:
             f"- **Subsets**: random, IPC {', '.join(map(str, p.ipcs))} and the full split\n"
             f"- **Arms**: {', '.join(p.arms)}; **seeds**: {', '.join(map(str, p.seeds))}; "
             f"**device**: `{p.device}`; **profile**: `{p.profile}`")
-
-
-def _by_seed(df, **where) -> dict:
-    m = np.ones(len(df), dtype=bool)
-    for k, v in where.items():
-        m &= (df[k].astype(str) == str(v)).to_numpy()
-    return dict(zip(df.loc[m, "seed"], df.loc[m, "test_acc"]))
 
 
 def accuracy_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -128,9 +87,9 @@ def ratio_table(df: pd.DataFrame, p: Params) -> pd.DataFrame:
     for budget in p.budgets:
         ratios = {}
         for arm in p.arms:
-            full = _by_seed(df, budget=budget, arm=arm, ipc_label="full")
+            full = common.by_seed(df, budget=budget, arm=arm, ipc_label="full")
             for ipc in p.ipcs:
-                sub = _by_seed(df, budget=budget, arm=arm, ipc_label=ipc)
+                sub = common.by_seed(df, budget=budget, arm=arm, ipc_label=ipc)
                 ratios[arm, ipc] = {s: sub[s] / full[s] for s in sub if s in full and full[s] > 0}
                 rows.append(dict(budget=budget, arm=arm, ipc=ipc, **t_interval(ratios[arm, ipc].values())))
         for row in rows:
@@ -197,7 +156,8 @@ def write(df: pd.DataFrame, a: dict, p: Params, started: float) -> dict:
 def main(params: dict) -> dict:
     """Run the chapter without Jupyter: tune T, sweep, analyse, write the result files."""
     started = time.time()
-    p = Params.from_dict(params)
+    from . import chapter_params
+    p = chapter_params(Params, params)
     temperature, _ = tune_temperature(p)
     df = run(p, temperature)
     return write(df, analyse(df, p), p, started)

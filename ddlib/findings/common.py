@@ -1,0 +1,77 @@
+"""What every chapter shares: the common parameters, the teacher and run defaults they imply, the KD temperature
+chosen on validation, and per-seed lookups. Chapters that share parameters share runs through the result cache."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .. import regimes
+from ..errors import DDLibError
+from ..experiment import RunConfig, sweep
+from ..teacher import TeacherConfig
+
+
+@dataclass
+class CommonParams:
+    """Knobs every chapter has; the defaults are the quick profile (CPU, Fashion-MNIST)."""
+    profile: str = "quick"
+    dataset: str = "fashion_mnist"
+    model: str = "convnet3-w16-instancenorm"   # [ours, CPU] the paper profile uses width 128
+    seeds: list = field(default_factory=lambda: [0, 1, 2])
+    batch: int = 32                            # [ours, CPU] more steps per sample seen; paper profile: 256
+    aug: str = "dsa"
+    temperatures: list = field(default_factory=lambda: [1.0, 4.0, 20.0])  # KD temperature, chosen on validation
+    val_per_class: int = 500
+    teacher_model: str = "convnet3-w32-instancenorm"
+    teacher_epochs: float = 3.0
+    teacher_floor: float = 0.85
+    device: str = "cpu"
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        names = set(cls.__dataclass_fields__)
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise DDLibError(f"unknown parameter(s) {unknown}; valid: {sorted(names)}")
+        return cls(**d)
+
+
+def teacher_config(p: CommonParams) -> TeacherConfig:
+    return TeacherConfig(model=p.teacher_model, epochs=float(p.teacher_epochs), floor=p.teacher_floor)
+
+
+def run_kwargs(p: CommonParams, temperature: float) -> dict:
+    """The RunConfig fields a chapter's parameters fix (everything but subset, regime, budget and seed)."""
+    return dict(dataset=p.dataset, model=p.model, batch=p.batch, aug=p.aug, temperature=float(temperature),
+                val_per_class=p.val_per_class, teacher=teacher_config(p), device=p.device)
+
+
+def tune_temperature(p: CommonParams, budget: int, progress: bool = True) -> tuple:
+    """Choose the KD temperature on the validation split: SL+KD on the full training split at ``budget``, first
+    seed; the best validation accuracy wins (ties: the first listed). [ours: the reconstruction's T = 20 comes from
+    300-epoch ImageNet runs; at small budgets a lower T may learn faster.] Returns (T, the tuning table)."""
+    if len(p.temperatures) == 1:
+        return float(p.temperatures[0]), pd.DataFrame()
+    cfgs = [RunConfig(ipc="full", regime="slkd", budget=budget, seed=p.seeds[0], **run_kwargs(p, t))
+            for t in p.temperatures]
+    df = sweep(cfgs, progress=progress, desc="temperature on validation")
+    best = float(df.loc[df["val_acc"].idxmax(), "temperature"])
+    return best, df[["temperature", "val_acc", "budget", "seed"]]
+
+
+def label_arms(df: pd.DataFrame) -> pd.DataFrame:
+    """Add the 'arm' (HL, HL (AdamW), SL, SL+KD) and a string 'ipc_label' column to a sweep's rows."""
+    df = df.copy()
+    df["arm"] = [regimes.arm_name(r, o) for r, o in zip(df["regime"], df["optim"])]
+    df["ipc_label"] = df["ipc"].astype(str)
+    return df
+
+
+def by_seed(df: pd.DataFrame, value: str = "test_acc", **where) -> dict:
+    """{seed: value} over the rows matching every ``column=value`` in ``where`` (compared as strings)."""
+    m = np.ones(len(df), dtype=bool)
+    for k, v in where.items():
+        m &= (df[k].astype(str) == str(v)).to_numpy()
+    return dict(zip(df.loc[m, "seed"], df.loc[m, value]))

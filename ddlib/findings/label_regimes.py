@@ -1,0 +1,428 @@
+"""Chapter 01, label regimes decide what quality means (the paper's scalability analysis): at a fixed compute budget,
+strong coresets beat a random subset of the same size under hard labels (HL), but not convincingly under a fixed
+set of soft labels (SL) or under abundant soft labels (SL+KD). Beyond the paper: a dial between SL and SL+KD, SL
+with k stored (augmented view, teacher label) pairs per image (``RunConfig(regime="sl", label_views=k)``).
+
+Quality gain of a selector at (budget, arm, IPC): test accuracy of its subset minus that of the random subset,
+paired by seed. The *best coreset* of (budget, arm, IPC) is the non-random selector with the highest mean
+VALIDATION accuracy over seeds (ties: the first listed); its test gain, with a paired 95% t interval, is the
+reported quality gain. The test set never picks anything.
+
+Reproduction criterion (fixed before any number was seen), per (budget, IPC): the claim holds if the HL gain's
+interval lies above zero AND, for every soft arm (SL, SL+KD), the paired difference gain_HL - gain_soft (per seed,
+each arm with its own best coreset) has an interval above zero. Holds at every (budget, IPC): reproduced; at some:
+partly reproduced; at none: not reproduced; fewer than two seeds: inconclusive. Reported beside it, not part of
+it: whether each soft arm's gain is distinguishable from zero (its interval excludes zero).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .. import regimes
+from ..errors import DDLibError
+from ..experiment import RunConfig, sweep
+from ..scores import RecorderConfig
+from ..select import SELECTORS
+from ..stats import paired_difference, t_interval
+from . import common
+from .common import CommonParams
+
+CHAPTER = "01_label_regimes"
+LABEL = "ch-label-regimes"
+TITLE = "Label regimes decide what quality means"
+CLAIM = ("At a fixed compute budget, strong coresets beat random subsets under hard labels, but not convincingly "
+         "under soft labels (SL) or soft labels with knowledge distillation (SL+KD).")
+SOFT_ARMS = ("SL", "SL+KD")
+EMBEDDING_SELECTORS = ("herding", "kcenter")   # read the teacher's penultimate features (RunConfig.teacher)
+PLAIN_SELECTORS = ("random", *EMBEDDING_SELECTORS)  # everything else reads a scoring run (RunConfig.recorder)
+
+
+@dataclass
+class Params(CommonParams):
+    """The chapter's knobs (and the common ones); the defaults are the quick profile. ``budgets``, ``ipcs`` and
+    ``seeds`` mean what they mean in chapter 02, so the random subsets' runs are shared through the cache."""
+    budgets: list = field(default_factory=lambda: [12_800])   # samples seen; the whole grid runs at each
+    ipcs: list = field(default_factory=lambda: [1, 10, 50])
+    selectors: list = field(default_factory=lambda: ["random", "herding"])  # random: the baseline, always run
+    coreset_arms: list = field(default_factory=lambda: ["HL", "SL", "SL+KD"])
+    recorder_model: str = "convnet3-w16-instancenorm"   # the score selectors' scoring run on the full split
+    recorder_epochs: float = 2.0                        # [ours, CPU] the paper profile uses 10
+    recorder_batch: int = 32
+    views: list = field(default_factory=lambda: [1, 4, 16])  # the dial: k stored labelled views per image (SL)
+    views_ipc: int = 10
+    views_selectors: list = field(default_factory=lambda: ["random", "herding"])
+    ipc1_seeds: list = field(default_factory=list)  # seeds at IPC 1, where random draws vary most; [] = seeds
+
+
+def seeds_at(p: Params, ipc) -> list:
+    """The seeds of the grid at ``ipc``: ``ipc1_seeds`` at IPC 1 when given, else ``seeds``."""
+    return list(p.ipc1_seeds) if int(ipc) == 1 and p.ipc1_seeds else list(p.seeds)
+
+
+def tune_temperature(p: Params, progress: bool = True) -> tuple:
+    """The KD temperature chosen on validation: exactly chapter 02's runs (cached)."""
+    return common.tune_temperature(p, min(p.budgets), progress)
+
+
+def recorder(p: Params) -> RecorderConfig:
+    return RecorderConfig(model=p.recorder_model, epochs=float(p.recorder_epochs), batch=int(p.recorder_batch))
+
+
+def coresets(names) -> list:
+    """The non-random selectors of ``names``, in order."""
+    return [s for s in names if s != "random"]
+
+
+def check(p: Params) -> Params:
+    """One-line errors for names the sweep cannot run, before any compute."""
+    for s in [*p.selectors, *p.views_selectors]:
+        if s not in SELECTORS:
+            raise DDLibError(f"unknown selector {s!r}; valid: {', '.join(SELECTORS)}")
+    for arm in p.coreset_arms:
+        if arm not in regimes.ARMS:
+            raise DDLibError(f"unknown arm {arm!r}; valid: {', '.join(regimes.ARMS)}")
+    if not coresets(p.selectors):
+        raise DDLibError("selectors needs at least one selector besides 'random'")
+    if not p.seeds:
+        raise DDLibError("seeds is empty")
+    if any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in p.views):
+        raise DDLibError(f"views (k stored labelled views per image) must be positive integers, got {p.views}")
+    return p
+
+
+def _config(p: Params, temperature: float, name: str, **fields) -> RunConfig:
+    """One run. The random subset's config is built exactly as chapter 02 builds it (same fields, default
+    recorder, no knobs), so its result comes from the shared cache."""
+    extra = {} if name in PLAIN_SELECTORS else {"recorder": recorder(p)}
+    return RunConfig(select=name, **common.run_kwargs(p, temperature), **extra, **fields)
+
+
+def _dedupe(configs) -> list:
+    seen, out = set(), []
+    for c in configs:
+        if c.key() not in seen:
+            seen.add(c.key())
+            out.append(c)
+    return out
+
+
+def grid_configs(p: Params, temperature: float) -> list:
+    """The main grid: every budget x arm x IPC x selector (random always included) x seed."""
+    out = []
+    for b in p.budgets:
+        for arm in p.coreset_arms:
+            regime, optim = regimes.ARMS[arm]
+            for ipc in p.ipcs:
+                for name in ["random", *coresets(p.selectors)]:
+                    out += [_config(p, temperature, name, ipc=ipc, regime=regime, optim=optim, budget=b, seed=s)
+                            for s in seeds_at(p, ipc)]
+    return out
+
+
+def dial_configs(p: Params, temperature: float) -> list:
+    """The k-view dial at ``views_ipc``: SL with ``label_views=k`` for every k in ``views``, plus its two ends,
+    classic SL (k = 0) and SL+KD (the same configs as the main grid's, so shared when the grid has them)."""
+    out = []
+    names = ["random", *coresets(p.views_selectors)]
+    for b in p.budgets:
+        for k in [0, *p.views]:
+            out += [_config(p, temperature, n, ipc=p.views_ipc, regime="sl", budget=b, seed=s, label_views=k)
+                    for n in names for s in p.seeds]
+        out += [_config(p, temperature, n, ipc=p.views_ipc, regime="slkd", budget=b, seed=s)
+                for n in names for s in p.seeds]
+    return out
+
+
+def configs(p: Params, temperature: float) -> list:
+    check(p)
+    return _dedupe([*grid_configs(p, temperature), *dial_configs(p, temperature)])
+
+
+def run(p: Params, temperature: float, progress: bool = True) -> pd.DataFrame:
+    df = common.label_arms(sweep(configs(p, temperature), progress=progress, desc="label-regime runs"))
+    df["label_views"] = df["label_views"].fillna(0).astype(int)
+    return df
+
+
+def describe(p: Params, n_train: int) -> str:
+    """The setup in a few Markdown lines."""
+    budgets = ", ".join(f"{b:,} samples seen ({-(-b // p.batch):,} steps of {p.batch})" for b in p.budgets)
+    scored = [s for s in coresets(p.selectors) if s not in PLAIN_SELECTORS]
+    rec = (f"; score selectors ({', '.join(scored)}) read one scoring run of `{p.recorder_model}` on the full "
+           f"split, {p.recorder_epochs:g} epochs, batch {p.recorder_batch}" if scored else "")
+    emb = [s for s in coresets(p.selectors) if s in EMBEDDING_SELECTORS]
+    emb = f"; {', '.join(emb)} read{'s' if len(emb) == 1 else ''} the teacher's penultimate features" if emb else ""
+    return (f"- **Data**: `{p.dataset}`, {n_train:,} training images after the validation split "
+            f"({p.val_per_class} per class)\n"
+            f"- **Student**: `{p.model}`; **teacher**: `{p.teacher_model}`, {p.teacher_epochs:g} epochs\n"
+            f"- **Budget**: {budgets}, the same for every subset size\n"
+            f"- **Subsets**: IPC {', '.join(map(str, p.ipcs))}; selectors {', '.join(p.selectors)}{emb}{rec}\n"
+            f"- **Arms**: {', '.join(p.coreset_arms)}; **seeds**: {', '.join(map(str, p.seeds))}"
+            + (f" ({', '.join(map(str, p.ipc1_seeds))} at IPC 1)" if p.ipc1_seeds and 1 in p.ipcs else "") + "; "
+            f"**device**: `{p.device}`; **profile**: `{p.profile}`\n"
+            f"- **The k dial**: IPC {p.views_ipc}, SL with k = {', '.join(map(str, p.views))} stored labelled views "
+            f"per image, selectors {', '.join(p.views_selectors)}")
+
+
+# --- analysis ---------------------------------------------------------------------------------------------------
+
+def _grid(df: pd.DataFrame) -> pd.DataFrame:
+    """The main grid's rows (classic labels: no stored views)."""
+    views = df["label_views"] if "label_views" in df else pd.Series(0, index=df.index)
+    return df[views.fillna(0).astype(int) == 0]
+
+
+def _acc(df: pd.DataFrame, value: str = "test_acc", **where) -> dict:
+    return common.by_seed(df, value, **where)
+
+
+def accuracy_table(df: pd.DataFrame, p: Params) -> pd.DataFrame:
+    """Mean test accuracy (95% interval) and mean validation accuracy per (budget, arm, selector, IPC) of the main
+    grid (the dial's extra ends, when ``views_ipc`` or ``views_selectors`` lie outside it, are left out)."""
+    g = _grid(df)
+    g = g[g["arm"].isin(p.coreset_arms) & g["select"].isin(["random", *p.selectors])
+          & g["ipc"].astype(str).isin([str(i) for i in p.ipcs])]
+    rows = []
+    for (b, arm, sel, ipc), g in g.groupby(["budget", "arm", "select", "ipc"], sort=False):
+        rows.append(dict(budget=b, arm=arm, selector=sel, ipc=int(ipc), **t_interval(g["test_acc"]),
+                         val_mean=float(g["val_acc"].mean())))
+    return pd.DataFrame(rows)
+
+
+def gain_table(df: pd.DataFrame, p: Params) -> pd.DataFrame:
+    """Per (budget, arm, IPC, coreset): test gain over random paired by seed (interval), the mean validation
+    gain, and whether it is the best coreset of its (budget, arm, IPC) on validation."""
+    g = _grid(df)
+    rows = []
+    for b in p.budgets:
+        for arm in p.coreset_arms:
+            for ipc in p.ipcs:
+                where = dict(budget=b, arm=arm, ipc=ipc)
+                rnd, rnd_val = _acc(g, select="random", **where), _acc(g, "val_acc", select="random", **where)
+                block = []
+                for sel in coresets(p.selectors):
+                    acc, val = _acc(g, select=sel, **where), _acc(g, "val_acc", select=sel, **where)
+                    if not acc:
+                        continue
+                    d = paired_difference(acc, rnd)
+                    vd = paired_difference(val, rnd_val)
+                    block.append(dict(budget=b, arm=arm, ipc=int(ipc), selector=sel, **d,
+                                      val_gain=vd["mean"], val_mean=float(np.mean(list(val.values())))))
+                if block:
+                    best = max(range(len(block)), key=lambda i: (block[i]["val_mean"], -i))
+                    for i, r in enumerate(block):
+                        r["best"] = i == best
+                rows += block
+    return pd.DataFrame(rows)
+
+
+def best_gains(df: pd.DataFrame, gains: pd.DataFrame) -> tuple:
+    """The best coreset (on validation) of every (budget, arm, IPC): a table of its test gain with interval, and
+    the per-seed gains {(budget, arm, ipc): {seed: gain}} that the verdict pairs across arms."""
+    g = _grid(df)
+    rows, per_seed = [], {}
+    if gains.empty:
+        return pd.DataFrame(rows), per_seed
+    for _, r in gains[gains["best"]].iterrows():
+        where = dict(budget=r["budget"], arm=r["arm"], ipc=r["ipc"])
+        acc, rnd = _acc(g, select=r["selector"], **where), _acc(g, select="random", **where)
+        per_seed[int(r["budget"]), r["arm"], int(r["ipc"])] = {s: acc[s] - rnd[s] for s in acc if s in rnd}
+        rows.append(dict(budget=int(r["budget"]), arm=r["arm"], ipc=int(r["ipc"]), best=r["selector"],
+                         val_gain=r["val_gain"], **{k: r[k] for k in ("mean", "lo", "hi", "n")}))
+    return pd.DataFrame(rows), per_seed
+
+
+def _above(ci: dict) -> bool:
+    return bool(np.isfinite(ci["lo"]) and ci["lo"] > 0)
+
+
+def _excludes_zero(ci: dict) -> bool:
+    return bool(np.isfinite(ci["lo"]) and (ci["lo"] > 0 or ci["hi"] < 0))
+
+
+def _pts(ci: dict) -> str:
+    """'+3.1 [+1.0, +5.2]' accuracy points, or '+3.1 (no interval)' with one seed."""
+    if not np.isfinite(ci["lo"]):
+        return f"{ci['mean'] * 100:+.1f} (no interval)"
+    return f"{ci['mean'] * 100:+.1f} [{ci['lo'] * 100:+.1f}, {ci['hi'] * 100:+.1f}]"
+
+
+def verdict_points(best: pd.DataFrame, per_seed: dict, p: Params) -> list:
+    """The criterion of the module docstring at every (budget, IPC): one dict per point."""
+    points = []
+    soft_arms = [a for a in p.coreset_arms if a in SOFT_ARMS]
+    for b in p.budgets:
+        for ipc in p.ipcs:
+            hl = per_seed.get((int(b), "HL", int(ipc)))
+            if hl is None:
+                continue
+            hl_ci = t_interval(hl.values())
+            pt = dict(budget=int(b), ipc=int(ipc), hl=hl_ci, hl_above=_above(hl_ci), soft={})
+            for arm in soft_arms:
+                soft = per_seed.get((int(b), arm, int(ipc)))
+                if soft is None:
+                    continue
+                soft_ci = t_interval(soft.values())
+                diff = paired_difference(hl, soft)
+                pt["soft"][arm] = dict(gain=soft_ci, diff=diff, smaller=_above(diff),
+                                       distinguishable=_excludes_zero(soft_ci))
+            pt["holds"] = bool(pt["hl_above"] and pt["soft"] and all(s["smaller"] for s in pt["soft"].values()))
+            points.append(pt)
+    return points
+
+
+def _best_name(best: pd.DataFrame, b, arm, ipc) -> str:
+    m = best[(best["budget"] == b) & (best["arm"] == arm) & (best["ipc"] == ipc)] if not best.empty else best
+    return str(m["best"].iloc[0]) if len(m) else "?"
+
+
+def verdict(best: pd.DataFrame, per_seed: dict, p: Params, dial: dict | None = None) -> dict:
+    """Apply the reproduction criterion; say per soft arm whether its gain is distinguishable from zero."""
+    points = verdict_points(best, per_seed, p)
+    soft_arms = [a for a in p.coreset_arms if a in SOFT_ARMS]
+    if "HL" not in p.coreset_arms or not soft_arms or not points:
+        return dict(status="inconclusive", sentence="The sweep lacks HL, a soft arm, or a coreset besides random.",
+                    details=[], key_numbers=[], points=points)
+    details = []
+    for pt in points:
+        b, ipc = pt["budget"], pt["ipc"]
+        parts = [f"HL gain {_pts(pt['hl'])} ({_best_name(best, b, 'HL', ipc)}, "
+                 f"{'above zero' if pt['hl_above'] else 'not above zero'})"]
+        for arm, s in pt["soft"].items():
+            parts.append(f"{arm} gain {_pts(s['gain'])} ({_best_name(best, b, arm, ipc)}; "
+                         f"{'distinguishable from zero' if s['distinguishable'] else 'not distinguishable from zero'})"
+                         f", HL minus {arm} {_pts(s['diff'])} "
+                         f"({'HL larger' if s['smaller'] else 'HL not shown larger'})")
+        lead = f"budget {b:,}, " if len(p.budgets) > 1 else ""
+        details.append(f"{lead}IPC {ipc}: {'holds' if pt['holds'] else 'does not hold'}. " + "; ".join(parts)
+                       + " (accuracy points, 95% interval over seeds).")
+    held = sum(pt["holds"] for pt in points)
+    status = "reproduced" if held == len(points) else "partly reproduced" if held else "not reproduced"
+    if len(p.seeds) < 2:
+        status = "inconclusive"
+    where = "(budget, IPC) points" if len(p.budgets) > 1 else "IPCs"
+    soft_bits = []
+    for arm in soft_arms:
+        nz = [pt["ipc"] for pt in points if arm in pt["soft"] and pt["soft"][arm]["distinguishable"]]
+        soft_bits.append(f"the {arm} gain is distinguishable from zero at "
+                         + (f"IPC {', '.join(map(str, nz))}" if nz else "no IPC"))
+    sentence = (f"Coreset quality gain larger under HL than under {' and '.join(soft_arms)}: {status} at this scale "
+                f"(the criterion holds at {held} of {len(points)} {where}, {_n_seeds(p)}); "
+                + "; ".join(soft_bits) + ".")
+    if dial and dial.get("sentence"):
+        sentence += " Beyond the paper: " + dial["sentence"][:1].lower() + dial["sentence"][1:]
+    return dict(status=status, sentence=sentence, details=details, key_numbers=key_numbers(best, p), points=points)
+
+
+def _n_seeds(p: Params) -> str:
+    extra = f", {len(p.ipc1_seeds)} at IPC 1" if p.ipc1_seeds and 1 in p.ipcs else ""
+    return f"{len(p.seeds)} seed{'s' if len(p.seeds) != 1 else ''} per point{extra}"
+
+
+def key_numbers(best: pd.DataFrame, p: Params) -> list:
+    """Best-coreset test gains (fractions of accuracy), the dial's IPC first, HL before the soft arms."""
+    if best.empty:
+        return []
+    order = {a: i for i, a in enumerate(p.coreset_arms)}
+    t = best.assign(_first=(best["ipc"] != p.views_ipc).astype(int), _arm=best["arm"].map(order))
+    t = t.sort_values(["_first", "budget", "ipc", "_arm"])
+    lead = len(p.budgets) > 1
+    return [dict(name=f"{r['arm']} best-coreset gain over random ({r['best']}), IPC {int(r['ipc'])}"
+                      + (f", budget {int(r['budget']):,}" if lead else "") + ", accuracy points",
+                 mean=float(r["mean"]), lo=float(r["lo"]), hi=float(r["hi"]), n=int(r["n"]))
+            for _, r in t.iterrows()]
+
+
+# --- the k dial ------------------------------------------------------------------------------------------------
+
+def dial_table(df: pd.DataFrame, p: Params) -> pd.DataFrame:
+    """At ``views_ipc``: the gain of each ``views_selectors`` coreset over random (paired by seed) against the
+    soft-label supply: 'SL' (k = 0, one label from the clean image), k stored views, 'SL+KD' (a fresh label per
+    augmented view). Column ``k`` is 0 for SL and inf for SL+KD (their order on the dial)."""
+    rows = []
+    views = df["label_views"].fillna(0).astype(int) if "label_views" in df else pd.Series(0, index=df.index)
+    for b in p.budgets:
+        steps = [("SL", 0, "sl", 0)] + [(f"k={k}", k, "sl", k) for k in sorted(p.views)] + [("SL+KD", math.inf,
+                                                                                         "slkd", 0)]
+        for label, k, regime, lv in steps:
+            m = (df["budget"] == b) & (df["ipc"].astype(str) == str(p.views_ipc)) & (df["regime"] == regime) \
+                & (views == lv)
+            sub = df[m]
+            rnd = dict(zip(sub.loc[sub["select"] == "random", "seed"], sub.loc[sub["select"] == "random", "test_acc"]))
+            for sel in coresets(p.views_selectors):
+                s = sub[sub["select"] == sel]
+                acc = dict(zip(s["seed"], s["test_acc"]))
+                if not acc or not rnd:
+                    continue
+                d = paired_difference(acc, rnd)
+                rows.append(dict(budget=int(b), step=label, k=k, selector=sel, **d,
+                                 acc=float(np.mean(list(acc.values()))),
+                                 random_acc=float(np.mean(list(rnd.values()))),
+                                 includes_zero=bool(np.isfinite(d["lo"]) and d["lo"] <= 0 <= d["hi"])))
+    return pd.DataFrame(rows)
+
+
+def flatten_point(dial: pd.DataFrame, p: Params) -> dict:
+    """Per (budget, selector): the least soft-label supply along the dial (SL, k = 1, ..., SL+KD) at which the
+    gain's interval includes zero, and whether it stays so at every larger supply. A computed sentence."""
+    out, bits = {}, []
+    if dial.empty:
+        return dict(points=out, sentence="")
+    for (b, sel), t in dial.groupby(["budget", "selector"], sort=False):
+        t = t.sort_values("k")
+        if not np.isfinite(t["lo"]).any():
+            out[int(b), sel] = None
+            bits.append(f"the {sel} gain at IPC {p.views_ipc} has no interval with one seed")
+            continue
+        flat = t["includes_zero"].to_numpy()
+        first = int(np.argmax(flat)) if flat.any() else None
+        stays = first is not None and bool(flat[first:].all())
+        step = None if first is None else t["step"].iloc[first]
+        out[int(b), sel] = dict(first=step, k=None if first is None else float(t["k"].iloc[first]), stays=stays)
+        lead = f"at budget {int(b):,}, " if len(p.budgets) > 1 else ""
+        if step is None:
+            bits.append(f"{lead}the {sel} gain at IPC {p.views_ipc} never becomes indistinguishable from zero "
+                        f"within the sweep (SL to SL+KD)")
+        else:
+            where = {"SL": "already under classic SL (one stored label per image)",
+                     "SL+KD": "only under SL+KD (a fresh label for every view)"}.get(
+                step, f"at k = {int(t['k'].iloc[first])} stored labelled views per image")
+            bits.append(f"{lead}the {sel} gain at IPC {p.views_ipc} is first indistinguishable from zero {where}"
+                        + ("" if step == "SL+KD" else " and stays so" if stays else
+                           ", though not at every larger supply"))
+    sentence = "; ".join(bits)
+    return dict(points=out, sentence=sentence[:1].upper() + sentence[1:] + "." if sentence else "")
+
+
+def analyse(df: pd.DataFrame, p: Params) -> dict:
+    gains = gain_table(df, p)
+    best, per_seed = best_gains(df, gains)
+    dial = dial_table(df, p)
+    flat = flatten_point(dial, p)
+    return dict(table=accuracy_table(df, p), gains=gains, best=best, dial=dial, flat=flat,
+                verdict=verdict(best, per_seed, p, flat))
+
+
+def write(df: pd.DataFrame, a: dict, p: Params, started: float) -> dict:
+    """Write results.csv and summary.json for this profile; return the summary."""
+    from .. import report
+    report.write_results(df, p.profile, CHAPTER)
+    v = a["verdict"]
+    return report.write_summary(p.profile, CHAPTER, label=LABEL, title=TITLE, claim=CLAIM, status=v["status"],
+                                sentence=v["sentence"], key_numbers=v["key_numbers"], params=asdict(p), df=df,
+                                started=started)
+
+
+def main(params: dict) -> dict:
+    """Run the chapter without Jupyter: tune T, sweep, analyse, write the result files."""
+    started = time.time()
+    from . import chapter_params
+    p = check(chapter_params(Params, params))
+    temperature, _ = tune_temperature(p)
+    df = run(p, temperature)
+    return write(df, analyse(df, p), p, started)

@@ -1,0 +1,95 @@
+"""``python -m ddlib train``: one JSON object per run, and user errors as one line with exit code 2."""
+import json
+import math
+import subprocess
+
+import pytest
+
+from conftest import PYTHON, REPO, subprocess_env
+
+TRAIN = ["train", "--dataset", "digits", "--ipc", "5", "--select", "random", "--regime", "hl", "--budget", "640",
+         "--seed", "0", "--batch", "32", "--model", "convnet3-w16-instancenorm", "--val-per-class", "20",
+         "--device", "cpu"]
+TEACHER = ["--teacher-model", "convnet3-w16-instancenorm", "--teacher-epochs", "5", "--teacher-floor", "0"]
+FIELDS = {"dataset", "ipc", "select", "regime", "budget", "steps", "seed", "model", "val_acc", "test_acc", "wall_s",
+          "device", "samples_seen", "epochs"}
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    return subprocess_env(root / "cache", root / "results")
+
+
+def ddlib(env, *args, timeout=300):
+    return subprocess.run([PYTHON, "-m", "ddlib", *args], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def with_option(args, name, value):
+    """``args`` with option ``name`` set to ``value`` (replaced if present)."""
+    args = list(args)
+    if name in args:
+        args[args.index(name) + 1] = value
+    else:
+        args += [name, value]
+    return args
+
+
+def one_json_object(proc) -> dict:
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 1, proc.stdout
+    out = json.loads(lines[0])
+    assert isinstance(out, dict)
+    return out
+
+
+def test_train_prints_one_json_object(env):
+    r = one_json_object(ddlib(env, *TRAIN, "--json"))
+    assert FIELDS <= set(r)
+    assert (r["dataset"], r["ipc"], r["select"], r["regime"], r["budget"], r["seed"], r["model"], r["device"]) == \
+        ("digits", 5, "random", "hl", 640, 0, "convnet3-w16-instancenorm", "cpu")
+    assert r["steps"] == 20 and r["samples_seen"] == 640 and r["epochs"] == pytest.approx(640 / 50)
+    assert 0 <= r["val_acc"] <= 1 and 0 <= r["test_acc"] <= 1 and r["wall_s"] > 0
+    assert r["cache_hit"] is False and "teacher_id" not in r
+    # the same command again is read from the result cache, with the same numbers
+    again = one_json_object(ddlib(env, *TRAIN, "--json"))
+    assert again["cache_hit"] is True
+    assert {k: again[k] for k in FIELDS} == {k: r[k] for k in FIELDS}
+
+
+def test_train_slkd_records_its_teacher(env):
+    args = with_option(with_option(TRAIN, "--regime", "slkd"), "--budget", "650")
+    r = one_json_object(ddlib(env, *args, *TEACHER, "--json"))
+    assert FIELDS <= set(r) and r["regime"] == "slkd"
+    assert r["teacher_id"].startswith("digits-convnet3-w16-instancenorm-")
+    assert 0 <= r["teacher_test_acc"] <= 1
+    assert r["steps"] == math.ceil(650 / 32) and r["samples_seen"] == 21 * 32
+    assert r["teacher_forward_samples"] == 21 * 32
+
+
+def test_train_full_ipc(env):
+    r = one_json_object(ddlib(env, *with_option(TRAIN, "--ipc", "full"), "--json"))
+    assert r["ipc"] == "full" and r["subset_size"] == 1_097 and r["steps"] == 20
+    assert r["epochs"] == pytest.approx(640 / 1_097)
+
+
+@pytest.mark.parametrize("option,value,needle", [
+    ("--dataset", "mnist", "unknown dataset 'mnist'"),
+    ("--regime", "kd", "unknown regime 'kd'"),
+    ("--model", "vit-tiny", "unknown model 'vit-tiny'"),
+    ("--select", "best", "unknown selector 'best'"),
+    ("--ipc", "5000", "IPC 5000 is larger than the smallest class"),
+    ("--budget", "0", "budget must be a positive"),
+    ("--ipc", "ten", "IPC"),
+    ("--device", "gpu", "device"),
+])
+def test_user_errors_are_one_line_and_exit_2(env, option, value, needle):
+    proc = ddlib(env, *with_option(TRAIN, option, value), "--json")
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-3000:])
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
+    assert needle in lines[0]
+    assert proc.stdout == ""

@@ -1,0 +1,257 @@
+"""Runs: validation before compute, the content-addressed result cache, what a result records, resuming a sweep."""
+import dataclasses
+import json
+import math
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from ddlib import data, experiment, store, teacher as teachers
+from ddlib.errors import DDLibError
+from ddlib.experiment import RunConfig, cached_run, sweep, vary
+from ddlib.teacher import TeacherConfig
+
+from conftest import DIGITS, PYTHON, REPO, TINY_TEACHER, subprocess_env
+
+BASE = RunConfig(**DIGITS, ipc=5, select="random", regime="hl", budget=640, seed=0,
+                 teacher=TeacherConfig(**TINY_TEACHER))
+
+
+def test_cached_run_computes_once_then_reads_back(isolated):
+    first = cached_run(BASE)
+    second = cached_run(BASE)
+    assert (first["cache_hit"], second["cache_hit"]) == (False, True)
+    # the stored result reads back exactly as it was computed (after the JSON round trip: tuples become lists)
+    stored = json.loads(json.dumps({k: v for k, v in first.items() if k != "cache_hit"}, default=str))
+    assert stored == {k: v for k, v in second.items() if k != "cache_hit"}
+    for k in ("val_acc", "test_acc", "final_loss", "steps", "samples_seen", "epochs", "wall_s"):
+        assert first[k] == second[k]
+    files = list((isolated["cache"] / "runs").iterdir())
+    assert [p.name for p in files] == [f"{BASE.key()}.json"]
+    assert json.loads(files[0].read_text())["test_acc"] == first["test_acc"]
+
+
+def test_an_unreadable_cached_result_is_recomputed(isolated, monkeypatch):
+    first = cached_run(BASE)
+    path = isolated["cache"] / "runs" / f"{BASE.key()}.json"
+    path.write_text('{"test_acc": 0.5, ')                                   # damaged from outside
+    again = cached_run(BASE)
+    assert again["cache_hit"] is False and again["test_acc"] == first["test_acc"]    # deterministic on CPU
+    assert json.loads(path.read_text())["test_acc"] == first["test_acc"]
+
+
+def test_the_same_config_gives_the_same_numbers_and_another_seed_other_numbers(isolated):
+    a, b = experiment.run(BASE), experiment.run(BASE)
+    assert (a["val_acc"], a["test_acc"], a["final_loss"]) == (b["val_acc"], b["test_acc"], b["final_loss"])
+    c = experiment.run(dataclasses.replace(BASE, seed=1))
+    assert c["final_loss"] != a["final_loss"]
+
+
+# --- the key ---------------------------------------------------------------------------------------------------
+
+SOFT = dataclasses.replace(BASE, regime="slkd")
+
+
+@pytest.mark.parametrize("change", [
+    dict(ipc=6), dict(ipc="full"), dict(budget=672), dict(seed=1), dict(batch=16), dict(temperature=3.0),
+    dict(val_per_class=21), dict(split_seed=1), dict(select="herding"), dict(model="convnet2-w16"),
+    dict(optim="sgd"), dict(aug="crop_flip"), dict(regime="sl"), dict(dataset="fashion_mnist"),
+    dict(teacher=TeacherConfig(**{**TINY_TEACHER, "epochs": 6})),
+    dict(teacher=TeacherConfig(**{**TINY_TEACHER, "lr": 0.1})),
+    dict(teacher=TeacherConfig(**{**TINY_TEACHER, "batch": 64})),
+    dict(teacher=TeacherConfig(**{**TINY_TEACHER, "seed": 1})),
+    dict(teacher=TeacherConfig(**{**TINY_TEACHER, "model": "convnet2-w16"})),
+])
+def test_the_key_changes_with_every_field_that_changes_the_numbers(change):
+    assert dataclasses.replace(SOFT, **change).key() != SOFT.key()
+
+
+def test_hl_ignores_teacher_and_temperature_and_the_floor_is_not_part_of_the_key():
+    assert dataclasses.replace(BASE, temperature=1.0, teacher=TeacherConfig(model="convnet2-w16", epochs=9)).key() \
+        == BASE.key()
+    assert dataclasses.replace(BASE, regime="sl").key() != BASE.key()
+    assert dataclasses.replace(SOFT, teacher=TeacherConfig(**{**TINY_TEACHER, "floor": 0.9})).key() == SOFT.key()
+    assert dataclasses.replace(SOFT, device="cpu").key() == SOFT.key()
+
+
+def test_equal_configs_have_equal_keys():
+    # RunConfig(temperature=4) == RunConfig(temperature=4.0): a result cached under one must be found under the
+    # other (the teacher key already normalises epochs the same way)
+    a = dataclasses.replace(SOFT, temperature=4)
+    b = dataclasses.replace(SOFT, temperature=4.0)
+    assert a == b and a.key() == b.key()
+    c = dataclasses.replace(SOFT, teacher=TeacherConfig(**{**TINY_TEACHER, "lr": 1}))
+    d = dataclasses.replace(SOFT, teacher=TeacherConfig(**{**TINY_TEACHER, "lr": 1.0}))
+    assert c == d and c.key() == d.key()
+
+
+# --- validation before compute ---------------------------------------------------------------------------------
+
+BAD = [
+    (dict(dataset="mnist"), "unknown dataset 'mnist'"),
+    (dict(regime="kd"), "unknown regime 'kd'"),
+    (dict(model="vit-tiny"), "unknown model 'vit-tiny'"),
+    (dict(model="convnet3-w16-layernorm"), "unknown norm 'layernorm'"),
+    (dict(teacher=TeacherConfig(model="transformer")), "unknown model 'transformer'"),
+    (dict(select="best"), "unknown selector 'best'"),
+    (dict(optim="rmsprop"), "unknown optimizer 'rmsprop'"),
+    (dict(aug="mixup"), "unknown augmentation 'mixup'"),
+    (dict(ipc=500), "IPC 500 is larger than the smallest class"),
+    (dict(ipc=0), "IPC must be a positive integer or 'full'"),
+    (dict(ipc="10"), "IPC must be a positive integer or 'full'"),
+    (dict(ipc=True), "IPC must be a positive integer or 'full'"),
+    (dict(budget=0), "budget must be a positive"),
+    (dict(budget=-640), "budget must be a positive"),
+    (dict(budget=640.0), "budget must be a positive"),
+    (dict(batch=0), "batch size"),
+    (dict(device="gpu"), "device"),
+    (dict(label_views=2), "label_views"),                                    # k stored views: SL only
+    (dict(regime="sl", label_views=-1), "label_views"),
+    (dict(select_knobs=(("no_such_knob", 1),)), "no_such_knob"),
+]
+
+
+@pytest.fixture
+def no_compute(monkeypatch):
+    def boom(*a, **k):
+        raise AssertionError("compute started before validation")
+    monkeypatch.setattr(experiment, "fit", boom)
+    monkeypatch.setattr(teachers, "_train", boom)
+    monkeypatch.setattr(data, "on_device", boom)
+
+
+@pytest.mark.parametrize("change,needle", BAD, ids=[next(iter(c)) + "=" + str(next(iter(c.values())))[:20]
+                                                    for c, _ in BAD])
+def test_bad_configs_fail_before_any_compute(change, needle, isolated, no_compute):
+    cfg = dataclasses.replace(BASE, **change)
+    for call in (cfg.validate, lambda: cached_run(cfg), lambda: sweep([BASE, cfg], progress=False)):
+        with pytest.raises(DDLibError) as e:
+            call()
+        assert needle in str(e.value) and "\n" not in str(e.value)
+    assert not (isolated["cache"] / "runs").exists()        # the sweep ran nothing, not even its valid config
+
+
+def test_cuda_without_cuda_fails_before_compute_but_cached_gpu_runs_read_back(isolated, no_compute):
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    cfg = dataclasses.replace(BASE, device="cuda")
+    cfg.validate()                                   # a GPU config is valid anywhere (its results may be cached)
+    with pytest.raises(DDLibError, match="no CUDA device; use --device cpu"):
+        cached_run(cfg)
+    store.write_json(isolated["cache"] / "runs" / f"{cfg.key()}.json", {"key": cfg.key(), "test_acc": 0.5})
+    assert cached_run(cfg) == {"key": cfg.key(), "test_acc": 0.5, "cache_hit": True}
+
+
+# --- what a result records ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("regime", ["hl", "sl", "slkd"])
+def test_every_result_records_budget_steps_and_provenance(regime):
+    cfg = dataclasses.replace(BASE, regime=regime, budget=650, seed=2)
+    r = experiment.run(cfg)
+    steps = math.ceil(650 / 32)
+    assert r["budget"] == 650 and r["steps"] == steps and r["batch"] == 32
+    assert r["samples_seen"] == steps * 32 and r["subset_size"] == 50
+    assert r["epochs"] == pytest.approx(steps * 32 / 50)
+    assert r["seed"] == 2 and r["model"] == "convnet3-w16-instancenorm" and r["regime"] == regime
+    assert r["dataset"] == "digits" and r["ipc"] == 5 and r["select"] == "random"
+    assert 0.0 <= r["val_acc"] <= 1.0 and 0.0 <= r["test_acc"] <= 1.0
+    assert r["wall_s"] > 0 and r["device"] == "cpu" and r["key"] == cfg.key()
+    assert r["optimizer"] == {"hl": "sgd", "sl": "adamw", "slkd": "adamw"}[regime]
+    assert r["ddlib_version"] and r["commit"] and r["torch"]
+    json.dumps(r)                                                     # storable as is
+    if regime == "hl":
+        assert "teacher_id" not in r and r["teacher_forward_samples"] == 0
+    else:
+        t = teachers.get(cfg.teacher, "digits", val_per_class=20)
+        assert r["teacher_id"] == cfg.teacher.key("digits", 20, 0) == t.id
+        assert r["teacher_test_acc"] == t.meta["test_acc"] and r["teacher_val_acc"] == t.meta["val_acc"]
+        assert r["teacher_model"] == "convnet3-w16-instancenorm"
+        assert r["teacher_forward_samples"] == (50 if regime == "sl" else steps * 32)
+
+
+def test_full_ipc_trains_on_the_whole_split():
+    r = experiment.run(dataclasses.replace(BASE, ipc="full", budget=320))
+    assert r["subset_size"] == 1_097 and r["ipc"] == "full" and r["steps"] == 10
+    assert r["epochs"] == pytest.approx(320 / 1_097)
+
+
+def test_vary_and_sweep(isolated):
+    cfgs = vary(BASE, seed=[0, 1], ipc=[1, 2])
+    assert [(c.seed, c.ipc) for c in cfgs] == [(0, 1), (0, 2), (1, 1), (1, 2)]
+    df = sweep(cfgs, progress=False)
+    assert list(zip(df["seed"], df["ipc"])) == [(0, 1), (0, 2), (1, 1), (1, 2)]
+    assert not df["cache_hit"].any()
+    assert sweep(cfgs[:2], progress=False)["cache_hit"].all()
+
+
+# --- atomic writes ------------------------------------------------------------------------------------------------
+
+def test_atomic_write_leaves_nothing_when_the_writer_fails(tmp_path):
+    path = tmp_path / "sub" / "result.json"
+
+    def half_then_fail(tmp):
+        with open(tmp, "w") as f:
+            f.write('{"half": ')
+        raise RuntimeError("killed mid-write")
+
+    with pytest.raises(RuntimeError):
+        store.atomic_write(path, half_then_fail)
+    assert not path.exists() and list(path.parent.iterdir()) == []
+
+    store.write_json(path, {"a": 1})
+    with pytest.raises(RuntimeError):
+        store.atomic_write(path, half_then_fail)
+    assert store.read_json(path) == {"a": 1}                  # the old file is intact
+    assert [p.name for p in path.parent.iterdir()] == ["result.json"]
+
+
+# --- a sweep killed and resumed -------------------------------------------------------------------------------
+
+KILL_BASE = dict(DIGITS, ipc=5, regime="hl", budget=3200)
+SWEEP_CODE = """
+import json, sys
+from ddlib.experiment import RunConfig, sweep, vary
+sweep(vary(RunConfig(**json.loads(sys.argv[1])), seed=list(range(8))), progress=False)
+"""
+
+
+def test_a_killed_sweep_resumes_where_it_stopped(isolated):
+    runs = isolated["cache"] / "runs"
+    env = subprocess_env(isolated["cache"], isolated["results"])
+    log = open(isolated["tmp"] / "sweep.log", "w+")
+    proc = subprocess.Popen([PYTHON, "-c", SWEEP_CODE, json.dumps(KILL_BASE)], cwd=REPO, env=env,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while not (runs.exists() and any(p.suffix == ".json" and not p.name.startswith(".")
+                                         for p in runs.iterdir())):
+            assert proc.poll() is None, f"the sweep exited early: {(isolated['tmp'] / 'sweep.log').read_text()[-2000:]}"
+            assert time.monotonic() < deadline, "no run finished in 180 s"
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        log.close()
+    assert proc.returncode == -signal.SIGKILL
+
+    before = set()
+    for p in runs.iterdir():
+        if p.name.startswith("."):
+            assert p.name.endswith(".tmp")                   # an interrupted write is a hidden temp file
+            continue
+        result = json.loads(p.read_text())                   # every visible result is whole
+        assert p.name == f"{result['key']}.json" and 0 <= result["test_acc"] <= 1
+        before.add(result["key"])
+    assert 1 <= len(before) < 8
+
+    cfgs = vary(RunConfig(**KILL_BASE), seed=list(range(8)))
+    df = sweep(cfgs, progress=False)
+    assert len(df) == 8 and list(df["seed"]) == list(range(8))
+    assert {k for k, hit in zip(df["key"], df["cache_hit"]) if hit} == before
+    assert {p.stem for p in runs.glob("*.json") if not p.name.startswith(".")} == {c.key() for c in cfgs}

@@ -1,0 +1,232 @@
+"""Chapter 01 (label regimes): the verdict and the best-coreset choice on synthetic results, the configs it shares
+with chapter 02 and the k-view dial's configs, and the notebook end to end on the tiny profile."""
+import json
+import subprocess
+from dataclasses import asdict
+
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO, subprocess_env
+from ddlib import regimes
+from ddlib.findings import chapter_params, label_regimes as ch, saturation as sat
+from ddlib.report import STATUSES
+
+NOTEBOOK = REPO / "notebooks" / "01_label_regimes.ipynb"
+
+
+def profile(name: str) -> dict:
+    return yaml.safe_load((REPO / "params" / f"{name}.yaml").read_text())
+
+
+def synthetic(gains, seeds=(0, 1, 2, 3, 4), ipcs=(1, 10), selectors=("herding", "el2n"), budget=1000,
+              views=(), noise=0.002, val_offset=None):
+    """A results frame like ``ch.run``'s. ``gains[(arm, ipc)]`` = the true test gain of the first coreset over
+    random (the others get half of it); random's accuracy varies a lot with the seed (as random draws do), the
+    per-seed gains only a little, by a fixed zero-mean pattern (so a zero gain has mean exactly zero).
+    ``val_offset[(arm, ipc, selector)]`` shifts that selector's validation accuracy only."""
+    rng = np.random.RandomState(0)
+    wobble = dict(zip(seeds, [1, -1, 2, -2, 0] if len(seeds) == 5 else [0] * len(seeds)))
+    rows = []
+
+    def row(arm, ipc, sel, seed, acc, val, k=0):
+        regime, optim = regimes.ARMS[arm]
+        rows.append(dict(budget=budget, arm=arm, regime=regime, optim=optim, select=sel, ipc=ipc, seed=seed,
+                         test_acc=acc, val_acc=val, label_views=k, cache_hit=False, wall_s=0.0))
+
+    for arm in ("HL", "SL", "SL+KD"):
+        for ipc in ipcs:
+            for seed in seeds:
+                base = 0.5 + 0.08 * rng.randn()
+                row(arm, ipc, "random", seed, base, base)
+                for j, sel in enumerate(selectors):
+                    g = gains.get((arm, ipc), 0.0) * (1.0 if j == 0 else 0.5) + noise * wobble[seed]
+                    v = base + g + (val_offset or {}).get((arm, ipc, sel), 0.0)
+                    row(arm, ipc, sel, seed, base + g, v)
+    for k in views:                                  # the dial: flat quality from k views on
+        for seed in seeds:
+            base = 0.6 + 0.08 * rng.randn()
+            row("SL", ipcs[-1], "random", seed, base, base, k)
+            row("SL", ipcs[-1], selectors[0], seed, base + noise * wobble[seed], base, k)
+    return pd.DataFrame(rows)
+
+
+def params(seeds=(0, 1, 2, 3, 4), ipcs=(1, 10), selectors=("herding", "el2n"), views=(), **kw):
+    return ch.Params(budgets=[1000], seeds=list(seeds), ipcs=list(ipcs), selectors=["random", *selectors],
+                     views=list(views), views_ipc=ipcs[-1], views_selectors=["random", selectors[0]], **kw)
+
+
+def status(gains, **kw):
+    seeds = kw.pop("seeds", (0, 1, 2, 3, 4))
+    df = synthetic(gains, seeds=seeds, **kw)
+    return ch.analyse(df, params(seeds=seeds))["verdict"]
+
+
+def test_verdict_reproduced_when_only_hl_gains():
+    v = status({("HL", 1): 0.10, ("HL", 10): 0.05})
+    assert v["status"] == "reproduced", v["details"]
+    assert all(pt["holds"] for pt in v["points"])
+    assert not any(s["distinguishable"] for pt in v["points"] for s in pt["soft"].values())
+    assert "no IPC" in v["sentence"]
+
+
+def test_verdict_not_reproduced_when_no_regime_gains():
+    v = status({})
+    assert v["status"] == "not reproduced"
+    assert not any(pt["hl_above"] for pt in v["points"])
+
+
+def test_verdict_not_reproduced_when_soft_gains_equal_hl():
+    v = status({(arm, ipc): 0.08 for arm in ("HL", "SL", "SL+KD") for ipc in (1, 10)})
+    assert v["status"] == "not reproduced"
+    assert all(pt["hl_above"] for pt in v["points"])                  # HL gains, but so does every soft arm
+    assert all(s["distinguishable"] for pt in v["points"] for s in pt["soft"].values())
+
+
+def test_verdict_partly_when_some_ipcs_hold():
+    v = status({("HL", 1): 0.10, ("HL", 10): 0.06, ("SL", 10): 0.06, ("SL+KD", 10): 0.06})
+    assert v["status"] == "partly reproduced"
+    assert [pt["holds"] for pt in v["points"]] == [True, False]
+    assert "distinguishable from zero at IPC 10" in v["sentence"]
+
+
+def test_verdict_inconclusive_with_one_seed():
+    v = status({("HL", 1): 0.10, ("HL", 10): 0.05}, seeds=(0,))
+    assert v["status"] == "inconclusive"
+
+
+def test_key_numbers_are_best_coreset_gains_with_intervals():
+    v = status({("HL", 1): 0.10, ("HL", 10): 0.05})
+    nums = v["key_numbers"]
+    assert len(nums) == 6 and all(set(k) == {"name", "mean", "lo", "hi", "n"} for k in nums)
+    assert nums[0]["name"].startswith("HL best-coreset gain") and "IPC 10" in nums[0]["name"]   # views_ipc first
+    assert nums[0]["mean"] == pytest.approx(0.05, abs=0.01) and nums[0]["lo"] > 0
+    json.dumps(nums)                                                   # plain floats and ints
+
+
+def test_best_coreset_is_chosen_on_validation_not_test():
+    # el2n is worse on test (half the gain) but made better on validation: it must be the one chosen.
+    df = synthetic({(arm, ipc): 0.10 for arm in ("HL", "SL", "SL+KD") for ipc in (1, 10)},
+                   val_offset={(arm, ipc, "el2n"): 0.2 for arm in ("HL", "SL", "SL+KD") for ipc in (1, 10)})
+    a = ch.analyse(df, params())
+    assert set(a["best"]["best"]) == {"el2n"}
+    assert a["best"]["mean"].to_numpy() == pytest.approx(0.05, abs=0.01)     # el2n's test gain, not herding's
+    g = a["gains"]
+    assert g.loc[g["best"], "selector"].eq("el2n").all()
+    assert (g.loc[g["selector"] == "herding", "mean"] > g.loc[g["selector"] == "el2n", "mean"].to_numpy()).all()
+
+
+def test_dial_finds_where_the_gain_vanishes():
+    # the dial's SL (k = 0) and SL+KD ends come from the grid: SL gains, SL+KD does not; k = 1, 4 are flat
+    df = synthetic({("HL", 10): 0.1, ("SL", 10): 0.1}, views=(1, 4))
+    p = params(views=(1, 4))
+    a = ch.analyse(df, p)
+    d = a["dial"]
+    assert list(d["step"]) == ["SL", "k=1", "k=4", "SL+KD"]
+    assert list(d["includes_zero"]) == [False, True, True, True]
+    assert a["flat"]["points"][1000, "herding"] == dict(first="k=1", k=1.0, stays=True)
+    assert "k = 1 stored labelled views" in a["flat"]["sentence"]
+    never = ch.flatten_point(d.assign(includes_zero=False), p)
+    assert "never" in never["sentence"]
+
+
+def test_random_configs_are_chapter_02s():
+    for name in ("tiny", "quick", "paper"):
+        given = profile(name)
+        p, q = chapter_params(ch.Params, given), chapter_params(sat.Params, given)
+        ours = [c for c in ch.grid_configs(p, 4.0) if c.select == "random" and c.seed in p.seeds]  # not ipc1_seeds
+        theirs = {c.key(): c for c in sat.configs(q, 4.0)}
+        assert ours and all(c.key() in theirs for c in ours), name
+        assert all(c == theirs[c.key()] for c in ours), name            # the very same config, field by field
+
+
+def test_selector_configs():
+    p = chapter_params(ch.Params, dict(profile("tiny"), selectors=["random", "herding", "ccs"]))
+    cfgs = ch.grid_configs(p, 4.0)
+    ccs = [c for c in cfgs if c.select == "ccs"]
+    herding = [c for c in cfgs if c.select == "herding"]
+    assert ccs and all(c.recorder == ch.recorder(p) for c in ccs)
+    assert ch.recorder(p).model == p.recorder_model and ch.recorder(p).epochs == p.recorder_epochs
+    assert "recorder" in ccs[0].key_fields() and "recorder" not in herding[0].key_fields()
+    assert all(c.teacher == ch.common.teacher_config(p) for c in herding)    # herding reads the teacher
+    n = len(p.budgets) * len(p.coreset_arms) * len(p.ipcs) * len(p.selectors) * len(p.seeds)
+    assert len(cfgs) == n
+
+
+def test_ipc1_seeds_only_at_ipc_1():
+    p = chapter_params(ch.Params, dict(profile("tiny"), ipc1_seeds=[0, 1, 2, 3]))
+    seeds = {(c.ipc, c.seed) for c in ch.grid_configs(p, 4.0)}
+    assert {s for i, s in seeds if i == 1} == {0, 1, 2, 3}
+    assert {s for i, s in seeds if i != 1} == set(p.seeds)
+
+
+def test_dial_configs_use_label_views():
+    p = chapter_params(ch.Params, profile("tiny"))
+    dial = ch.dial_configs(p, 4.0)
+    grid = {c.key() for c in ch.grid_configs(p, 4.0)}
+    for k in p.views:
+        ks = [c for c in dial if c.label_views == k]
+        assert len(ks) == len(p.views_selectors) * len(p.seeds)
+        assert all(c.regime == "sl" and c.ipc == p.views_ipc for c in ks)
+        assert all(c.key() not in grid and c.key_fields()["label_views"] == k for c in ks)
+    ends = [c for c in dial if c.label_views == 0]
+    assert {c.regime for c in ends} == {"sl", "slkd"} and all(c.key() in grid for c in ends)   # shared ends
+    for c in ch.configs(p, 4.0):
+        c.validate()
+    assert len(ch.configs(p, 4.0)) == len(grid) + len(p.views) * len(p.views_selectors) * len(p.seeds)
+
+
+def test_bad_parameters_fail_in_one_line():
+    from ddlib.errors import DDLibError
+    for bad in (dict(selectors=["random", "herdin"]), dict(selectors=["random"]), dict(coreset_arms=["HL", "KD"]),
+                dict(views=[0, 4])):
+        with pytest.raises(DDLibError):
+            ch.check(chapter_params(ch.Params, dict(profile("tiny"), **bad)))
+
+
+def test_profiles_share_one_set_of_keys_and_the_notebook_matches_quick():
+    keys = [set(profile(n)) for n in ("quick", "paper", "tiny")]
+    assert keys[0] == keys[1] == keys[2]
+    assert set(ch.Params.__dataclass_fields__) <= keys[0]
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    first, cell = nb.cells[0], nb.cells[1]
+    assert first.cell_type == "markdown" and first.source.startswith("(ch-label-regimes)=")
+    assert cell.cell_type == "code" and {"parameters", "hide-cell"} <= set(cell.metadata.get("tags", []))
+    ns = {}
+    exec(cell.source, ns)
+    quick = profile("quick")
+    given = {k: v for k, v in ns.items() if not k.startswith("__")}
+    assert set(given) == set(ch.Params.__dataclass_fields__)
+    assert {k: quick[k] for k in given} == given
+    assert given == asdict(ch.Params())                                # the Params defaults are the quick profile
+    assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
+
+
+def test_notebook_runs_on_the_tiny_profile(tmp_path, ddlib_session_dirs):
+    results = tmp_path / "results"
+    out = tmp_path / "01_label_regimes.ipynb"
+    env = subprocess_env(ddlib_session_dirs["cache"], results)
+    proc = subprocess.run([str(REPO / ".venv" / "bin" / "papermill"), str(NOTEBOOK), str(out), "-k", "python3",
+                           "-f", str(REPO / "params" / "tiny.yaml"), "--cwd", str(tmp_path)],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    folder = results / "tiny" / "01_label_regimes"
+    df = pd.read_csv(folder / "results.csv")
+    p = chapter_params(ch.Params, profile("tiny"))
+    assert len(df) == len(ch.configs(p, 1.0))
+    assert set(df["select"]) == set(p.selectors)
+    assert sorted(df.loc[df["label_views"] > 0, "label_views"].unique()) == sorted(p.views)
+    summary = json.loads((folder / "summary.json").read_text())
+    assert {"chapter", "label", "title", "claim", "status", "sentence", "key_numbers", "params",
+            "provenance"} <= set(summary)
+    assert summary["chapter"] == "01_label_regimes" and summary["label"] == "ch-label-regimes"
+    assert summary["status"] in STATUSES and summary["params"]["profile"] == "tiny"
+    assert summary["key_numbers"] and all({"name", "mean", "lo", "hi", "n"} <= set(k)
+                                          for k in summary["key_numbers"])
+    executed = nbformat.read(out, as_version=4)
+    errors = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if o.output_type == "error"]
+    assert not errors

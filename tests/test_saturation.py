@@ -1,0 +1,158 @@
+"""The saturation chapter's verdict on synthetic result frames (no training), and its parameter handling."""
+import math
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ddlib import regimes
+from ddlib.errors import DDLibError
+from ddlib.findings import params_from_namespace, saturation
+from ddlib.report import STATUSES
+
+ARMS = list(regimes.ARMS)          # HL, HL (AdamW), SL, SL+KD
+JITTER = [0.0, 0.004, -0.003, 0.002, -0.001]
+
+
+def frame(slkd, hl=0.7, other=0.85, seeds=(0, 1, 2), ipcs=(1, 10, 50), budgets=(12_800,), batch=32,
+          n_train=55_000):
+    """Rows as ``saturation.run`` returns them: one per (budget, arm, IPC incl. full, seed). ``slkd`` and ``hl``
+    are the subset/full accuracy ratios, a number or {ipc: ratio}; seeds jitter them (in opposite directions, so
+    the paired differences have a spread)."""
+    def ratio(spec, ipc):
+        return spec[ipc] if isinstance(spec, dict) else spec
+
+    rows = []
+    for budget in budgets:
+        steps = math.ceil(budget / batch)
+        for arm in ARMS:
+            for s in seeds:
+                full = 0.80 + 0.02 * s
+                rows.append(dict(budget=budget, arm=arm, ipc_label="full", seed=s, test_acc=full,
+                                 epochs=steps * batch / n_train, steps=steps))
+                for ipc in ipcs:
+                    r = {"SL+KD": ratio(slkd, ipc) + JITTER[s], "HL": ratio(hl, ipc) - JITTER[s]}.get(arm, other)
+                    rows.append(dict(budget=budget, arm=arm, ipc_label=str(ipc), seed=s, test_acc=full * r,
+                                     epochs=steps * batch / (10 * ipc), steps=steps))
+    return pd.DataFrame(rows)
+
+
+def params(**kw):
+    kw.setdefault("seeds", [0, 1, 2])
+    return saturation.Params(**{**dict(ipcs=[1, 10, 50], budgets=[12_800], arms=ARMS, min_ipc=10,
+                                       threshold=0.95), **kw})
+
+
+def verdict(df, p):
+    a = saturation.analyse(df, p)
+    v = a["verdict"]
+    assert v["status"] in STATUSES
+    return v, a
+
+
+def test_saturation_everywhere_is_reproduced():
+    p = params()
+    v, a = verdict(frame(slkd=0.99, hl=0.7), p)
+    assert v["status"] == "reproduced"
+    assert [(pt["ipc"], pt["near"], pt["above_hl"], pt["holds"]) for pt in v["points"]] == \
+        [(10, True, True, True), (50, True, True, True)]
+    sl = [k for k in v["key_numbers"] if k["name"].startswith("SL+KD")]
+    assert len(sl) == 2 and all(set(k) >= {"name", "mean", "lo", "hi", "n"} for k in v["key_numbers"])
+    assert all(k["mean"] == pytest.approx(0.99 + np.mean(JITTER[:3])) and k["n"] == 3 for k in sl)
+    assert all(k["lo"] < k["mean"] < k["hi"] for k in sl)
+    r = a["ratios"].set_index(["arm", "ipc"])
+    assert r.loc[("SL+KD", 10), "diff_vs_hl"] == pytest.approx(0.29 + 2 * np.mean(JITTER[:3]))
+    assert "2 of 2" in v["sentence"] and "3 seeds" in v["sentence"]
+
+
+def test_ipc_below_min_ipc_does_not_enter_the_verdict():
+    v, _ = verdict(frame(slkd={1: 0.3, 10: 0.99, 50: 0.99}, hl=0.7), params())
+    assert v["status"] == "reproduced" and {pt["ipc"] for pt in v["points"]} == {10, 50}
+    v, _ = verdict(frame(slkd={1: 0.3, 10: 0.99, 50: 0.99}, hl=0.7), params(min_ipc=1))
+    assert v["status"] == "partly reproduced"
+
+
+def test_far_from_full_data_is_not_reproduced():
+    v, _ = verdict(frame(slkd=0.8, hl=0.7), params())
+    assert v["status"] == "not reproduced"
+    assert all(not pt["near"] and pt["above_hl"] for pt in v["points"])
+
+
+def test_near_full_data_but_no_better_than_hl_is_not_reproduced():
+    v, _ = verdict(frame(slkd=0.99, hl=0.99), params())
+    assert v["status"] == "not reproduced"
+    assert all(pt["near"] and not pt["above_hl"] for pt in v["points"])
+
+
+def test_mixed_is_partly_reproduced():
+    v, _ = verdict(frame(slkd={1: 0.99, 10: 0.99, 50: 0.8}, hl=0.7), params())
+    assert v["status"] == "partly reproduced"
+    assert [(pt["ipc"], pt["holds"]) for pt in v["points"]] == [(10, True), (50, False)]
+    assert "1 of 2" in v["sentence"]
+
+
+def test_every_budget_counts():
+    df = frame(slkd={1: 0.99, 10: 0.99, 50: 0.99}, hl=0.7, budgets=(12_800,))
+    df = pd.concat([df, frame(slkd=0.8, hl=0.7, budgets=(51_200,))])
+    v, _ = verdict(df, params(budgets=[12_800, 51_200]))
+    assert v["status"] == "partly reproduced" and len(v["points"]) == 4
+    assert {(pt["budget"], pt["holds"]) for pt in v["points"]} == {(12_800, True), (51_200, False)}
+
+
+def test_a_single_seed_is_inconclusive():
+    v, _ = verdict(frame(slkd=0.99, hl=0.7, seeds=(0,)), params(seeds=[0]))
+    assert v["status"] == "inconclusive"
+    assert all(k["n"] == 1 and math.isnan(k["lo"]) for k in v["key_numbers"])
+
+
+def test_without_hl_or_slkd_the_verdict_is_inconclusive():
+    df = frame(slkd=0.99, hl=0.7)
+    v, _ = verdict(df[df["arm"] != "SL+KD"], params(arms=["HL", "HL (AdamW)", "SL"]))
+    assert v["status"] == "inconclusive"
+
+
+def test_tables():
+    p = params()
+    df = frame(slkd=0.99, hl=0.7)
+    a = saturation.analyse(df, p)
+    t = a["table"]
+    assert len(t) == 4 * 4 and set(t["ipc"]) == {"1", "10", "50", "full"}
+    full = t[(t["arm"] == "HL") & (t["ipc"] == "full")].iloc[0]
+    assert full["mean"] == pytest.approx(0.82) and full["n"] == 3 and full["steps"] == 400
+    curve = a["curve"]
+    assert set(curve["arm"]) == set(ARMS) and (curve["budget"] == 12_800).all()
+
+
+# --- parameters ------------------------------------------------------------------------------------------------
+
+def test_from_dict_rejects_an_unknown_parameter():
+    p = saturation.Params.from_dict({"budgets": [100], "seeds": [4]})
+    assert p.budgets == [100] and p.seeds == [4] and p.ipcs == saturation.Params().ipcs
+    with pytest.raises(DDLibError) as e:
+        saturation.Params.from_dict({"budgets": [100], "budget": 100})
+    assert "'budget'" in str(e.value) and "\n" not in str(e.value)
+
+
+def _notebook_globals(**extra):
+    def helper():
+        return 1
+
+    class Thing:
+        pass
+
+    return dict(budgets=[800], seeds=[0, 1], profile="tiny", os=os, np=np, chapter=saturation, helper=helper,
+                Thing=Thing, print=print, _=None, __name__="__main__", _i1="budgets = [800]", In=[""], Out={},
+                get_ipython=lambda: None, exit=None, quit=None, **extra)
+
+
+def test_params_from_namespace_keeps_parameters_and_ignores_the_rest():
+    p = params_from_namespace(saturation.Params, _notebook_globals())
+    assert (p.budgets, p.seeds, p.profile) == ([800], [0, 1], "tiny")
+    assert p.model == saturation.Params().model
+
+
+def test_params_from_namespace_rejects_a_stray_variable():
+    with pytest.raises(DDLibError) as e:
+        params_from_namespace(saturation.Params, _notebook_globals(budgetz=[800]))
+    assert "budgetz" in str(e.value) and "\n" not in str(e.value)
