@@ -93,7 +93,8 @@ def _sweep(a) -> int:
         except OSError as e:
             raise DDLibError(f"cannot read parameters file {a.params}: {e.strerror}") from None
     params.update({k: yaml.safe_load(v) for k, v in a.overrides})
-    summary = FINDINGS[a.finding].main(params)
+    from .findings.common import main
+    summary = main(FINDINGS[a.finding], params)
     print(json.dumps({k: summary[k] for k in ("chapter", "status", "sentence")}))
     return 0
 

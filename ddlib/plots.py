@@ -80,6 +80,9 @@ def full_data_curve(curve, arms):
                                                         (t["hi"] - t["mean"]).fillna(0) * 100],
                     color=ARM_COLORS.get(arm), marker=ARM_MARKERS.get(arm, "o"), ms=5, capsize=3, label=arm)
     ax.set_xscale("log")
+    budgets = sorted(curve["budget"].unique())
+    ax.set_xticks(budgets, [f"{int(b):,}" for b in budgets])
+    ax.minorticks_off()
     ax.set_xlabel("budget (samples seen)")
     ax.set_ylabel("full-data test accuracy (%)")
     ax.legend(loc="lower right")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from . import augment
 from .experiment import RunConfig
+from .findings.label_regimes import Params as LabelRegimesParams
 from .findings.saturation import Params as SaturationParams
 from .teacher import FLOORS, TeacherConfig
 from .train import DEFAULT_OPTIMIZER, OPTIMIZERS, TEMPERATURE
@@ -12,6 +13,7 @@ from .train import DEFAULT_OPTIMIZER, OPTIMIZERS, TEMPERATURE
 
 def choices() -> list:
     sgd, adamw, t, run, q = OPTIMIZERS["sgd"], OPTIMIZERS["adamw"], TeacherConfig(), RunConfig(), SaturationParams()
+    c = LabelRegimesParams()
     return [
         ("label regimes", "HL, SL, SL+KD", "paper", "the three regimes of the scalability analysis"),
         ("compute budget", "samples seen = steps x batch, same for every subset size", "paper; standard (CCS)",
@@ -35,8 +37,9 @@ def choices() -> list:
          "width 32 on 2 cores"),
         ("batch size", f"{run.batch} (paper profile), {q.batch} (quick profile)", "reconstruction; ours (quick)",
          "small budgets on CPU need more steps per sample seen"),
-        ("teacher", f"trained by ddlib on the full training split, SGD lr {t.lr} {t.schedule}, {t.aug}, "
-         f"{t.epochs:g} epochs (quick)", "ours", "the paper's teachers are not public"),
+        ("teacher", f"trained by ddlib on the full training split, SGD lr {t.lr} {t.schedule}, {t.aug}; "
+         f"quick profile: {q.teacher_model}, {q.teacher_epochs:g} epochs", "ours",
+         "the paper's teachers are not public; SL+KD pays a teacher forward pass per batch, so on CPU it is small"),
         ("teacher floor", ", ".join(f"{k} {v:.0%}" for k, v in FLOORS.items()), "ours",
          "a teacher under the floor is refused, not used"),
         ("validation split", f"{run.val_per_class} images per class from the training set, fixed seed", "ours",
@@ -47,6 +50,17 @@ def choices() -> list:
          "the same seed draws the same subset in every arm"),
         ("saturation criterion", f"SL+KD >= {q.threshold:.0%} of full-data SL+KD at IPC >= {q.min_ipc}, and above "
          "HL's ratio", "ours", "the paper says 'near-optimal'; the threshold makes that testable"),
+        ("coreset embeddings", "herding and k-center on the teacher's penultimate features, per class",
+         "standard (DeepCore); ours (which network)", "the teacher is the one trained network every chapter has"),
+        ("scoring run", f"HL on the full training split, {c.recorder_epochs:g} epochs of {c.recorder_model} "
+         "(quick), softmax on un-augmented images after every epoch", "ours",
+         "EL2N, forgetting, AUM and CCS need training dynamics; the quick profile keeps the run short"),
+        ("best coreset", "the non-random selector with the highest mean validation accuracy", "ours",
+         "never select on the test set"),
+        ("quality-gain criterion", "HL gain above zero and above each soft regime's gain (paired intervals)",
+         "ours", "makes 'beat random only under HL' testable"),
+        ("k-view dial", f"SL with k stored (augmented view, teacher label) pairs per image, k in {c.views}", "ours",
+         "between SL (k labels = 1, un-augmented) and SL+KD (a fresh label per view)"),
         ("CIFAR-10 files", "JPEG copy (quality ~75) of the standard split", "ours",
          "offline machines; accuracies are close to, not identical with, the original files'"),
     ]

@@ -27,7 +27,8 @@ def write_results(df: pd.DataFrame, profile: str, chapter: str):
 
 def write_summary(profile: str, chapter: str, *, label: str, title: str, claim: str, status: str, sentence: str,
                   key_numbers: list, params: dict, df: pd.DataFrame, started: float):
-    """Write ``summary.json`` for the overview page; ``key_numbers`` are dicts with name, mean, lo, hi, n."""
+    """Write ``summary.json`` for the overview page; ``key_numbers`` are dicts with name, mean, lo, hi, n (and
+    optionally unit: '%' of accuracy by default, or 'points' for a difference of accuracies)."""
     assert status in STATUSES, status
     summary = dict(chapter=chapter, label=label, title=title, claim=claim, status=status, sentence=sentence,
                    key_numbers=key_numbers, params=params,
@@ -64,8 +65,12 @@ def provenance_table(summary: dict) -> pd.DataFrame:
 
 
 def _number(k: dict) -> str:
-    ci = "" if k["lo"] != k["lo"] else f" [{k['lo'] * 100:.1f}, {k['hi'] * 100:.1f}]"
-    return f"{k['name']}: {k['mean'] * 100:.1f}%{ci} (n={k['n']})"
+    """A key number as text: a share in % ('98.1% [96.0, 100.2]') or, with unit 'points', a difference in
+    accuracy points ('+5.1 points [+1.3, +8.9]')."""
+    pts = k.get("unit") == "points"
+    f = (lambda v: f"{v * 100:+.1f}") if pts else (lambda v: f"{v * 100:.1f}")
+    ci = "" if k["lo"] != k["lo"] else f" [{f(k['lo'])}, {f(k['hi'])}]"
+    return f"{k['name']}: {f(k['mean'])}{' points' if pts else '%'}{ci} (n={k['n']})"
 
 
 def findings_markdown(profile: str, max_numbers: int = 4) -> str:

@@ -11,7 +11,6 @@ import time
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from . import augment, regimes
@@ -88,7 +87,8 @@ def fit(model, x: torch.Tensor, y: torch.Tensor, spec: TrainSpec, teacher=None, 
     """Train ``model`` in place on (x, y) under ``spec``; return what it cost.
 
     ``x`` is the normalised subset on the model's device, ``y`` its hard labels. SL needs ``soft_labels``
-    (one probability row per image of x, or a ``regimes.ViewBank`` of k stored views), SL+KD a ``teacher``. ``on_step(step, model)`` is called after each step.
+    (one probability row per image of x, or a ``regimes.ViewBank`` of k stored views), SL+KD a ``teacher``.
+    ``on_step(step, model)`` is called after each step.
     """
     spec.validate()
     if spec.regime == "sl" and soft_labels is None:

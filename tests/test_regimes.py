@@ -127,3 +127,49 @@ def test_regime_names_and_arms():
     assert regimes.arm_name("hl", "adamw") == "HL (AdamW)"
     assert regimes.arm_name("sl", "auto") == "SL" and regimes.arm_name("slkd", "adamw") == "SL+KD"
     assert regimes.arm_name("slkd", "sgd") == "SL+KD (sgd)"
+
+
+class _CountingTeacher(torch.nn.Module):
+    """Logits = a fixed linear map of the mean pixel; counts the images it labels."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = 0
+        self.w = torch.linspace(-1, 1, 10)
+
+    def forward(self, x):
+        self.seen += len(x)
+        return x.mean(dim=(1, 2, 3)).unsqueeze(1) * self.w
+
+
+def test_view_bank_stores_k_labelled_views_per_image():
+    from ddlib import augment
+    x = torch.randn(12, 1, 8, 8)
+    teacher = _CountingTeacher()
+    bank = regimes.view_bank(teacher, x, k=3, aug=augment.get("dsa"), temperature=2.0, seed=0)
+    assert bank.x.shape == (3, 12, 1, 8, 8) and bank.probs.shape == (3, 12, 10)
+    assert teacher.seen == 3 * 12                       # k x n teacher forward passes, once
+    assert not torch.equal(bank.x[0], bank.x[1])        # different augmented views
+    for v in range(3):                                   # each stored label is the teacher's label of its view
+        assert torch.allclose(bank.probs[v], regimes.teacher_probs(teacher, bank.x[v], 2.0))
+    again = regimes.view_bank(_CountingTeacher(), x, k=3, aug=augment.get("dsa"), temperature=2.0, seed=0)
+    assert torch.equal(again.x, bank.x)                 # seeded
+
+
+def test_view_bank_draw_returns_stored_pairs_of_the_indices():
+    x = torch.arange(2 * 5, dtype=torch.float32).view(2, 5, 1, 1, 1)   # view v of image i holds 5v + i
+    probs = torch.nn.functional.one_hot(torch.arange(10).view(2, 5), 10).float()
+    bank = regimes.ViewBank(x, probs)
+    idx = torch.tensor([4, 0, 2, 2])
+    xb, pb = bank.draw(idx, torch.Generator().manual_seed(0))
+    v = (xb.flatten() - idx) / 5
+    assert set(v.tolist()) <= {0.0, 1.0}
+    assert torch.equal(pb.argmax(1), xb.flatten().long())  # the label travels with its view
+
+
+def test_label_views_only_with_sl():
+    from ddlib.experiment import RunConfig
+    with pytest.raises(DDLibError, match="label_views"):
+        RunConfig(dataset="digits", regime="hl", label_views=4, val_per_class=20).validate()
+    assert "label_views" not in RunConfig(dataset="digits", regime="sl").key_fields()  # old keys unchanged
+    assert RunConfig(regime="sl", label_views=4).key() != RunConfig(regime="sl").key()

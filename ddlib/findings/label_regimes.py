@@ -17,8 +17,7 @@ it: whether each soft arm's gain is distinguishable from zero (its interval excl
 from __future__ import annotations
 
 import math
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -333,7 +332,7 @@ def key_numbers(best: pd.DataFrame, p: Params) -> list:
     t = t.sort_values(["_first", "budget", "ipc", "_arm"])
     lead = len(p.budgets) > 1
     return [dict(name=f"{r['arm']} best-coreset gain over random ({r['best']}), IPC {int(r['ipc'])}"
-                      + (f", budget {int(r['budget']):,}" if lead else "") + ", accuracy points",
+                      + (f", budget {int(r['budget']):,}" if lead else ""), unit="points",
                  mean=float(r["mean"]), lo=float(r["lo"]), hi=float(r["hi"]), n=int(r["n"]))
             for _, r in t.iterrows()]
 
@@ -406,23 +405,3 @@ def analyse(df: pd.DataFrame, p: Params) -> dict:
     flat = flatten_point(dial, p)
     return dict(table=accuracy_table(df, p), gains=gains, best=best, dial=dial, flat=flat,
                 verdict=verdict(best, per_seed, p, flat))
-
-
-def write(df: pd.DataFrame, a: dict, p: Params, started: float) -> dict:
-    """Write results.csv and summary.json for this profile; return the summary."""
-    from .. import report
-    report.write_results(df, p.profile, CHAPTER)
-    v = a["verdict"]
-    return report.write_summary(p.profile, CHAPTER, label=LABEL, title=TITLE, claim=CLAIM, status=v["status"],
-                                sentence=v["sentence"], key_numbers=v["key_numbers"], params=asdict(p), df=df,
-                                started=started)
-
-
-def main(params: dict) -> dict:
-    """Run the chapter without Jupyter: tune T, sweep, analyse, write the result files."""
-    started = time.time()
-    from . import chapter_params
-    p = check(chapter_params(Params, params))
-    temperature, _ = tune_temperature(p)
-    df = run(p, temperature)
-    return write(df, analyse(df, p), p, started)
