@@ -14,6 +14,7 @@ import torch
 from . import data, regimes, select
 from .errors import DDLibError
 from .experiment import RunConfig, cached_run, run
+from .scores import RecorderConfig
 from .teacher import TeacherConfig
 
 
@@ -49,6 +50,13 @@ def _train_parser(sub):
     p.add_argument("--teacher-model", default=t.model)
     p.add_argument("--teacher-epochs", type=float, default=t.epochs)
     p.add_argument("--teacher-floor", type=float, default=None, help="least teacher validation accuracy")
+    r = RecorderConfig()
+    p.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE",
+                   help="a selector knob (YAML value), e.g. --knob which=easiest; repeatable")
+    p.add_argument("--recorder-model", default=r.model, help="score selectors: the scoring run's model")
+    p.add_argument("--recorder-epochs", type=float, default=r.epochs, help="score selectors: scoring-run epochs")
+    p.add_argument("--recorder-batch", type=int, default=r.batch)
+    p.add_argument("--label-views", type=int, default=0, help="SL only: k stored labelled views per image")
     p.add_argument("--device", default=default_device(), help="cpu or cuda (default: cuda when available)")
     p.add_argument("--no-cache", action="store_true", help="train even if this exact run is cached")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
@@ -56,10 +64,19 @@ def _train_parser(sub):
 
 
 def _train(a) -> int:
+    import yaml
+    knobs = []
+    for k in a.knob:
+        name, sep, value = k.partition("=")
+        if not sep or not name:
+            raise DDLibError(f"--knob takes NAME=VALUE, got {k!r}")
+        knobs.append((name, yaml.safe_load(value)))
     cfg = RunConfig(dataset=a.dataset, ipc=a.ipc, select=a.select, regime=a.regime, budget=a.budget, seed=a.seed,
                     model=a.model, optim=a.optim, batch=a.batch, aug=a.aug, temperature=a.temperature,
-                    val_per_class=a.val_per_class, device=a.device,
-                    teacher=TeacherConfig(model=a.teacher_model, epochs=a.teacher_epochs, floor=a.teacher_floor))
+                    val_per_class=a.val_per_class, device=a.device, label_views=a.label_views,
+                    teacher=TeacherConfig(model=a.teacher_model, epochs=a.teacher_epochs, floor=a.teacher_floor),
+                    recorder=RecorderConfig(model=a.recorder_model, epochs=a.recorder_epochs, batch=a.recorder_batch),
+                    select_knobs=tuple(sorted(knobs)))
     cfg.validate()
     result = run(cfg, progress=a.progress) if a.no_cache else cached_run(cfg, progress=a.progress)
     if a.json:

@@ -150,6 +150,14 @@ def run(cfg: RunConfig, progress: bool = False) -> dict:
                   val_acc=accuracy(student, *d["val"]), test_acc=accuracy(student, *d["test"]),
                   wall_s=time.perf_counter() - start, device=str(cfg.device), key=cfg.key(),
                   data_source=splits.source, **provenance())
+    if cfg.select in ("herding", "kcenter"):  # the teacher's embeddings chose the subset
+        result["select_teacher_id"] = cfg.teacher.key(cfg.dataset, cfg.val_per_class, cfg.split_seed)
+    elif cfg.select != "random":               # a cached scoring run (its meta.json states its compute)
+        result["recorder_ids"] = ",".join(
+            scores.recorder_key(cfg.dataset, model=cfg.recorder.model, epochs=cfg.recorder.epochs,
+                                batch=cfg.recorder.batch, seed=s, val_per_class=cfg.val_per_class,
+                                split_seed=cfg.split_seed, optim=cfg.recorder.optim, lr=cfg.recorder.lr,
+                                aug=cfg.recorder.aug) for s in cfg.recorder.seeds)
     if teacher is not None:
         result.update(teacher_id=teacher.id, teacher_test_acc=teacher.meta["test_acc"],
                       teacher_val_acc=teacher.meta["val_acc"], teacher_model=teacher.meta["model"])

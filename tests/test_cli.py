@@ -93,3 +93,31 @@ def test_user_errors_are_one_line_and_exit_2(env, option, value, needle):
     assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
     assert needle in lines[0]
     assert proc.stdout == ""
+
+
+SCORING = ["--teacher-model", "convnet2-w16", "--teacher-epochs", "3", "--teacher-floor", "0",
+           "--recorder-model", "convnet2-w16", "--recorder-epochs", "3", "--model", "convnet2-w16"]
+
+
+def test_every_selector_works_from_the_cli(env):
+    """Each registered selector trains from the CLI and records what chose its subset."""
+    from ddlib.select import SELECTORS
+    for name in SELECTORS:
+        args = with_option(TRAIN + SCORING, "--select", name)
+        if name == "dyn_unc":  # windows of J epochs over the last W windows need J + W - 1 recorded epochs
+            args += ["--knob", "J=2", "--knob", "W=2"]
+        r = one_json_object(ddlib(env, *args, "--json"))
+        assert r["select"] == name and r["subset_size"] == 50
+        if name in ("herding", "kcenter"):
+            assert r["select_teacher_id"].startswith("digits-convnet2-w16-")
+        elif name != "random":
+            assert r["recorder_ids"].startswith("digits-convnet2-w16-")
+
+
+def test_selector_knobs_from_the_cli(env):
+    args = with_option(TRAIN + SCORING, "--select", "el2n")
+    hard = one_json_object(ddlib(env, *args, "--json"))
+    easy = one_json_object(ddlib(env, *args, "--knob", "which=easiest", "--json"))
+    assert easy["select_knobs"] == [["which", "easiest"]] and easy["key"] != hard["key"]
+    bad = ddlib(env, *args, "--knob", "wich=easiest")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "no knob 'wich'" in bad.stderr

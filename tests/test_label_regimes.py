@@ -101,7 +101,8 @@ def test_verdict_inconclusive_with_one_seed():
 def test_key_numbers_are_best_coreset_gains_with_intervals():
     v = status({("HL", 1): 0.10, ("HL", 10): 0.05})
     nums = v["key_numbers"]
-    assert len(nums) == 6 and all(set(k) == {"name", "mean", "lo", "hi", "n"} for k in nums)
+    assert len(nums) == 6 and all(set(k) == {"name", "mean", "lo", "hi", "n", "unit"} for k in nums)
+    assert all(k["unit"] == "points" for k in nums)    # differences of accuracies, shown as points
     assert nums[0]["name"].startswith("HL best-coreset gain") and "IPC 10" in nums[0]["name"]   # views_ipc first
     assert nums[0]["mean"] == pytest.approx(0.05, abs=0.01) and nums[0]["lo"] > 0
     json.dumps(nums)                                                   # plain floats and ints
