@@ -57,6 +57,14 @@ def _rank(values: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     return perm[torch.sort(values[perm], stable=True).indices]
 
 
+def _prepare(scores: torch.Tensor, y: torch.Tensor, ipc: int, seed: int) -> tuple:
+    """The checks and inputs every score-based rule starts from: labels on the CPU, validated scores, a seeded
+    generator."""
+    y = y.cpu()
+    _check_ipc(y, ipc)
+    return y, _check_scores(scores, y), torch.Generator().manual_seed(int(seed))
+
+
 def _classes(y: torch.Tensor):
     for c in range(int(y.max()) + 1):
         yield c, torch.nonzero(y == c).flatten()
@@ -67,10 +75,7 @@ def keep_by_score(scores: torch.Tensor, y: torch.Tensor, ipc: int, which: str = 
     """Per class, the ``ipc`` samples with the highest (``which='hardest'``) or lowest (``'easiest'``) difficulty
     ``scores`` (higher = harder); ties are broken in a seeded random order. Sorted indices."""
     check_choice("which", which, ("easiest", "hardest"))
-    y = y.cpu()
-    _check_ipc(y, ipc)
-    s = _check_scores(scores, y)
-    g = torch.Generator().manual_seed(int(seed))
+    y, s, g = _prepare(scores, y, ipc, seed)
     picks = []
     for _, idx in _classes(y):
         order = _rank(s[idx], g)                    # easiest first
@@ -86,10 +91,7 @@ def window(scores: torch.Tensor, y: torch.Tensor, ipc: int, lo_quantile: float, 
     an error, not silently widened. Sorted indices."""
     if not (0.0 <= lo_quantile < hi_quantile <= 1.0):
         raise DDLibError(f"window needs 0 <= lo < hi <= 1, got lo={lo_quantile!r}, hi={hi_quantile!r}")
-    y = y.cpu()
-    _check_ipc(y, ipc)
-    s = _check_scores(scores, y)
-    g = torch.Generator().manual_seed(int(seed))
+    y, s, g = _prepare(scores, y, ipc, seed)
     picks = []
     for c, idx in _classes(y):
         n = len(idx)
@@ -128,10 +130,7 @@ def ccs(scores: torch.Tensor, y: torch.Tensor, ipc: int, beta: float = 0.1, n_st
         raise DDLibError(f"CCS beta (fraction of hardest samples dropped) must be in [0, 1), got {beta!r}")
     if isinstance(n_strata, bool) or not isinstance(n_strata, int) or n_strata < 1:
         raise DDLibError(f"CCS n_strata must be a positive integer, got {n_strata!r}")
-    y = y.cpu()
-    _check_ipc(y, ipc)
-    s = _check_scores(scores, y)
-    g = torch.Generator().manual_seed(int(seed))
+    y, s, g = _prepare(scores, y, ipc, seed)
     picks = []
     for _, idx in _classes(y):
         n = len(idx)
