@@ -1,19 +1,15 @@
 """Chapter 01 (label regimes): the verdict and the best-coreset choice on synthetic results, the configs it shares
 with chapter 02 and the k-view dial's configs, and the notebook end to end on the tiny profile."""
 import json
-import subprocess
-from dataclasses import asdict
 
-import nbformat
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, subprocess_env
+from conftest import REPO
 from ddlib import regimes
 from ddlib.findings import chapter_params, label_regimes as ch, saturation as sat
-from ddlib.report import STATUSES
 
 NOTEBOOK = REPO / "notebooks" / "01_label_regimes.ipynb"
 
@@ -186,48 +182,3 @@ def test_bad_parameters_fail_in_one_line():
                 dict(views=[0, 4])):
         with pytest.raises(DDLibError):
             ch.check(chapter_params(ch.Params, dict(profile("tiny"), **bad)))
-
-
-def test_profiles_share_one_set_of_keys_and_the_notebook_matches_quick():
-    keys = [set(profile(n)) for n in ("quick", "paper", "tiny")]
-    assert keys[0] == keys[1] == keys[2]
-    assert set(ch.Params.__dataclass_fields__) <= keys[0]
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    first, cell = nb.cells[0], nb.cells[1]
-    assert first.cell_type == "markdown" and first.source.startswith("(ch-label-regimes)=")
-    assert cell.cell_type == "code" and {"parameters", "hide-cell"} <= set(cell.metadata.get("tags", []))
-    ns = {}
-    exec(cell.source, ns)
-    quick = profile("quick")
-    given = {k: v for k, v in ns.items() if not k.startswith("__")}
-    assert set(given) == set(ch.Params.__dataclass_fields__)
-    assert {k: quick[k] for k in given} == given
-    assert given == asdict(ch.Params())                                # the Params defaults are the quick profile
-    assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
-
-
-def test_notebook_runs_on_the_tiny_profile(tmp_path, ddlib_session_dirs):
-    results = tmp_path / "results"
-    out = tmp_path / "01_label_regimes.ipynb"
-    env = subprocess_env(ddlib_session_dirs["cache"], results)
-    proc = subprocess.run([str(REPO / ".venv" / "bin" / "papermill"), str(NOTEBOOK), str(out), "-k", "python3",
-                           "-f", str(REPO / "params" / "tiny.yaml"), "--cwd", str(tmp_path)],
-                          env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    folder = results / "tiny" / "01_label_regimes"
-    df = pd.read_csv(folder / "results.csv")
-    p = chapter_params(ch.Params, profile("tiny"))
-    assert len(df) == len(ch.configs(p, 1.0))
-    assert set(df["select"]) == set(p.selectors)
-    assert sorted(df.loc[df["label_views"] > 0, "label_views"].unique()) == sorted(p.views)
-    summary = json.loads((folder / "summary.json").read_text())
-    assert {"chapter", "label", "title", "claim", "status", "sentence", "key_numbers", "params",
-            "provenance"} <= set(summary)
-    assert summary["chapter"] == "01_label_regimes" and summary["label"] == "ch-label-regimes"
-    assert summary["status"] in STATUSES and summary["params"]["profile"] == "tiny"
-    assert summary["key_numbers"] and all({"name", "mean", "lo", "hi", "n"} <= set(k)
-                                          for k in summary["key_numbers"])
-    executed = nbformat.read(out, as_version=4)
-    errors = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])
-              if o.output_type == "error"]
-    assert not errors

@@ -1,23 +1,24 @@
-"""The saturation chapter as a notebook: its parameters cell matches the quick profile, it runs end to end on the
-tiny profile with papermill and writes its result files, and the executed copy passes nbval (lax)."""
+"""Every chapter notebook: its parameters cell matches the quick profile, it runs end to end on the tiny profile
+with papermill and writes its result files, and the executed copy passes nbval (lax)."""
 import ast
 import json
 import math
 import subprocess
 import sys
+from dataclasses import asdict
 
 import nbformat
 import pandas as pd
 import pytest
 import yaml
 
-from ddlib.findings import ALL_PARAMS, saturation
+from ddlib.findings import ALL_PARAMS, FINDINGS, chapter_params
 from ddlib.report import STATUSES
 
 from conftest import REPO, clear_ddlib_caches, subprocess_env
 
-NOTEBOOK = REPO / "notebooks" / "02_saturation.ipynb"
 PARAMS = REPO / "params"
+CHAPTERS = {m.CHAPTER: m for m in FINDINGS.values()}
 
 
 def load_yaml(name):
@@ -25,11 +26,16 @@ def load_yaml(name):
         return yaml.safe_load(f)
 
 
-def parameters_cell(path=NOTEBOOK) -> dict:
+def notebook(chapter):
+    return REPO / "notebooks" / f"{chapter}.ipynb"
+
+
+def parameters_cell(path) -> dict:
     """The notebook's parameters cell as {name: value}; every statement must be ``name = literal``."""
     nb = nbformat.read(path, as_version=4)
     cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(cells) == 1, "exactly one cell tagged 'parameters'"
+    assert {"parameters", "hide-cell"} <= set(cells[0].metadata["tags"])
     values = {}
     for stmt in ast.parse(cells[0].source).body:
         assert isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name), \
@@ -40,71 +46,94 @@ def parameters_cell(path=NOTEBOOK) -> dict:
     return values
 
 
-def test_parameters_cell_equals_the_quick_profile():
-    cell, quick = parameters_cell(), load_yaml("quick")
-    assert set(cell) == set(saturation.Params.__dataclass_fields__)      # the cell lists every parameter
-    assert {k: quick[k] for k in cell if k in quick} == cell             # with the quick profile's values
-    assert set(cell) <= set(quick), f"missing from quick.yaml: {sorted(set(cell) - set(quick))}"
-    # quick.yaml's other names belong to other chapters, not to nobody
-    assert set(quick) <= ALL_PARAMS, f"parameters of no chapter: {sorted(set(quick) - ALL_PARAMS)}"
-    # and the Params defaults are the quick profile too (python -m ddlib sweep without --params)
-    defaults = saturation.Params()
-    assert {k: getattr(defaults, k) for k in cell} == cell
+def test_every_chapter_has_a_notebook_in_the_book():
+    toc = (REPO / "_toc.yml").read_text()
+    makefile = (REPO / "Makefile").read_text()
+    for chapter in CHAPTERS:
+        assert notebook(chapter).exists() and f"book/executed/{chapter}" in toc and chapter in makefile
 
 
-def test_profiles_have_the_same_names():
+@pytest.mark.parametrize("chapter", sorted(CHAPTERS))
+def test_notebook_source_is_clean_and_its_parameters_are_the_quick_profile(chapter):
+    mod, path = CHAPTERS[chapter], notebook(chapter)
+    nb = nbformat.read(path, as_version=4)
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith(f"({mod.LABEL})=")
+    assert not any(c.get("outputs") or c.get("execution_count") for c in nb.cells if c.cell_type == "code")
+    cell, quick = parameters_cell(path), load_yaml("quick")
+    assert set(cell) == set(mod.Params.__dataclass_fields__)            # the cell lists every parameter
+    assert {k: quick[k] for k in cell} == cell                           # with the quick profile's values
+    assert asdict(mod.Params()) == cell                                  # and so do the Params defaults
+
+
+def test_profiles_have_the_same_names_and_every_name_belongs_to_a_chapter():
     quick, tiny, paper = load_yaml("quick"), load_yaml("tiny"), load_yaml("paper")
-    assert set(tiny) == set(quick) == set(paper)
+    assert set(tiny) == set(quick) == set(paper) == ALL_PARAMS
     assert (quick["profile"], tiny["profile"], paper["profile"]) == ("quick", "tiny", "paper")
 
 
-@pytest.fixture(scope="module")
-def executed(tmp_path_factory):
-    """The notebook run by papermill on the tiny profile, with caches and results in temp folders."""
+@pytest.fixture(scope="module", params=sorted(CHAPTERS))
+def executed(request, tmp_path_factory):
+    """A chapter notebook run by papermill on the tiny profile, with caches and results in temp folders (shared
+    by the chapters, as in the book, so later chapters read earlier chapters' runs)."""
     import papermill
 
-    root = tmp_path_factory.mktemp("notebook")
+    chapter = request.param
+    root = tmp_path_factory.getbasetemp() / "notebooks"
     dirs = {"cache": root / "cache", "results": root / "results", "out": root / "executed"}
-    dirs["out"].mkdir()
-    out = dirs["out"] / NOTEBOOK.name
+    dirs["out"].mkdir(parents=True, exist_ok=True)
+    out = dirs["out"] / f"{chapter}.ipynb"
     with pytest.MonkeyPatch.context() as mp:                 # the kernel inherits this process's environment
         mp.setenv("DDLIB_CACHE", str(dirs["cache"]))
         mp.setenv("DDLIB_RESULTS", str(dirs["results"]))
         clear_ddlib_caches()
-        papermill.execute_notebook(str(NOTEBOOK), str(out), parameters=load_yaml("tiny"), kernel_name="python3",
-                                   cwd=str(REPO), progress_bar=False)
+        papermill.execute_notebook(str(notebook(chapter)), str(out), parameters=load_yaml("tiny"),
+                                   kernel_name="python3", cwd=str(REPO), progress_bar=False)
     clear_ddlib_caches()
-    return dict(dirs, notebook=out, params=load_yaml("tiny"))
+    mod = CHAPTERS[chapter]
+    return dict(dirs, chapter=chapter, module=mod, notebook=out, folder=dirs["results"] / "tiny" / chapter,
+                params=chapter_params(mod.Params, load_yaml("tiny")))
+
+
+def check_saturation_rows(df, p):
+    seen = list(zip(df["budget"], df["arm"], df["ipc"].astype(str), df["seed"]))
+    assert len(seen) == len(set(seen)), "a run appears twice"
+    ipcs = [str(i) for i in p.ipcs] + ["full"]
+    main = {(b, arm, ipc, s) for b in p.budgets for arm in p.arms for ipc in ipcs for s in p.seeds}
+    curve = {(b, arm, "full", s) for b in p.full_budgets if b not in p.budgets for arm in p.full_arms
+             for s in p.seeds}
+    assert set(seen) == main | curve
+
+
+def check_label_regimes_rows(df, p):
+    mod = CHAPTERS["01_label_regimes"]
+    assert len(df) == len(mod.configs(p, float(df["temperature"].iloc[0])))
+    assert set(df["select"]) == set(p.selectors)
+    assert sorted(df.loc[df["label_views"] > 0, "label_views"].unique()) == sorted(p.views)
+
+
+ROW_CHECKS = {"02_saturation": check_saturation_rows, "01_label_regimes": check_label_regimes_rows}
 
 
 def test_the_tiny_run_writes_one_row_per_run(executed):
     p = executed["params"]
-    folder = executed["results"] / "tiny" / "02_saturation"
-    df = pd.read_csv(folder / "results.csv")
+    df = pd.read_csv(executed["folder"] / "results.csv")
     assert df["budget"].notna().all() and df["samples_seen"].notna().all() and df["steps"].notna().all()
-    assert (df["samples_seen"] == [math.ceil(b / p["batch"]) * p["batch"] for b in df["budget"]]).all()
-    assert (df["dataset"] == "digits").all() and (df["model"] == p["model"]).all()
-    seen = list(zip(df["budget"], df["arm"], df["ipc"].astype(str), df["seed"]))
-    assert len(seen) == len(set(seen)), "a run appears twice"
-    ipcs = [str(i) for i in p["ipcs"]] + ["full"]
-    main = {(b, arm, ipc, s) for b in p["budgets"] for arm in p["arms"] for ipc in ipcs for s in p["seeds"]}
-    curve = {(b, arm, "full", s) for b in p["full_budgets"] if b not in p["budgets"] for arm in p["full_arms"]
-             for s in p["seeds"]}
-    assert set(seen) == main | curve
-    assert len(df) == len(p["arms"]) * len(ipcs) * len(p["seeds"]) * len(p["budgets"]) + len(curve)
+    assert (df["samples_seen"] == [math.ceil(b / p.batch) * p.batch for b in df["budget"]]).all()
+    assert (df["dataset"] == "digits").all() and (df["model"] == p.model).all()
+    ROW_CHECKS[executed["chapter"]](df, p)
 
 
 def test_the_tiny_run_writes_its_summary(executed):
-    p = executed["params"]
-    s = json.loads((executed["results"] / "tiny" / "02_saturation" / "summary.json").read_text())
-    assert s["claim"] == saturation.CLAIM and s["chapter"] == "02_saturation"
+    p, mod = executed["params"], executed["module"]
+    s = json.loads((executed["folder"] / "summary.json").read_text())
+    assert (s["claim"], s["chapter"], s["label"], s["title"]) == (mod.CLAIM, mod.CHAPTER, mod.LABEL, mod.TITLE)
     assert s["status"] in STATUSES and s["sentence"]
     assert s["key_numbers"] and all({"name", "mean", "lo", "hi", "n"} <= set(k) for k in s["key_numbers"])
     prov = s["provenance"]
-    assert prov["profile"] == "tiny" and prov["seeds"] == p["seeds"] and prov["device"] == "cpu"
+    assert prov["profile"] == "tiny" and prov["seeds"] == p.seeds and prov["device"] == "cpu"
     assert isinstance(prov["commit"], str) and prov["commit"] and prov["commit"] != "unknown"
-    assert prov["runs"] == len(pd.read_csv(executed["results"] / "tiny" / "02_saturation" / "results.csv"))
-    assert s["params"]["profile"] == "tiny" and s["params"]["budgets"] == p["budgets"]
+    assert prov["runs"] == len(pd.read_csv(executed["folder"] / "results.csv"))
+    assert s["params"]["profile"] == "tiny" and s["params"]["budgets"] == p.budgets
 
 
 def test_the_executed_notebook_has_no_errors(executed):
@@ -123,5 +152,5 @@ def test_nbval_lax_passes_on_the_executed_copy(executed):
                            str(executed["notebook"]), "-q"], cwd=executed["out"], env=env, capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    summary = json.loads((executed["results"] / "tiny" / "02_saturation" / "summary.json").read_text())
+    summary = json.loads((executed["folder"] / "summary.json").read_text())
     assert summary["provenance"]["cache_hits"] == summary["provenance"]["runs"]     # nothing trained twice
