@@ -366,9 +366,10 @@ def dial_table(df: pd.DataFrame, p: Params) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def flatten_point(dial: pd.DataFrame, p: Params) -> dict:
+def flatten_point(dial: pd.DataFrame, p: Params, gains: pd.DataFrame | None = None) -> dict:
     """Per (budget, selector): the least soft-label supply along the dial (SL, k = 1, ..., SL+KD) at which the
-    gain's interval includes zero, and whether it stays so at every larger supply. A computed sentence."""
+    gain's interval includes zero, and whether it stays so at every larger supply. A computed sentence, which says
+    so when the HL gain at that IPC is itself not distinguishable from zero (then the dial shows nothing vanish)."""
     out, bits = {}, []
     if dial.empty:
         return dict(points=out, sentence="")
@@ -394,6 +395,12 @@ def flatten_point(dial: pd.DataFrame, p: Params) -> dict:
             bits.append(f"{lead}the {sel} gain at IPC {p.views_ipc} is first indistinguishable from zero {where}"
                         + ("" if step == "SL+KD" else " and stays so" if stays else
                            ", though not at every larger supply"))
+            hl = pd.DataFrame() if gains is None else gains[
+                (gains["budget"] == b) & (gains["arm"] == "HL") & (gains["ipc"] == p.views_ipc)
+                & (gains["selector"] == sel)]
+            if len(hl) and not hl["lo"].iloc[0] > 0:
+                bits[-1] += (", but its HL gain there is not distinguishable from zero either, so at this scale "
+                             "the dial cannot show a real gain vanishing")
     sentence = "; ".join(bits)
     return dict(points=out, sentence=sentence[:1].upper() + sentence[1:] + "." if sentence else "")
 
@@ -402,6 +409,6 @@ def analyse(df: pd.DataFrame, p: Params) -> dict:
     gains = gain_table(df, p)
     best, per_seed = best_gains(df, gains)
     dial = dial_table(df, p)
-    flat = flatten_point(dial, p)
+    flat = flatten_point(dial, p, gains)
     return dict(table=accuracy_table(df, p), gains=gains, best=best, dial=dial, flat=flat,
                 verdict=verdict(best, per_seed, p, flat))
