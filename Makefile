@@ -6,7 +6,6 @@ PROFILE ?= quick
 VENV := .venv
 PY := $(VENV)/bin/python
 CHAPTERS := 01_label_regimes 02_saturation
-EXECUTED := $(CHAPTERS:%=book/executed/%.ipynb)
 
 .PHONY: book test setup notebooks clean-book benchmark
 

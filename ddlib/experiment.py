@@ -154,10 +154,8 @@ def run(cfg: RunConfig, progress: bool = False) -> dict:
         result["select_teacher_id"] = cfg.teacher.key(cfg.dataset, cfg.val_per_class, cfg.split_seed)
     elif cfg.select != "random":               # a cached scoring run (its meta.json states its compute)
         result["recorder_ids"] = ",".join(
-            scores.recorder_key(cfg.dataset, model=cfg.recorder.model, epochs=cfg.recorder.epochs,
-                                batch=cfg.recorder.batch, seed=s, val_per_class=cfg.val_per_class,
-                                split_seed=cfg.split_seed, optim=cfg.recorder.optim, lr=cfg.recorder.lr,
-                                aug=cfg.recorder.aug) for s in cfg.recorder.seeds)
+            scores.recorder_key(cfg.dataset, **r, val_per_class=cfg.val_per_class, split_seed=cfg.split_seed)
+            for r in cfg.recorder.runs())
     if teacher is not None:
         result.update(teacher_id=teacher.id, teacher_test_acc=teacher.meta["test_acc"],
                       teacher_val_acc=teacher.meta["val_acc"], teacher_model=teacher.meta["model"])

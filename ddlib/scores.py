@@ -70,6 +70,14 @@ class RecorderConfig:
     lr: float | None = None
     aug: str = "crop_flip"
 
+    def runs(self) -> list:
+        """The keyword arguments of :func:`record_dynamics` (and :func:`recorder_key`), one dict per seed."""
+        seeds = (self.seeds,) if isinstance(self.seeds, int) else tuple(self.seeds)
+        if not seeds:
+            raise DDLibError("recorder.seeds is empty")
+        return [dict(model=self.model, epochs=self.epochs, batch=self.batch, seed=s, optim=self.optim, lr=self.lr,
+                     aug=self.aug) for s in seeds]
+
 
 def record_dynamics_on(x: torch.Tensor, y: torch.Tensor, *, model: str, epochs: float, batch: int, seed: int,
                        num_classes: int | None = None, optim: str = "sgd", lr: float | None = None,

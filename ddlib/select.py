@@ -273,13 +273,8 @@ def scoring_dynamics(splits: Splits, recorder, split_seed: int = 0, device: str 
     if not isinstance(recorder, scoring.RecorderConfig):
         raise DDLibError(f"recorder must be a scores.RecorderConfig or a dict, got {type(recorder).__name__}")
     vpc, split_seed = split_args(splits, split_seed)
-    seeds = (recorder.seeds,) if isinstance(recorder.seeds, int) else tuple(recorder.seeds)
-    if not seeds:
-        raise DDLibError("recorder.seeds is empty")
-    return [scoring.record_dynamics(splits.name, model=recorder.model, epochs=recorder.epochs, batch=recorder.batch,
-                                    seed=s, val_per_class=vpc, split_seed=split_seed, device=device,
-                                    optim=recorder.optim, lr=recorder.lr, aug=recorder.aug, progress=progress)
-            for s in seeds]
+    return [scoring.record_dynamics(splits.name, **run, val_per_class=vpc, split_seed=split_seed, device=device,
+                                    progress=progress) for run in recorder.runs()]
 
 
 def _embeddings(name: str, splits: Splits, kw: dict) -> torch.Tensor:
