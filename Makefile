@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PROFILE ?= quick
 VENV := .venv
 PY := $(VENV)/bin/python
-CHAPTERS := 01_label_regimes 02_saturation
+CHAPTERS := 01_label_regimes 02_saturation 03_hard_label_reevaluation
 
 .PHONY: book test setup notebooks clean-book benchmark
 

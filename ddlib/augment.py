@@ -99,6 +99,27 @@ def rotate(x, g, degrees=DSA["rotate"]):
     return _affine(x, theta)
 
 
+def random_resized_crop(x, g, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), size=None, flip=False):
+    """torchvision's RandomResizedCrop (plus RandomHorizontalFlip with ``flip``), batched and differentiable: per
+    image an area fraction in ``scale`` and a log-uniform aspect ratio in ``ratio``, resampled bilinearly to ``size``
+    (default: the input's) by one ``grid_sample``. Sides longer than the image are clamped to it (torchvision
+    retries, then falls back to a centre crop). Used by RDED (crops to score) and SRe2L (a view per step)."""
+    b, dev = len(x), x.device
+    area = _u(b, g, dev, *scale)
+    r = torch.exp(_u(b, g, dev, math.log(ratio[0]), math.log(ratio[1])))
+    w = torch.sqrt(area * r).clamp(max=1.0)   # crop side as a fraction of the image side
+    h = torch.sqrt(area / r).clamp(max=1.0)
+    cx = _u(b, g, dev, -1, 1) * (1 - w)        # centre, in [-1, 1] grid units
+    cy = _u(b, g, dev, -1, 1) * (1 - h)
+    sign = torch.where(_u(b, g, dev) < 0.5, 1.0, -1.0) if flip else torch.ones(b, device=dev)
+    theta = torch.zeros(b, 2, 3, device=dev, dtype=x.dtype)
+    theta[:, 0, 0], theta[:, 0, 2] = w * sign, cx
+    theta[:, 1, 1], theta[:, 1, 2] = h, cy
+    out = [b, x.shape[1], *(size or x.shape[2:])]
+    return F.grid_sample(x, F.affine_grid(theta, out, align_corners=False), mode="bilinear", padding_mode="border",
+                         align_corners=False)
+
+
 FAMILY_OPS = {"color": color, "crop": translate, "cutout": cutout, "flip": flip, "scale": scale, "rotate": rotate}
 
 

@@ -1,4 +1,4 @@
-"""``python -m ddlib``: train one student, run a chapter's sweep, or print the provenance table.
+"""``python -m ddlib``: train one student, distil a synthetic set, run a chapter's sweep, or print a table.
 
 User errors (unknown names, impossible IPC, missing data, bad parameters) print one line and exit 2, before any
 compute; no traceback.
@@ -11,7 +11,7 @@ import sys
 
 import torch
 
-from . import data, regimes, select
+from . import data, distill as distillers, regimes, select
 from .errors import DDLibError
 from .experiment import RunConfig, cached_run, run
 from .scores import RecorderConfig
@@ -37,6 +37,10 @@ def _train_parser(sub):
     p.add_argument("--dataset", default=d.dataset, help=f"one of {', '.join(data.LOADERS)}")
     p.add_argument("--ipc", type=_ipc, default=d.ipc, help="images per class, or 'full' (default %(default)s)")
     p.add_argument("--select", default=d.select, help=f"selector: {', '.join(select.SELECTORS)}")
+    p.add_argument("--distill", default="", metavar="METHOD",
+                   help=f"train on METHOD's distilled set instead ({', '.join(distillers.METHODS)}); cached")
+    p.add_argument("--distill-knob", action="append", default=[], metavar="NAME=VALUE",
+                   help="a distillation knob (YAML value); repeatable")
     p.add_argument("--regime", default=d.regime, help=f"label regime: {', '.join(regimes.REGIMES)}")
     p.add_argument("--budget", type=int, default=d.budget, help="samples seen = steps x batch (%(default)s)")
     p.add_argument("--seed", type=int, default=d.seed)
@@ -63,20 +67,26 @@ def _train_parser(sub):
     p.add_argument("--progress", action="store_true", help="show a progress bar")
 
 
-def _train(a) -> int:
+def _knobs(pairs) -> tuple:
+    """``--knob NAME=VALUE`` arguments as sorted (name, YAML value) pairs."""
     import yaml
     knobs = []
-    for k in a.knob:
+    for k in pairs:
         name, sep, value = k.partition("=")
         if not sep or not name:
             raise DDLibError(f"--knob takes NAME=VALUE, got {k!r}")
         knobs.append((name, yaml.safe_load(value)))
+    return tuple(sorted(knobs))
+
+
+def _train(a) -> int:
+    knobs = _knobs(a.knob)
     cfg = RunConfig(dataset=a.dataset, ipc=a.ipc, select=a.select, regime=a.regime, budget=a.budget, seed=a.seed,
                     model=a.model, optim=a.optim, batch=a.batch, aug=a.aug, temperature=a.temperature,
                     val_per_class=a.val_per_class, device=a.device, label_views=a.label_views,
                     teacher=TeacherConfig(model=a.teacher_model, epochs=a.teacher_epochs, floor=a.teacher_floor),
                     recorder=RecorderConfig(model=a.recorder_model, epochs=a.recorder_epochs, batch=a.recorder_batch),
-                    select_knobs=tuple(sorted(knobs)))
+                    select_knobs=knobs, distill=a.distill, distill_knobs=_knobs(a.distill_knob))
     cfg.validate()
     result = run(cfg, progress=a.progress) if a.no_cache else cached_run(cfg, progress=a.progress)
     if a.json:
@@ -85,6 +95,46 @@ def _train(a) -> int:
         print(f"{cfg.dataset} ipc={cfg.ipc} select={cfg.select} regime={cfg.regime} budget={cfg.budget} "
               f"({result['steps']} steps, {result['epochs']:.1f} epochs) seed={cfg.seed}: "
               f"val {result['val_acc']:.4f}, test {result['test_acc']:.4f} in {result['wall_s']:.1f}s")
+    return 0
+
+
+def _distill_parser(sub):
+    methods = ", ".join(distillers.METHODS)
+    p = sub.add_parser("distill", help=f"distil a synthetic set ({methods}) and save it (safetensors + JSON)",
+                       description=f"Distil a synthetic set with one of: {methods}. Writes FILE (safetensors: "
+                                   f"images in [0, 1], labels) and FILE.json (provenance and compute).")
+    p.add_argument("--method", required=True, help=f"one of {methods}")
+    p.add_argument("--dataset", default=RunConfig.dataset, help=f"one of {', '.join(data.LOADERS)}")
+    p.add_argument("--ipc", type=int, required=True, help="images per class")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE",
+                   help="a method knob (YAML value), e.g. --knob iterations=500; repeatable; a wrong name lists them")
+    p.add_argument("--val-per-class", type=int, default=RunConfig.val_per_class)
+    t = TeacherConfig()
+    p.add_argument("--teacher-model", default=t.model, help="the observer / teacher recipe's model (rded, sre2l)")
+    p.add_argument("--teacher-epochs", type=float, default=t.epochs)
+    p.add_argument("--teacher-floor", type=float, default=None, help="least teacher validation accuracy")
+    p.add_argument("--device", default=default_device(), help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--out", required=True, metavar="FILE", help="where to write the set (.safetensors)")
+    p.add_argument("--progress", action="store_true", help="show a progress bar")
+
+
+def _distill(a) -> int:
+    from .experiment import device_type
+    from .synset import save
+    distillers.check(a.method)
+    knobs = dict(_knobs(a.knob))
+    distillers.make_knobs(a.method, knobs)
+    device_type(a.device)
+    if a.device.startswith("cuda") and not torch.cuda.is_available():
+        raise DDLibError("device 'cuda' asked for, but torch sees no CUDA device; use --device cpu")
+    data.load(a.dataset, a.val_per_class)          # a missing dataset fails here, before any compute
+    s = distillers.get(a.method, a.dataset, a.ipc, a.seed, device=a.device, val_per_class=a.val_per_class,
+                       teacher=TeacherConfig(model=a.teacher_model, epochs=a.teacher_epochs, floor=a.teacher_floor),
+                       progress=a.progress, **knobs)
+    save(a.out, s)
+    print(f"{a.method} {a.dataset} ipc={a.ipc} seed={a.seed}: {len(s)} images {tuple(s.images.shape[1:])} "
+          f"in {s.meta['compute']['wall_s']:.1f}s -> {a.out} (+ .json)")
     return 0
 
 
@@ -137,7 +187,7 @@ def _findings(a) -> int:
     return 0
 
 
-COMMANDS = {"train": _train, "sweep": _sweep, "provenance-table": _provenance, "findings-table": _findings}
+COMMANDS = {"train": _train, "distill": _distill, "sweep": _sweep, "provenance-table": _provenance, "findings-table": _findings}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -152,6 +202,7 @@ def main(argv=None) -> int:
     parser = _Parser(prog="python -m ddlib", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
+    _distill_parser(sub)
     _sweep_parser(sub)
     _provenance_parser(sub)
     _findings_parser(sub)

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
+import os
 import platform
 import subprocess
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 
@@ -19,12 +22,12 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from . import __version__, augment, data, models, regimes, scores, select, teacher as teachers
+from . import __version__, augment, data, distill as distillers, models, regimes, scores, select, teacher as teachers
 from .budget import Budget
 from .errors import DDLibError, check_choice
 from .paths import cache_dir, repo_root
 from .store import read_json, write_json
-from .train import TEMPERATURE, TrainSpec, accuracy, fit
+from .train import TEMPERATURE, TrainSpec, accuracy, fit, predict
 
 
 def device_type(device: str) -> str:
@@ -54,6 +57,10 @@ class RunConfig:
     recorder: scores.RecorderConfig = field(default_factory=scores.RecorderConfig)  # score selectors' scoring run
     label_views: int = 0                     # SL only: k stored (view, label) pairs per image; 0 = classic SL
     select_knobs: tuple = ()                 # the selector's knobs as (name, value) pairs, e.g. (("which", "easiest"),)
+    distill: str = ""                        # a distillation method (dm, dc, mtt, sre2l, rded): train on its
+                                             # synthetic set instead of a real subset; "" = the real subset `select`
+    distill_knobs: tuple = ()                # the method's knobs as (name, value) pairs
+    distill_seed: int | None = None          # the synthetic set's seed; None = `seed` (one set per training seed)
     device: str = "cpu"
 
     def validate(self) -> "RunConfig":
@@ -68,6 +75,14 @@ class RunConfig:
         check_choice("device", device_type(self.device), ("cpu", "cuda", "mps"))
         if not self.temperature > 0:
             raise DDLibError(f"temperature must be positive, got {self.temperature!r}")
+        if self.distill:
+            distillers.check(self.distill)
+            distillers.make_knobs(self.distill, self.distill_knobs)
+            if self.select != "random" or self.select_knobs:
+                raise DDLibError(f"a run trains either on a distilled set (distill={self.distill!r}) or on a "
+                                 f"selected subset (select={self.select!r}), not both")
+            if self.ipc == "full":
+                raise DDLibError("a distilled set needs an integer IPC, not 'full'")
         if self.label_views and (self.regime != "sl" or self.label_views < 0):
             raise DDLibError(f"label_views (k stored labels per image) applies to regime 'sl' only and must be "
                              f">= 1, got {self.label_views} with regime {self.regime!r}")
@@ -94,10 +109,33 @@ class RunConfig:
             del d["recorder"]                # only the score selectors read a scoring run
         if not self.select_knobs:
             del d["select_knobs"]
+        for name in ("distill", "distill_knobs", "distill_seed"):
+            del d[name]
+        if self.distill:                     # the set's own key covers method, knobs, seed and its teacher
+            for name in ("select", "recorder", "select_teacher"):
+                d.pop(name, None)
+            d["synset"] = distillers.key(self.distill, self.distill_context(), self.distill_knob_values())
         if not self.label_views:
             del d["label_views"]
         d["ddlib_version"] = __version__
         return d
+
+    def distill_context(self) -> "distillers.Context":
+        seed = self.seed if self.distill_seed is None else self.distill_seed
+        return distillers.Context(self.dataset, self.ipc, seed, self.device, self.teacher, self.val_per_class,
+                                  self.split_seed)
+
+    def distill_knob_values(self):
+        return distillers.make_knobs(self.distill, self.distill_knobs)
+
+    def synset(self, progress: bool = False):
+        """The distilled set this run trains on (cached), or None for a real subset."""
+        if not self.distill:
+            return None
+        c = self.distill_context()
+        return distillers.get(self.distill, c.dataset, c.ipc, c.seed, device=c.device, teacher=c.teacher,
+                              val_per_class=c.val_per_class, split_seed=c.split_seed, progress=progress,
+                              **dict(self.distill_knobs))
 
     def key(self) -> str:
         return hashlib.sha256(json.dumps(self.key_fields(), sort_keys=True).encode()).hexdigest()[:20]
@@ -119,6 +157,26 @@ def provenance() -> dict:
                 gpu=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
 
 
+def training_inputs(cfg: RunConfig, progress: bool = False) -> tuple:
+    """What a run trains on: (x, y, idx, synset, teacher). Makes (and caches) whatever the run depends on: the
+    teacher, the selector's scoring run, the distilled set."""
+    splits = data.load(cfg.dataset, cfg.val_per_class, cfg.split_seed)
+    d = data.on_device(cfg.dataset, cfg.val_per_class, cfg.split_seed, cfg.device)
+    synset = cfg.synset(progress)
+    if synset is not None:
+        x, y = data.normalize(synset.images, splits, cfg.device), synset.labels.to(cfg.device)
+        idx = torch.arange(len(y))
+    else:
+        idx = select.select(cfg.select, splits, cfg.ipc, cfg.seed, teacher=cfg.teacher, recorder=cfg.recorder,
+                            split_seed=cfg.split_seed, device=cfg.device, progress=progress,
+                            **dict(cfg.select_knobs))["indices"].to(cfg.device)
+        x, y = d["train"][0][idx], d["train"][1][idx]
+    teacher = None
+    if cfg.regime != "hl":
+        teacher = teachers.get(cfg.teacher, cfg.dataset, cfg.val_per_class, cfg.split_seed, cfg.device, progress)
+    return x, y, idx, synset, teacher
+
+
 def run(cfg: RunConfig, progress: bool = False) -> dict:
     """Train one student as ``cfg`` says and evaluate it on the validation and test splits."""
     cfg.validate()
@@ -128,18 +186,15 @@ def run(cfg: RunConfig, progress: bool = False) -> dict:
     start = time.perf_counter()
     splits = data.load(cfg.dataset, cfg.val_per_class, cfg.split_seed)
     d = data.on_device(cfg.dataset, cfg.val_per_class, cfg.split_seed, cfg.device)
-    idx = select.select(cfg.select, splits, cfg.ipc, cfg.seed, teacher=cfg.teacher, recorder=cfg.recorder,
-                        split_seed=cfg.split_seed, device=cfg.device, progress=progress,
-                        **dict(cfg.select_knobs))["indices"].to(cfg.device)
-    x, y = d["train"][0][idx], d["train"][1][idx]
-    teacher, soft = None, None
+    x, y, idx, synset, teacher = training_inputs(cfg, progress)
+    soft = None
     if cfg.regime != "hl":
-        teacher = teachers.get(cfg.teacher, cfg.dataset, cfg.val_per_class, cfg.split_seed, cfg.device, progress)
         if cfg.regime == "sl" and cfg.label_views:  # k stored labels per image, from k augmented views
             soft = regimes.view_bank(teacher.model, x, cfg.label_views, augment.get(cfg.aug), cfg.temperature,
                                      cfg.seed)
         elif cfg.regime == "sl":  # one stored label per image, from the un-augmented image
-            soft = F.softmax(teacher.train_logits[idx] / cfg.temperature, dim=1)
+            logits = teacher.train_logits[idx] if synset is None else predict(teacher.model, x)
+            soft = F.softmax(logits / cfg.temperature, dim=1)
     torch.manual_seed(cfg.seed)
     student = models.build(cfg.model, splits.shape, splits.num_classes).to(cfg.device)
     spec = TrainSpec(cfg.regime, Budget(cfg.budget, cfg.batch), cfg.optim, aug=cfg.aug,
@@ -150,7 +205,10 @@ def run(cfg: RunConfig, progress: bool = False) -> dict:
                   val_acc=accuracy(student, *d["val"]), test_acc=accuracy(student, *d["test"]),
                   wall_s=time.perf_counter() - start, device=str(cfg.device), key=cfg.key(),
                   data_source=splits.source, **provenance())
-    if cfg.select in ("herding", "kcenter"):  # the teacher's embeddings chose the subset
+    if synset is not None:
+        result.update(synset_key=synset.meta["key"], distill_compute=synset.meta["compute"],
+                      distill_wall_s=synset.meta["compute"]["wall_s"])
+    elif cfg.select in ("herding", "kcenter"):  # the teacher's embeddings chose the subset
         result["select_teacher_id"] = cfg.teacher.key(cfg.dataset, cfg.val_per_class, cfg.split_seed)
     elif cfg.select != "random":               # a cached scoring run (its meta.json states its compute)
         result["recorder_ids"] = ",".join(
@@ -164,30 +222,121 @@ def run(cfg: RunConfig, progress: bool = False) -> dict:
     return result
 
 
+def _cache_path(cfg: RunConfig):
+    return cache_dir() / "runs" / f"{cfg.key()}.json"
+
+
+def _read_cached(cfg: RunConfig) -> dict | None:
+    path = _cache_path(cfg)
+    if not path.exists():
+        return None
+    try:
+        return dict(read_json(path), cache_hit=True)
+    except (OSError, json.JSONDecodeError):
+        path.unlink()  # unreadable: recompute (writes are atomic, so this is outside damage)
+        return None
+
+
 def cached_run(cfg: RunConfig, progress: bool = False) -> dict:
     """``run(cfg)``, read from the result cache when this exact config has run before."""
-    path = cache_dir() / "runs" / f"{cfg.key()}.json"
-    if path.exists():
-        try:
-            return dict(read_json(path), cache_hit=True)
-        except (OSError, json.JSONDecodeError):
-            path.unlink()  # unreadable: recompute (writes are atomic, so this is outside damage)
+    hit = _read_cached(cfg)
+    if hit is not None:
+        return hit
     result = run(cfg, progress)
-    write_json(path, result)
+    write_json(_cache_path(cfg), result)
     return dict(result, cache_hit=False)
 
 
-def sweep(configs, progress: bool = True, desc: str = "runs") -> pd.DataFrame:
-    """Run (or read from the cache) every config, in order; one row per run. Validates all configs first."""
+def default_workers(configs) -> int:
+    """How many processes a sweep trains in: ``DDLIB_WORKERS`` if set; else one per CPU core (each single-threaded,
+    measured 1.3x faster than one two-threaded process on a 2-core machine) when every run is on the CPU, and one
+    for an accelerator."""
+    if os.environ.get("DDLIB_WORKERS"):
+        try:
+            return max(1, int(os.environ["DDLIB_WORKERS"]))
+        except ValueError:
+            raise DDLibError(f"DDLIB_WORKERS must be an integer, got {os.environ['DDLIB_WORKERS']!r}") from None
+    if any(device_type(c.device) != "cpu" for c in configs):
+        return 1
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def _worker_start():
+    torch.set_num_threads(1)   # one thread per worker: the workers share the cores (recorded as cpu_threads)
+
+
+def _prepare(cfg: RunConfig) -> None:
+    """Make here, once, what several workers would otherwise make at the same time: the run's teacher, its
+    selector's scoring run, and what its distiller shares across sets (e.g. MTT's experts)."""
+    if cfg.distill:
+        ctx, knobs = cfg.distill_context(), cfg.distill_knob_values()
+        distillers.prepare(cfg.distill, ctx, knobs)
+    else:
+        training_inputs(cfg)
+    if cfg.regime != "hl":
+        teachers.get(cfg.teacher, cfg.dataset, cfg.val_per_class, cfg.split_seed, cfg.device)
+
+
+def _make_synset(cfg: RunConfig) -> None:
+    cfg.synset()
+
+
+def sweep(configs, progress: bool = True, desc: str = "runs", workers: int | None = None) -> pd.DataFrame:
+    """Run (or read from the cache) every config; one row per config, in order. Validates all configs first.
+
+    Runs not yet cached train in ``workers`` processes (default :func:`default_workers`). What they depend on is
+    made first, once: teachers and scoring runs here, then the distilled sets in the workers, then the runs."""
     configs = list(configs)
     for c in configs:
         c.validate()
-    rows = []
-    bar = tqdm(configs, desc=desc, disable=not progress)
-    for c in bar:
-        rows.append(cached_run(c))
-        bar.set_postfix(hits=sum(r["cache_hit"] for r in rows))
-    return pd.DataFrame(rows)
+    rows, todo = {}, {}
+    for i, c in enumerate(configs):
+        hit = _read_cached(c)
+        if hit is not None:
+            rows[i] = hit
+        else:
+            todo.setdefault(c.key(), []).append(i)
+    bar = tqdm(total=len(configs), initial=len(rows), desc=desc, disable=not progress)
+    hits = len(rows)
+    bar.set_postfix(hits=hits)
+    n = min(workers or default_workers(configs), len(todo))
+    if n <= 1:
+        for idx in todo.values():
+            r = cached_run(configs[idx[0]])
+            rows.update({i: r for i in idx})
+            bar.update(len(idx))
+    else:
+        firsts = [configs[idx[0]] for idx in todo.values()]
+        synsets = {}
+        for c in firsts:
+            _prepare(c)
+            if c.distill:
+                synsets.setdefault(c.key_fields()["synset"], c)
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(n, mp_context=ctx, initializer=_worker_start) as pool:
+            try:
+                for f in as_completed([pool.submit(_make_synset, c) for c in synsets.values()]):
+                    f.result()
+                futures = {pool.submit(cached_run, configs[idx[0]]): idx for idx in todo.values()}
+                for f in as_completed(futures):
+                    r = f.result()
+                    rows.update({i: r for i in futures[f]})
+                    bar.update(len(futures[f]))
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+    bar.close()
+    return pd.DataFrame([rows[i] for i in range(len(configs))])
+
+
+def unique(configs) -> list:
+    """``configs`` without repeats (same key), in first-seen order."""
+    seen, out = set(), []
+    for c in configs:
+        if c.key() not in seen:
+            seen.add(c.key())
+            out.append(c)
+    return out
 
 
 def vary(base: RunConfig, **grid) -> list:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import seaborn as sns
 
+from .distill import NAMES
+
 _PAL = sns.color_palette("colorblind")
 ARM_COLORS = {"HL": _PAL[0], "HL (AdamW)": _PAL[9], "SL": _PAL[1], "SL+KD": _PAL[2]}
 ARM_MARKERS = {"HL": "o", "HL (AdamW)": "s", "SL": "^", "SL+KD": "D"}
@@ -199,5 +201,82 @@ def views_dial(dial, budgets, selectors):
             ax.set_title(f"budget {b:,} samples seen")
     axes[0][0].set_ylabel("coreset minus random\n(test accuracy points)")
     axes[0][-1].legend(loc="best", frameon=True)
+    fig.tight_layout()
+    return fig
+
+
+def _panels(table, budgets, ipcs):
+    return [(b, i) for b in budgets for i in ipcs if len(table[(table["budget"] == b) & (table["ipc"] == i)])]
+
+
+def _panel_title(b, ipc, budgets):
+    return f"IPC {ipc}" + (f", budget {b:,}" if len(budgets) > 1 else "")
+
+
+def accuracy_by_method(table, budgets, ipcs, arms):
+    """One panel per (budget, IPC): mean test accuracy (95% interval) of every set (random, coresets, distilled
+    sets), one marker per arm side by side; a dashed line per arm at the random subset's mean."""
+    style()
+    panels = _panels(table, budgets, ipcs)
+    fig, axes = plt.subplots(1, len(panels), figsize=(7.0 * len(panels), 3.9), sharey=True, squeeze=False)
+    width = 0.7 / max(1, len(arms))
+    for ax, (b, ipc) in zip(axes[0], panels):
+        t = table[(table["budget"] == b) & (table["ipc"] == ipc)]
+        methods = list(dict.fromkeys(t["method"]))
+        for j, arm in enumerate(arms):
+            a = t[t["arm"] == arm].set_index("method").reindex(methods).dropna(subset=["mean"])
+            x = [methods.index(m) + (j - (len(arms) - 1) / 2) * width for m in a.index]
+            ax.errorbar(x, a["mean"] * 100, yerr=_yerr(a), fmt=ARM_MARKERS.get(arm, "o"), ms=6, capsize=3,
+                        color=ARM_COLORS.get(arm), label=arm)
+            if "random" in a.index:
+                ax.axhline(a.loc["random", "mean"] * 100, color=ARM_COLORS.get(arm), ls="--", lw=1)
+        kinds = t.drop_duplicates("method").set_index("method")["kind"]
+        ax.set_xticks(range(len(methods)), [NAMES.get(m, m) if kinds[m] == "distilled" else m for m in methods])
+        ax.set_title(_panel_title(b, ipc, budgets))
+    axes[0][0].set_ylabel("test accuracy (%)")
+    axes[0][-1].legend(loc="best", frameon=True)
+    fig.tight_layout()
+    return fig
+
+
+def rank_shift(ranks, budgets, ipcs, arms):
+    """One panel per (budget, IPC): each set's rank (1 = best mean test accuracy) under each arm, joined by a line,
+    so a method that leads under soft labels and falls under hard labels shows as a falling line."""
+    style()
+    panels = _panels(ranks, budgets, ipcs)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.2), squeeze=False)
+    pal = sns.color_palette("colorblind", n_colors=max(3, ranks["method"].nunique()))
+    colors = {m: pal[i % len(pal)] for i, m in enumerate(dict.fromkeys(ranks["method"]))}
+    for ax, (b, ipc) in zip(axes[0], panels):
+        t = ranks[(ranks["budget"] == b) & (ranks["ipc"] == ipc)]
+        for m, r in t.groupby("method", sort=False):
+            r = r.set_index("arm").reindex(arms).dropna(subset=["rank"])
+            x = [arms.index(a) for a in r.index]
+            ax.plot(x, r["rank"], marker="o", color=colors[m], ls="--" if m == "random" else "-")
+            ax.annotate(m, (x[-1], r["rank"].iloc[-1]), textcoords="offset points", xytext=(6, 0), va="center",
+                        fontsize=8, color=colors[m])
+        ax.set_xticks(range(len(arms)), arms)
+        ax.set_xlim(-0.3, len(arms) - 0.4)
+        ax.invert_yaxis()
+        ax.set_ylabel("rank (1 = best)")
+        ax.set_title(_panel_title(b, ipc, budgets))
+    fig.tight_layout()
+    return fig
+
+
+def picks_difficulty(picks, budgets, ipcs):
+    """One panel per (budget, IPC): the cumulative distribution of the difficulty percentile (within the class, by
+    the teacher's loss) of the images each set was built from. The diagonal is what a uniform draw gives; a curve
+    above it leans on easy images."""
+    style()
+    panels = _panels(picks, budgets, ipcs)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels), 3.9), squeeze=False)
+    for ax, (b, ipc) in zip(axes[0], panels):
+        t = picks[(picks["budget"] == b) & (picks["ipc"] == ipc)]
+        sns.ecdfplot(data=t, x="percentile", hue="method", ax=ax, palette="colorblind")
+        ax.plot([0, 1], [0, 1], color="0.5", lw=1, ls=":")
+        ax.set_xlabel("difficulty percentile in its class (0 = easiest)")
+        ax.set_ylabel("share of picked images")
+        ax.set_title(_panel_title(b, ipc, budgets))
     fig.tight_layout()
     return fig

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from . import augment
 from .experiment import RunConfig
+from .distill import NAMES, rded
+from .findings.hard_labels import Params as HardLabelsParams
 from .findings.label_regimes import Params as LabelRegimesParams
 from .findings.saturation import Params as SaturationParams
 from .teacher import FLOORS, TeacherConfig
@@ -13,7 +15,7 @@ from .train import DEFAULT_OPTIMIZER, OPTIMIZERS, TEMPERATURE
 
 def choices() -> list:
     sgd, adamw, t, run, q = OPTIMIZERS["sgd"], OPTIMIZERS["adamw"], TeacherConfig(), RunConfig(), SaturationParams()
-    c = LabelRegimesParams()
+    c, h = LabelRegimesParams(), HardLabelsParams()
     return [
         ("label regimes", "HL, SL, SL+KD", "paper", "the three regimes of the scalability analysis"),
         ("compute budget", "samples seen = steps x batch, same for every subset size", "paper; standard (CCS)",
@@ -61,6 +63,21 @@ def choices() -> list:
          "ours", "makes 'beat random only under HL' testable"),
         ("k-view dial", f"SL with k stored (augmented view, teacher label) pairs per image, k in {c.views}", "ours",
          "between SL (k labels = 1, un-augmented) and SL+KD (a fresh label per view)"),
+        ("distillers", ", ".join(NAMES[m] for m in h.methods) + "; each method's constants in its Knobs",
+         "standard (each method's paper and code); ours (CPU scaling)",
+         "iterations, real batch sizes and networks are scaled down for the quick profile; each Knobs field says so"),
+        ("distillation network", "the student's network (DM, DC, MTT); the teacher (RDED's observer); a BatchNorm "
+         "teacher (SRe2L)", "standard (DC/DM/MTT, RDED, SRe2L)", ""),
+        ("RDED crops per side", f"factor {rded.Knobs().factor}, pool {rded.Knobs().pool}, {rded.Knobs().crops} "
+         "crops per image", "standard (RDED: factor 1 at 32 px)", ""),
+        ("distilled pixels", "clipped to [0, 1] when stored", "ours", "every set is a valid image file anyone can load"),
+        ("distilled sets per seed", f"quick: one per method and IPC (seed {h.distill_seed}), trained with every seed; "
+         "paper: one per seed", "standard (DD evaluation); ours (paper profile)",
+         "CPU time; intervals then cover training randomness only"),
+        ("hard-label criterion", "RDED beats random, most other methods do not, the strongest coreset beats RDED "
+         "(HL, paired intervals)", "ours", "makes the paper's claim 3 testable"),
+        ("sweep workers", "one single-threaded process per CPU core (DDLIB_WORKERS overrides)", "ours",
+         "measured faster than one multi-threaded process on 2 cores; the thread count is recorded per run"),
         ("CIFAR-10 files", "JPEG copy (quality ~75) of the standard split", "ours",
          "offline machines; accuracies are close to, not identical with, the original files'"),
     ]

@@ -32,7 +32,7 @@ FLOORS = {"fashion_mnist": 0.85, "cifar10": 0.70, "digits": 0.50}
 @dataclass(frozen=True)
 class TeacherConfig:
     """How a teacher is trained. Defaults are ours: a short SGD run with a cosine schedule, crop + flip."""
-    model: str = "convnet3-w16-instancenorm"  # [ours, CPU] the quick profile's; its per-batch forward is SL+KD's cost
+    model: str = "convnet3-w16-batchnorm"  # [ours, CPU] the quick profile's; BatchNorm so SRe2L can use it too
     epochs: float = 6.0       # passes over the full training split
     batch: int = 128
     optim: str = "sgd"

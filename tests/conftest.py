@@ -23,6 +23,7 @@ DIGITS = dict(dataset="digits", val_per_class=20, model="convnet3-w16-instanceno
 TINY_TEACHER = dict(model="convnet3-w16-instancenorm", epochs=5, floor=0.0)
 
 os.environ["OMP_NUM_THREADS"] = str(THREADS)   # inherited by every subprocess (CLI, kernels)
+os.environ["DDLIB_WORKERS"] = "1"              # sweeps train in-process; test_experiment checks the worker pool
 torch.set_num_threads(THREADS)
 
 

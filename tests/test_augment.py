@@ -160,3 +160,27 @@ def test_named_augmentations():
     assert torch.equal(augment.get("crop_flip")(x, g1), augment.flip(augment.translate(x, g2), g2))
     with pytest.raises(DDLibError, match="unknown augmentation 'mixup'; valid: none, crop_flip, dsa"):
         augment.get("mixup")
+
+
+def test_random_resized_crop_is_seeded_differentiable_and_flips():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(64, 2, 8, 8, generator=g)
+
+    def crop(seed, **kw):
+        return augment.random_resized_crop(x, torch.Generator().manual_seed(seed), flip=True, **kw)
+    out = crop(3)
+    assert out.shape == x.shape and torch.equal(out, crop(3)) and not torch.equal(out, crop(4))
+    # the whole image at aspect ratio 1: each output is the image or its mirror, both occur
+    whole = crop(5, scale=(1.0, 1.0), ratio=(1.0, 1.0))
+    same = torch.isclose(whole, x, atol=1e-5).flatten(1).all(1)
+    mirrored = torch.isclose(whole, x.flip(3), atol=1e-5).flatten(1).all(1)
+    assert bool((same | mirrored).all()) and same.any() and mirrored.any()
+    # without flip, the whole square crop is the image; a quarter-area crop resized to 4 px holds part of it
+    assert torch.allclose(augment.random_resized_crop(x, g, scale=(1.0, 1.0), ratio=(1.0, 1.0)), x, atol=1e-5)
+    ramp = torch.arange(64.0).view(1, 1, 8, 8).repeat(3, 1, 1, 1)
+    small = augment.random_resized_crop(ramp, g, scale=(0.25, 0.25), ratio=(1.0, 1.0), size=(4, 4))
+    assert small.shape == (3, 1, 4, 4) and ((small.amax((1, 2, 3)) - small.amin((1, 2, 3))) < 40).all()
+    # gradients reach the pixels (SRe2L optimises through it)
+    xr = x.clone().requires_grad_(True)
+    augment.random_resized_crop(xr, g, flip=True).sum().backward()
+    assert xr.grad is not None and xr.grad.abs().sum() > 0

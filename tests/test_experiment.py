@@ -255,3 +255,34 @@ def test_a_killed_sweep_resumes_where_it_stopped(isolated):
     assert len(df) == 8 and list(df["seed"]) == list(range(8))
     assert {k for k, hit in zip(df["key"], df["cache_hit"]) if hit} == before
     assert {p.stem for p in runs.glob("*.json") if not p.name.startswith(".")} == {c.key() for c in cfgs}
+
+
+def test_a_sweep_in_worker_processes_gives_the_in_process_numbers(isolated, monkeypatch):
+    """Two single-threaded workers (the default on a multi-core CPU) against one process at one thread: the same
+    numbers, in the configs' order, with repeats trained once; the teacher is made once, before the workers, and
+    the distilled set once, in a worker."""
+    base = RunConfig(**DIGITS, ipc=2, budget=96, teacher=TeacherConfig(**TINY_TEACHER))
+    cfgs = vary(base, regime=["hl", "slkd"], seed=[0, 1])
+    cfgs += [cfgs[0], dataclasses.replace(base, distill="rded", distill_knobs=(("pool", 10),))]
+    parallel = sweep(cfgs, progress=False, workers=2)
+    assert not parallel["cache_hit"].iloc[:4].any() and len(parallel) == 6
+    assert parallel["key"].tolist() == [c.key() for c in cfgs]
+    assert (parallel["cpu_threads"] == 1).all()
+    assert len(list((isolated["cache"] / "teachers").iterdir())) == 1
+    assert len(list((isolated["cache"] / "synsets").glob("*.safetensors"))) == 1
+    for f in [*(isolated["cache"] / "runs").iterdir(), *(isolated["cache"] / "synsets").iterdir()]:
+        f.unlink()
+    serial = sweep(cfgs, progress=False, workers=1)
+    assert serial["test_acc"].tolist() == parallel["test_acc"].tolist()
+    assert serial["final_loss"].tolist() == parallel["final_loss"].tolist()
+
+
+def test_default_workers(monkeypatch):
+    monkeypatch.setenv("DDLIB_WORKERS", "3")
+    assert experiment.default_workers([RunConfig()]) == 3
+    monkeypatch.delenv("DDLIB_WORKERS")
+    assert experiment.default_workers([RunConfig(device="cuda")]) == 1
+    assert experiment.default_workers([RunConfig()]) == min(os.cpu_count(), 8)
+    monkeypatch.setenv("DDLIB_WORKERS", "many")
+    with pytest.raises(DDLibError, match="DDLIB_WORKERS must be an integer"):
+        experiment.default_workers([RunConfig()])

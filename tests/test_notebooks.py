@@ -111,7 +111,18 @@ def check_label_regimes_rows(df, p):
     assert sorted(df.loc[df["label_views"] > 0, "label_views"].unique()) == sorted(p.views)
 
 
-ROW_CHECKS = {"02_saturation": check_saturation_rows, "01_label_regimes": check_label_regimes_rows}
+def check_hard_labels_rows(df, p):
+    mod = CHAPTERS["03_hard_label_reevaluation"]
+    assert len(df) == len(mod.configs(p, float(df["temperature"].iloc[0])))
+    assert set(df["method"]) == set(p.selectors) | set(p.methods)
+    distilled = df[df["method"].isin(p.methods)]
+    assert len(distilled) == len(p.methods) * len(p.dd_ipcs) * len(p.dd_arms) * len(p.seeds) * len(p.budgets)
+    assert distilled["synset_key"].notna().all() and (distilled["distill_wall_s"] > 0).all()
+    assert (distilled["subset_size"] == distilled["ipc"].astype(int) * 10).all()
+
+
+ROW_CHECKS = {"02_saturation": check_saturation_rows, "01_label_regimes": check_label_regimes_rows,
+              "03_hard_label_reevaluation": check_hard_labels_rows}
 
 
 def test_the_tiny_run_writes_one_row_per_run(executed):

@@ -30,7 +30,7 @@ def params_from_namespace(cls, namespace: dict):
     return chapter_params(cls, given)
 
 
-from . import label_regimes, saturation  # noqa: E402
+from . import hard_labels, label_regimes, saturation  # noqa: E402
 
-FINDINGS = {"label_regimes": label_regimes, "saturation": saturation}
+FINDINGS = {"label_regimes": label_regimes, "saturation": saturation, "hard_labels": hard_labels}
 ALL_PARAMS = set().union(*(m.Params.__dataclass_fields__ for m in FINDINGS.values()))

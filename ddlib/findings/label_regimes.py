@@ -24,7 +24,7 @@ import pandas as pd
 
 from .. import regimes
 from ..errors import DDLibError
-from ..experiment import RunConfig, sweep
+from ..experiment import RunConfig, sweep, unique
 from ..scores import RecorderConfig
 from ..select import SELECTORS
 from ..stats import paired_difference, t_interval
@@ -94,20 +94,11 @@ def check(p: Params) -> Params:
     return p
 
 
-def _config(p: Params, temperature: float, name: str, **fields) -> RunConfig:
+def run_config(p: Params, temperature: float, name: str, **fields) -> RunConfig:
     """One run. The random subset's config is built exactly as chapter 02 builds it (same fields, default
     recorder, no knobs), so its result comes from the shared cache."""
     extra = {} if name in PLAIN_SELECTORS else {"recorder": recorder(p)}
     return RunConfig(select=name, **common.run_kwargs(p, temperature), **extra, **fields)
-
-
-def _dedupe(configs) -> list:
-    seen, out = set(), []
-    for c in configs:
-        if c.key() not in seen:
-            seen.add(c.key())
-            out.append(c)
-    return out
 
 
 def grid_configs(p: Params, temperature: float) -> list:
@@ -118,7 +109,7 @@ def grid_configs(p: Params, temperature: float) -> list:
             regime, optim = regimes.ARMS[arm]
             for ipc in p.ipcs:
                 for name in ["random", *coresets(p.selectors)]:
-                    out += [_config(p, temperature, name, ipc=ipc, regime=regime, optim=optim, budget=b, seed=s)
+                    out += [run_config(p, temperature, name, ipc=ipc, regime=regime, optim=optim, budget=b, seed=s)
                             for s in seeds_at(p, ipc)]
     return out
 
@@ -130,16 +121,16 @@ def dial_configs(p: Params, temperature: float) -> list:
     names = ["random", *coresets(p.views_selectors)]
     for b in p.budgets:
         for k in [0, *p.views]:
-            out += [_config(p, temperature, n, ipc=p.views_ipc, regime="sl", budget=b, seed=s, label_views=k)
+            out += [run_config(p, temperature, n, ipc=p.views_ipc, regime="sl", budget=b, seed=s, label_views=k)
                     for n in names for s in p.seeds]
-        out += [_config(p, temperature, n, ipc=p.views_ipc, regime="slkd", budget=b, seed=s)
+        out += [run_config(p, temperature, n, ipc=p.views_ipc, regime="slkd", budget=b, seed=s)
                 for n in names for s in p.seeds]
     return out
 
 
 def configs(p: Params, temperature: float) -> list:
     check(p)
-    return _dedupe([*grid_configs(p, temperature), *dial_configs(p, temperature)])
+    return unique([*grid_configs(p, temperature), *dial_configs(p, temperature)])
 
 
 def run(p: Params, temperature: float, progress: bool = True) -> pd.DataFrame:

@@ -1,0 +1,204 @@
+"""Distillers: a dataset, an IPC, a seed and a method's knobs in; a synthetic set out (``synset.SynSet``: images in
+[0, 1], labels, the method's compute), cached under ``<cache>/synsets/`` by everything that can change it.
+
+One module per method, each with the same three names:
+
+- ``Knobs``: a frozen dataclass of the method's constants, each commented with its source (the method's paper or
+  code) or marked as scaled down for the CPU profile;
+- ``distill(ctx, knobs) -> dict(x=..., y=..., compute=...)``: the algorithm, on normalised images;
+- ``objective(ctx, knobs, x, y) -> float``: the method's own loss on a fixed probe (tests check it goes down).
+
+Methods: DM, DC, MTT (classic small scale), SRe2L and RDED (large scale); CA2D builds on RDED.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from functools import cached_property
+
+import torch
+from tqdm import tqdm
+
+from .. import __version__, data, models, teacher as teachers
+from ..errors import DDLibError, check_choice
+from ..paths import cache_dir
+from ..store import read_json
+from ..synset import SynSet, load as load_synset, save as save_synset
+from . import dc, dm, mtt, rded, sre2l
+
+METHODS = {"dm": dm, "dc": dc, "mtt": mtt, "sre2l": sre2l, "rded": rded}
+NAMES = {"dm": "DM", "dc": "DC", "mtt": "MTT", "sre2l": "SRe2L", "rded": "RDED"}   # as the papers write them
+
+
+@dataclass
+class Context:
+    """What every distiller reads: the normalised training split on the device, the IPC, the seed, the teacher
+    recipe (RDED's observer; SRe2L trains its BatchNorm variant) and a progress flag."""
+    dataset: str
+    ipc: int
+    seed: int
+    device: str = "cpu"
+    teacher: teachers.TeacherConfig = teachers.TeacherConfig()
+    val_per_class: int = 500
+    split_seed: int = 0
+    progress: bool = False
+
+    @cached_property
+    def splits(self) -> data.Splits:
+        return data.load(self.dataset, self.val_per_class, self.split_seed)
+
+    @property
+    def train(self) -> tuple:
+        """(x, y): the normalised training split on the device."""
+        return data.on_device(self.dataset, self.val_per_class, self.split_seed, self.device)["train"]
+
+    @property
+    def num_classes(self) -> int:
+        return self.splits.num_classes
+
+    @property
+    def shape(self) -> tuple:
+        return self.splits.shape
+
+    def generator(self, stream: int = 0) -> torch.Generator:
+        """A generator on the device seeded by (seed, stream): one independent stream per use."""
+        return torch.Generator(device=self.device).manual_seed(int(self.seed) * 1_000_003 + stream)
+
+    def real_init(self) -> tuple:
+        """IPC real images per class (seeded, class-sorted), cloned: the classic initialisation."""
+        x, y = self.train
+        idx = data.per_class_indices(self.splits.y_train, self.ipc, self.seed)
+        idx = idx[torch.sort(self.splits.y_train[idx], stable=True).indices].to(self.device)
+        return x[idx].clone(), y[idx].clone()
+
+    def class_batch(self, c: int, n: int, g: torch.Generator) -> torch.Tensor:
+        """``n`` random training images of class ``c`` (with replacement only if the class is smaller)."""
+        x, _ = self.train
+        idx = self.class_index[c]
+        pick = torch.randperm(len(idx), generator=g, device=self.device)[:n] if n <= len(idx) else \
+            torch.randint(len(idx), (n,), generator=g, device=self.device)
+        return x[idx[pick]]
+
+    @cached_property
+    def class_index(self) -> list:
+        """Per class, the training indices of its images (on the device)."""
+        y = self.train[1]
+        return [torch.nonzero(y == c).flatten() for c in range(self.num_classes)]
+
+    def net(self, model: str, stream: int) -> torch.nn.Module:
+        """A freshly initialised ``model`` on the device, its init seeded by (seed, stream)."""
+        torch.manual_seed(int(self.seed) * 1_000_003 + stream)
+        return models.build(model, self.shape, self.num_classes).to(self.device)
+
+    def get_teacher(self, model: str | None = None) -> teachers.Teacher:
+        """The cached teacher (trained on first use); ``model`` swaps the architecture, same recipe."""
+        cfg = self.teacher if model is None else replace(self.teacher, model=model)
+        return teachers.get(cfg, self.dataset, self.val_per_class, self.split_seed, self.device, self.progress)
+
+    def bar(self, total: int, desc: str):
+        return tqdm(total=total, desc=desc, disable=not self.progress, leave=False)
+
+
+def check(method: str) -> None:
+    check_choice("distillation method", method, METHODS)
+
+
+def make_knobs(method: str, given: dict | tuple = ()):
+    """The method's ``Knobs`` with ``given`` applied; a misspelt knob is a one-line error, not a silent default."""
+    check(method)
+    cls = METHODS[method].Knobs
+    given = dict(given)
+    names = [f.name for f in fields(cls)]
+    bad = sorted(set(given) - set(names))
+    if bad:
+        valid = ", ".join(f"{f.name}={getattr(cls(), f.name)!r}" for f in fields(cls))
+        raise DDLibError(f"method {method!r} has no knob {', '.join(map(repr, bad))}; its knobs: {valid}")
+    knobs = cls(**given)
+    getattr(knobs, "validate", lambda: None)()
+    return knobs
+
+
+def uses_teacher(method: str) -> bool:
+    return bool(getattr(METHODS[method], "USES_TEACHER", False))
+
+
+def key(method: str, ctx: Context, knobs) -> str:
+    """A content address of the set: every input that can change the images."""
+    d = dict(method=method, knobs=asdict(knobs), dataset=ctx.dataset, ipc=ctx.ipc, seed=ctx.seed,
+             val_per_class=ctx.val_per_class, split_seed=ctx.split_seed, device=torch.device(ctx.device).type,
+             ddlib_version=__version__)
+    if uses_teacher(method):
+        d["teacher"] = teachers.TeacherConfig.key(_teacher_of(method, ctx, knobs), ctx.dataset, ctx.val_per_class,
+                                                  ctx.split_seed)
+    blob = hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return f"{method}-{ctx.dataset}-ipc{ctx.ipc}-s{ctx.seed}-{blob}"
+
+
+def _teacher_of(method: str, ctx: Context, knobs) -> teachers.TeacherConfig:
+    model = getattr(knobs, "teacher_model", "") or ctx.teacher.model
+    return replace(ctx.teacher, model=model)
+
+
+def prepare(method: str, ctx: Context, knobs) -> None:
+    """Make what a method's sets share, before several sets are distilled at once: the teacher it reads, and the
+    method's own shared inputs (its module's optional ``prepare``, e.g. MTT's expert trajectories)."""
+    if uses_teacher(method):
+        ctx.get_teacher(_teacher_of(method, ctx, knobs).model)
+    getattr(METHODS[method], "prepare", lambda c, k: None)(ctx, knobs)
+
+
+def to_pixels(x: torch.Tensor, splits: data.Splits) -> torch.Tensor:
+    """Normalised images -> pixel units, clipped to [0, 1] [ours: every stored set is a valid image file]."""
+    mean = torch.tensor(splits.mean, device=x.device).view(1, -1, 1, 1)
+    std = torch.tensor(splits.std, device=x.device).view(1, -1, 1, 1)
+    return (x.detach() * std + mean).clamp_(0, 1).cpu()
+
+
+def distill(method: str, dataset: str, ipc: int, seed: int = 0, *, device: str = "cpu",
+            teacher: teachers.TeacherConfig | None = None, val_per_class: int = 500, split_seed: int = 0,
+            progress: bool = False, **knobs) -> SynSet:
+    """Run ``method`` (no cache) and return its set with provenance in ``meta``."""
+    k = make_knobs(method, knobs)
+    ctx = Context(dataset, ipc, seed, str(device), teacher or teachers.TeacherConfig(), val_per_class, split_seed,
+                  progress)
+    _check_ipc(ctx)
+    start = time.perf_counter()
+    out = METHODS[method].distill(ctx, k)
+    wall = time.perf_counter() - start
+    s = SynSet(to_pixels(out["x"], ctx.splits), out["y"].long().cpu())
+    extra = {k: out[k].tolist() for k in ("sources", "source_losses") if k in out}  # RDED: what each crop came from
+    s.meta = dict(method=method, knobs=asdict(k), dataset=dataset, classes=list(ctx.splits.classes),
+                  num_classes=ctx.num_classes, shape=list(ctx.shape), ipc=ipc, seed=seed, device=str(device),
+                  val_per_class=val_per_class, split_seed=split_seed, compute=dict(out["compute"], wall_s=wall),
+                  ddlib_version=__version__, key=key(method, ctx, k), **extra)
+    if uses_teacher(method):
+        s.meta["teacher_id"] = _teacher_of(method, ctx, k).key(dataset, val_per_class, split_seed)
+    return s
+
+
+def _check_ipc(ctx: Context) -> None:
+    if isinstance(ctx.ipc, bool) or not isinstance(ctx.ipc, int) or ctx.ipc < 1:
+        raise DDLibError(f"IPC must be a positive integer, got {ctx.ipc!r}")
+    smallest = int(torch.bincount(ctx.splits.y_train).min())
+    if ctx.ipc > smallest:
+        raise DDLibError(f"IPC {ctx.ipc} is larger than the smallest class of {ctx.dataset}'s training split "
+                         f"({smallest} images)")
+
+
+def get(method: str, dataset: str, ipc: int, seed: int = 0, *, device: str = "cpu",
+        teacher: teachers.TeacherConfig | None = None, val_per_class: int = 500, split_seed: int = 0,
+        progress: bool = False, **knobs) -> SynSet:
+    """``distill(...)``, read from ``<cache>/synsets/`` when this exact set was made before."""
+    k = make_knobs(method, knobs)
+    ctx = Context(dataset, ipc, seed, str(device), teacher or teachers.TeacherConfig(), val_per_class, split_seed)
+    path = cache_dir() / "synsets" / f"{key(method, ctx, k)}.safetensors"
+    if path.exists() and path.with_name(path.name + ".json").exists():
+        s = load_synset(path)
+        s.meta = dict(read_json(path.with_name(path.name + ".json")), cache_hit=True)
+        return s
+    s = distill(method, dataset, ipc, seed, device=device, teacher=teacher, val_per_class=val_per_class,
+                split_seed=split_seed, progress=progress, **asdict(k))
+    save_synset(path, s)
+    return s
