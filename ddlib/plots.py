@@ -205,6 +205,17 @@ def views_dial(dial, budgets, selectors):
     return fig
 
 
+# --- chapter 03: distilled sets next to random and the coresets ---------------------------------------------------
+# Distillers get the dark palette, so they never share a colour with a selector or an arm.
+_DARK = sns.color_palette("dark")
+METHOD_COLORS = {"dm": _DARK[0], "dc": _DARK[1], "mtt": _DARK[2], "sre2l": _DARK[3], "rded": _DARK[4]}
+
+
+def set_color(name):
+    """The colour of a set in every chapter-03 figure: a selector's or a distiller's."""
+    return SELECTOR_COLORS.get(name) or METHOD_COLORS.get(name, (0.3, 0.3, 0.3))
+
+
 def _panels(table, budgets, ipcs):
     return [(b, i) for b in budgets for i in ipcs if len(table[(table["budget"] == b) & (table["ipc"] == i)])]
 
@@ -245,18 +256,17 @@ def rank_shift(ranks, budgets, ipcs, arms):
     style()
     panels = _panels(ranks, budgets, ipcs)
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.2), squeeze=False)
-    pal = sns.color_palette("colorblind", n_colors=max(3, ranks["method"].nunique()))
-    colors = {m: pal[i % len(pal)] for i, m in enumerate(dict.fromkeys(ranks["method"]))}
     for ax, (b, ipc) in zip(axes[0], panels):
         t = ranks[(ranks["budget"] == b) & (ranks["ipc"] == ipc)]
         for m, r in t.groupby("method", sort=False):
             r = r.set_index("arm").reindex(arms).dropna(subset=["rank"])
             x = [arms.index(a) for a in r.index]
-            ax.plot(x, r["rank"], marker="o", color=colors[m], ls="--" if m == "random" else "-")
-            ax.annotate(m, (x[-1], r["rank"].iloc[-1]), textcoords="offset points", xytext=(6, 0), va="center",
-                        fontsize=8, color=colors[m])
+            ax.plot(x, r["rank"], marker="o", color=set_color(m), ls="--" if m == "random" else "-")
+            for side, (xi, rank) in ((-1, (x[0], r["rank"].iloc[0])), (1, (x[-1], r["rank"].iloc[-1]))):
+                ax.annotate(NAMES.get(m, m), (xi, rank), textcoords="offset points", xytext=(7 * side, 0),
+                            va="center", ha="left" if side > 0 else "right", fontsize=8, color="0.15")
         ax.set_xticks(range(len(arms)), arms)
-        ax.set_xlim(-0.3, len(arms) - 0.4)
+        ax.set_xlim(-0.6, len(arms) - 0.4)
         ax.invert_yaxis()
         ax.set_ylabel("rank (1 = best)")
         ax.set_title(_panel_title(b, ipc, budgets))
@@ -273,10 +283,13 @@ def picks_difficulty(picks, budgets, ipcs):
     fig, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels), 3.9), squeeze=False)
     for ax, (b, ipc) in zip(axes[0], panels):
         t = picks[(picks["budget"] == b) & (picks["ipc"] == ipc)]
-        sns.ecdfplot(data=t, x="percentile", hue="method", ax=ax, palette="colorblind")
+        t = t.assign(set=t["method"].map(lambda m: NAMES.get(m, m)))
+        sns.ecdfplot(data=t, x="percentile", hue="set", ax=ax,
+                     palette={NAMES.get(m, m): set_color(m) for m in t["method"].unique()})
         ax.plot([0, 1], [0, 1], color="0.5", lw=1, ls=":")
         ax.set_xlabel("difficulty percentile in its class (0 = easiest)")
         ax.set_ylabel("share of picked images")
         ax.set_title(_panel_title(b, ipc, budgets))
     fig.tight_layout()
     return fig
+

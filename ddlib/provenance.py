@@ -70,6 +70,8 @@ def choices() -> list:
          "teacher (SRe2L)", "standard (DC/DM/MTT, RDED, SRe2L)", ""),
         ("RDED crops per side", f"factor {rded.Knobs().factor}, pool {rded.Knobs().pool}, {rded.Knobs().crops} "
          "crops per image", "standard (RDED: factor 1 at 32 px)", ""),
+        ("evaluation of distilled sets", "the regime's recipe and budget, as for real subsets; MTT's learned "
+         "student lr is recorded, not used", "ours", "one recipe for every set keeps the comparison about the images"),
         ("distilled pixels", "clipped to [0, 1] when stored", "ours", "every set is a valid image file anyone can load"),
         ("distilled sets per seed", f"quick: one per method and IPC (seed {h.distill_seed}), trained with every seed; "
          "paper: one per seed", "standard (DD evaluation); ours (paper profile)",

@@ -1,0 +1,121 @@
+"""Chapter 03 (hard-label re-evaluation): the verdict on planted results, the configs it shares with chapter 01,
+the distilled sets' knobs, and the easy-patch statistic."""
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO
+from ddlib import regimes
+from ddlib.errors import DDLibError
+from ddlib.findings import chapter_params, hard_labels as ch, label_regimes
+
+METHODS = ["dm", "dc", "mtt", "sre2l", "rded"]
+
+
+def planted(hl_gains, coreset_gain=0.05, seeds=(0, 1, 2, 3, 4), soft_gain=0.0):
+    """A results frame like ``ch.run``'s at one budget and IPC 10: random varies a lot with the seed, each set's
+    gain over random only a little (a fixed zero-mean wobble), so a planted gain is what the paired test sees."""
+    rng = np.random.RandomState(0)
+    wobble = dict(zip(seeds, [1, -1, 2, -2, 0]))
+    rows = []
+    for arm, gains in (("HL", hl_gains), ("SL+KD", {})):
+        regime, optim = regimes.ARMS[arm]
+        for s in seeds:
+            base = 0.6 + 0.08 * rng.randn()
+            sets = {"random": 0.0, "herding": coreset_gain if arm == "HL" else soft_gain,
+                    **{m: gains.get(m, soft_gain) for m in METHODS}}
+            for m, g in sets.items():
+                acc = base + g + (0.002 * wobble[s] if m != "random" else 0.0)
+                rows.append(dict(budget=1000, arm=arm, regime=regime, optim=optim, ipc=10, seed=s, method=m,
+                                 select=m if m in ("random", "herding") else "random",
+                                 distill=m if m in METHODS else "", test_acc=acc, val_acc=acc,
+                                 distill_wall_s=1.0 if m in METHODS else np.nan, cache_hit=False, wall_s=0.0))
+    return pd.DataFrame(rows)
+
+
+def params(seeds=(0, 1, 2, 3, 4)):
+    return ch.Params(budgets=[1000], seeds=list(seeds), dd_ipcs=[10])
+
+
+def verdict(df, p=None):
+    p = p or params()
+    return ch.verdict(df, ch.accuracy_table(df, p), p)
+
+
+def test_the_paper_pattern_is_reproduced():
+    v = verdict(planted({"rded": 0.03}, coreset_gain=0.06))
+    assert v["status"] == "reproduced", v["details"]
+    assert "RDED beats a random subset" in v["sentence"]
+
+
+def test_rded_not_beating_random_is_partly_reproduced_and_says_which_part_failed():
+    v = verdict(planted({"rded": 0.0}, coreset_gain=0.06))
+    assert v["status"] == "partly reproduced"
+    assert "(a) RDED beats random does not hold" in v["sentence"]
+    assert "(b) most other methods fail to beat random and (c) RDED trails the strongest coreset hold" \
+        in v["sentence"]
+
+
+def test_the_opposite_pattern_is_not_reproduced():
+    """Every other method beats random, RDED does not, and the coreset is no better than RDED."""
+    v = verdict(planted({"dm": 0.08, "dc": 0.08, "mtt": 0.08, "sre2l": 0.08, "rded": 0.0}, coreset_gain=0.0))
+    assert v["status"] == "not reproduced"
+    assert v["sentence"].startswith("Under hard labels, DC, DM, MTT, SRe2L beat a random subset")
+    assert "(a) RDED beats random and (b) most other methods fail to beat random and (c)" in v["sentence"]
+
+
+def test_one_seed_is_inconclusive():
+    df = planted({"rded": 0.03}, seeds=(0,))
+    assert verdict(df, params(seeds=(0,)))["status"] == "inconclusive"
+
+
+def test_key_numbers_are_the_hl_gains_with_intervals():
+    v = verdict(planted({"rded": 0.03, "dm": -0.02}))
+    k = {x["name"]: x for x in v["key_numbers"]}
+    assert k["HL gain over random, RDED, IPC 10"]["mean"] == pytest.approx(0.03, abs=1e-9)
+    assert k["HL gain over random, DM, IPC 10"]["hi"] < 0 and all(x["unit"] == "points" for x in k.values())
+
+
+def test_the_accuracy_table_marks_the_strongest_coreset_and_the_survival_share():
+    df = planted({"dm": 0.04}, soft_gain=0.08)
+    p = params()
+    table = ch.accuracy_table(df, p)
+    assert table.loc[table["method"] == "herding", "strongest"].all()
+    s = ch.survival_table(table, p).set_index("method")
+    assert s.loc["dm", "share"] == pytest.approx(0.5, abs=1e-6)          # 4 of the 8 points survive under HL
+    page = ch.table_for_page(table, p.dd_arms)
+    assert list(page.columns) == ["HL accuracy", "HL gain", "SL+KD accuracy", "SL+KD gain", "distillation s"]
+
+
+def test_easy_bias_is_measured_against_a_uniform_draw():
+    rng = np.random.RandomState(0)
+    picks = pd.DataFrame([dict(budget=1000, ipc=10, seed=s, method=m, percentile=v)
+                          for s in (0, 1) for m, draw in (("random", rng.rand(100)), ("rded", rng.rand(100) * 0.2))
+                          for v in draw])
+    b = ch.easy_bias(picks).set_index("method")
+    assert b.loc["rded", "hi"] < 0.5 < b.loc["random", "hi"] and b.loc["random", "lo"] < 0.5
+    assert b.loc["rded", "n"] == 100                     # the first seed's images
+
+
+def test_random_and_coreset_runs_are_chapter_01s_and_one_set_serves_every_seed():
+    quick = yaml.safe_load((REPO / "params" / "quick.yaml").read_text())
+    p = chapter_params(ch.Params, quick)
+    p01 = chapter_params(label_regimes.Params, quick)
+    ours = ch.configs(p, 1.0)
+    theirs = {c.key() for c in label_regimes.configs(p01, 1.0)}
+    real = [c for c in ours if not c.distill]
+    assert real and all(c.key() in theirs for c in real)
+    rded = [c for c in ours if c.distill == "rded"]
+    assert len(rded) == len(p.seeds) * len(p.dd_arms) and len({c.key_fields()["synset"] for c in rded}) == 1
+    assert dict(ch.knobs_for(p, "dm"))["model"] == p.model
+    assert dict(ch.knobs_for(p, "sre2l"))["teacher_model"] == p.teacher_model
+
+
+def test_bad_parameters_fail_before_compute():
+    with pytest.raises(DDLibError, match="unknown distillation method 'gm'"):
+        ch.check(ch.Params(methods=["gm"]))
+    with pytest.raises(DDLibError, match="has no knob 'iters'"):
+        ch.check(ch.Params(distill_knobs={"dm": {"iters": 3}}))
+    with pytest.raises(DDLibError, match="must include 'HL'"):
+        ch.check(ch.Params(dd_arms=["SL+KD"]))
