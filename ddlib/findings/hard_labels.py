@@ -16,7 +16,7 @@ distribution) and each method's share of its SL+KD lead over random that survive
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -87,6 +87,13 @@ def knobs_for(p: Params, method: str) -> tuple:
     if method == "sre2l":
         k.setdefault("teacher_model", p.teacher_model)
     return tuple(sorted(k.items()))
+
+
+def knobs_table(p: Params) -> pd.DataFrame:
+    """Every method's knobs as this run uses them (one column per method, values as written)."""
+    cols = {distillers.NAMES[m]: {k: str(v) for k, v in asdict(distillers.make_knobs(m, knobs_for(p, m))).items()}
+            for m in p.methods}
+    return pd.DataFrame(cols).fillna("")
 
 
 def configs(p: Params, temperature: float) -> list:
