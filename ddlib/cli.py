@@ -1,4 +1,5 @@
-"""``python -m ddlib``: train one student, distil a synthetic set, run a chapter's sweep, or print a table.
+"""``python -m ddlib``: train one student, distil a synthetic set, audit a distilled set, run a chapter's sweep, or
+print a table.
 
 User errors (unknown names, impossible IPC, missing data, bad parameters) print one line and exit 2, before any
 compute; no traceback.
@@ -138,6 +139,90 @@ def _distill(a) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        v = 0
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return v
+
+
+def _audit_parser(sub):
+    p = sub.add_parser(
+        "audit", help="audit a distilled set: HL, SL and SL+KD against random and herding at one budget",
+        description="Train on a distilled set (safetensors, npz or an image folder: one subfolder per class, named "
+                    "by class name or index, of PNG/JPEG files) under HL, SL (its stored soft labels if it has "
+                    "them) and SL+KD at one compute budget, next to random real subsets and the herding coreset "
+                    "of the same IPC, over several seeds. Writes DIR/results.csv, DIR/audit.json and "
+                    "DIR/report.html. Every input is checked before any compute; a refused one writes nothing.")
+    p.add_argument("file", metavar="FILE", help="the set: .safetensors, .npz (no pickle) or an image folder")
+    p.add_argument("--dataset", default=None,
+                   help=f"one of {', '.join(data.LOADERS)} (default: the one the file names, else the parameters')")
+    p.add_argument("--ipc", type=_positive_int, default=None,
+                   help="the claimed images per class (default: the file's, else its class counts if all equal)")
+    p.add_argument("--budget", type=_positive_int, default=None,
+                   help="samples seen per run (default: the parameters' first budget, 12800 on the quick profile)")
+    p.add_argument("--seeds", type=_positive_int, default=None, help="how many seeds (default: the parameters', 3)")
+    p.add_argument("--device", default=None,
+                   help="cpu or cuda (default: the parameters', else cuda when available)")
+    p.add_argument("--params", default=None, metavar="YAML",
+                   help="the recipe: a profile (params/quick.yaml, params/paper.yaml); default: the quick profile")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="KD temperature (default: chosen on the validation split from the parameters' list)")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="where to write (default: <results>/audit/<file name>-<sha256 prefix>)")
+    p.add_argument("--no-report", action="store_true", help="write results.csv and audit.json only")
+    p.add_argument("--progress", action="store_true", help="show progress bars")
+
+
+def _audit(a) -> int:
+    from pathlib import Path
+
+    from . import audit
+    device = a.device if a.device is not None else (None if a.params else default_device())
+    pl = audit.plan(a.file, dataset=a.dataset, ipc=a.ipc, budget=a.budget, seeds=a.seeds, device=device,
+                    params=a.params, temperature=a.temperature)
+    out = Path(a.out) if a.out else audit.default_out(pl)
+    if out.exists() and not out.is_dir():
+        raise DDLibError(f"--out {out} is a file, not a folder")
+    summary = audit.run(pl, out, progress=a.progress, command="python -m ddlib " + " ".join(a.argv))
+    print(f"audit of {pl.path.name} ({pl.dataset}, IPC {pl.ipc}, budget {pl.budget:,}, "
+          f"{len(pl.seeds)} seeds, {summary['provenance']['wall_s']:.0f}s): {summary['sentence']}")
+    print(f"wrote {out / 'results.csv'} and {out / 'audit.json'}")
+    if a.no_report:
+        return 0
+    if audit.missing_report_tools():
+        print(audit.render_hint(out))
+        return 0
+    return _render(out)
+
+
+def _render(out) -> int:
+    from . import audit
+    try:
+        path = audit.render(out)
+    except DDLibError:
+        raise
+    except Exception as e:   # the kernel died, a cell failed: the results stay; say how to retry
+        msg = (str(e).strip().splitlines() or [type(e).__name__])[-1]
+        print(f"error: the report was not rendered ({type(e).__name__}: {msg}); results.csv and audit.json are "
+              f"written; retry with python -m ddlib audit-report {out}", file=sys.stderr)
+        return 1
+    print(f"wrote {path}")
+    return 0
+
+
+def _audit_report_parser(sub):
+    p = sub.add_parser("audit-report", help="render an audit folder's report.html (needs papermill and nbconvert)")
+    p.add_argument("dir", metavar="DIR", help="a folder written by `python -m ddlib audit`")
+
+
+def _audit_report(a) -> int:
+    return _render(a.dir)
+
+
 def _sweep_parser(sub):
     from .findings import FINDINGS
     p = sub.add_parser("sweep", help="run a chapter's sweep and write its results (e.g. on a GPU machine)")
@@ -187,7 +272,8 @@ def _findings(a) -> int:
     return 0
 
 
-COMMANDS = {"train": _train, "distill": _distill, "sweep": _sweep, "provenance-table": _provenance, "findings-table": _findings}
+COMMANDS = {"train": _train, "distill": _distill, "audit": _audit, "audit-report": _audit_report, "sweep": _sweep,
+            "provenance-table": _provenance, "findings-table": _findings}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -203,10 +289,13 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
     _distill_parser(sub)
+    _audit_parser(sub)
+    _audit_report_parser(sub)
     _sweep_parser(sub)
     _provenance_parser(sub)
     _findings_parser(sub)
     a = parser.parse_args(argv)
+    a.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return COMMANDS[a.command](a)
     except DDLibError as e:

@@ -16,13 +16,15 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
+from pathlib import Path
 
 import pandas as pd
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from . import __version__, augment, data, distill as distillers, models, regimes, scores, select, teacher as teachers
+from . import __version__, augment, data, distill as distillers, models, regimes, scores, select, synset as synsets
+from . import teacher as teachers
 from .budget import Budget
 from .errors import DDLibError, check_choice
 from .paths import cache_dir, repo_root
@@ -62,6 +64,8 @@ class RunConfig:
     distill_knobs: tuple = ()                # the method's knobs as (name, value) pairs
     distill_seed: int | None = None          # the synthetic set's seed; None = `seed` (one set per training seed)
     device: str = "cpu"
+    synset_file: str = ""                    # a user's set (safetensors, npz or image folder; see ddlib.synset):
+                                             # train on it instead; keyed by its content, not its path
 
     def validate(self) -> "RunConfig":
         """Check every name and number before any compute; raise a one-line DDLibError otherwise."""
@@ -83,6 +87,15 @@ class RunConfig:
                                  f"selected subset (select={self.select!r}), not both")
             if self.ipc == "full":
                 raise DDLibError("a distilled set needs an integer IPC, not 'full'")
+        if self.synset_file:
+            if self.distill:
+                raise DDLibError(f"a run trains either on a set from a file (synset_file) or on a method's distilled "
+                                 f"set (distill={self.distill!r}), not both")
+            if self.select != "random" or self.select_knobs:
+                raise DDLibError(f"a run trains either on a set from a file (synset_file) or on a selected subset "
+                                 f"(select={self.select!r}), not both")
+            if self.ipc == "full":
+                raise DDLibError("a set from a file needs an integer IPC (its claim), not 'full'")
         if self.label_views and (self.regime != "sl" or self.label_views < 0):
             raise DDLibError(f"label_views (k stored labels per image) applies to regime 'sl' only and must be "
                              f">= 1, got {self.label_views} with regime {self.regime!r}")
@@ -93,6 +106,8 @@ class RunConfig:
             if self.ipc > int(counts.min()):
                 raise DDLibError(f"IPC {self.ipc} is larger than the smallest class of {self.dataset}'s training "
                                  f"split ({int(counts.min())} images)")
+        if self.synset_file:
+            self.synset()                    # read and checked (cached by content), before any compute
         return self
 
     def key_fields(self) -> dict:
@@ -115,6 +130,11 @@ class RunConfig:
             for name in ("select", "recorder", "select_teacher"):
                 d.pop(name, None)
             d["synset"] = distillers.key(self.distill, self.distill_context(), self.distill_knob_values())
+        del d["synset_file"]                 # a path: where the set lies is no part of what it is
+        if self.synset_file:                 # a user's set: its content (a moved file still hits the cache)
+            for name in ("select", "recorder", "select_teacher", "select_knobs"):
+                d.pop(name, None)
+            d["synset_sha256"] = synsets.sha256(self.synset_file)
         if not self.label_views:
             del d["label_views"]
         d["ddlib_version"] = __version__
@@ -129,7 +149,10 @@ class RunConfig:
         return distillers.make_knobs(self.distill, self.distill_knobs)
 
     def synset(self, progress: bool = False):
-        """The distilled set this run trains on (cached), or None for a real subset."""
+        """The distilled set this run trains on (cached), or None for a real subset. A set from a file is read and
+        checked against the dataset (classes, image shape, the claimed IPC) once per content in this process."""
+        if self.synset_file:
+            return file_synset(self.synset_file, self.dataset, self.ipc, self.val_per_class, self.split_seed)
         if not self.distill:
             return None
         c = self.distill_context()
@@ -139,6 +162,27 @@ class RunConfig:
 
     def key(self) -> str:
         return hashlib.sha256(json.dumps(self.key_fields(), sort_keys=True).encode()).hexdigest()[:20]
+
+
+def file_synset(path: str, dataset: str, ipc: int | None, val_per_class: int = 500, split_seed: int = 0):
+    """A user's set from ``path`` (safetensors, npz or image folder), checked against ``dataset``'s classes and
+    image shape and, unless None, the claimed ``ipc``; ``meta`` gains its sha256, path and file format. One-line
+    DDLibErrors for anything a run cannot use. Cached by (path, mtime, size): edit the file and it is read again."""
+    if not Path(path).exists() and Path(path).suffix.lower() not in synsets.PICKLE_SUFFIXES:
+        raise DDLibError(f"no such file or folder: {path}")
+    return _file_synset(synsets.signature(path) if Path(path).exists() else (str(path), ()), dataset, ipc,
+                        val_per_class, split_seed)
+
+
+@lru_cache(maxsize=8)
+def _file_synset(sig: tuple, dataset: str, ipc, val_per_class: int, split_seed: int):
+    path = sig[0]
+    splits = data.load(dataset, val_per_class, split_seed)
+    s = synsets.load(path, classes=splits.classes, shape=splits.shape)
+    synsets.check(s, num_classes=splits.num_classes, shape=splits.shape, ipc=ipc)
+    s.labels = s.labels.long()
+    s.meta = dict(s.meta, path=str(path), sha256=synsets.sha256(path))
+    return s
 
 
 @lru_cache(maxsize=1)
@@ -172,7 +216,8 @@ def training_inputs(cfg: RunConfig, progress: bool = False) -> tuple:
                             **dict(cfg.select_knobs))["indices"].to(cfg.device)
         x, y = d["train"][0][idx], d["train"][1][idx]
     teacher = None
-    if cfg.regime != "hl":
+    stored = synset is not None and synset.soft_labels is not None and cfg.regime == "sl" and not cfg.label_views
+    if cfg.regime != "hl" and not stored:    # SL on a set's stored soft labels reads no teacher
         teacher = teachers.get(cfg.teacher, cfg.dataset, cfg.val_per_class, cfg.split_seed, cfg.device, progress)
     return x, y, idx, synset, teacher
 
@@ -192,6 +237,8 @@ def run(cfg: RunConfig, progress: bool = False) -> dict:
         if cfg.regime == "sl" and cfg.label_views:  # k stored labels per image, from k augmented views
             soft = regimes.view_bank(teacher.model, x, cfg.label_views, augment.get(cfg.aug), cfg.temperature,
                                      cfg.seed)
+        elif cfg.regime == "sl" and synset is not None and synset.soft_labels is not None:
+            soft = synset.soft_labels.to(cfg.device)   # the set's own stored labels, as its authors ship them
         elif cfg.regime == "sl":  # one stored label per image, from the un-augmented image
             logits = teacher.train_logits[idx] if synset is None else predict(teacher.model, x)
             soft = F.softmax(logits / cfg.temperature, dim=1)
@@ -205,7 +252,13 @@ def run(cfg: RunConfig, progress: bool = False) -> dict:
                   val_acc=accuracy(student, *d["val"]), test_acc=accuracy(student, *d["test"]),
                   wall_s=time.perf_counter() - start, device=str(cfg.device), key=cfg.key(),
                   data_source=splits.source, **provenance())
-    if synset is not None:
+    if cfg.synset_file:                       # a user's set: its content hash, and what its file says of itself
+        m = synset.meta
+        result.update(synset_sha256=m["sha256"], synset_format=m["file_format"],
+                      soft_label_source=None if cfg.regime == "hl" else "stored" if teacher is None else "teacher",
+                      synset_method=m.get("method"), synset_key=m.get("key"),
+                      distill_wall_s=(m.get("compute") or {}).get("wall_s"))
+    elif synset is not None:
         result.update(synset_key=synset.meta["key"], distill_compute=synset.meta["compute"],
                       distill_wall_s=synset.meta["compute"]["wall_s"])
     elif cfg.select in ("herding", "kcenter"):  # the teacher's embeddings chose the subset
@@ -219,6 +272,8 @@ def run(cfg: RunConfig, progress: bool = False) -> dict:
                       teacher_val_acc=teacher.meta["val_acc"], teacher_model=teacher.meta["model"])
         if cfg.regime == "sl":
             result["teacher_forward_samples"] = len(idx) * max(1, cfg.label_views)  # labelling passes
+    elif cfg.regime == "sl":
+        result["teacher_forward_samples"] = 0   # the set's stored soft labels
     return result
 
 
@@ -271,10 +326,10 @@ def _prepare(cfg: RunConfig) -> None:
     if cfg.distill:
         ctx, knobs = cfg.distill_context(), cfg.distill_knob_values()
         distillers.prepare(cfg.distill, ctx, knobs)
+        if cfg.regime != "hl":
+            teachers.get(cfg.teacher, cfg.dataset, cfg.val_per_class, cfg.split_seed, cfg.device)
     else:
-        training_inputs(cfg)
-    if cfg.regime != "hl":
-        teachers.get(cfg.teacher, cfg.dataset, cfg.val_per_class, cfg.split_seed, cfg.device)
+        training_inputs(cfg)             # the teacher too, when the run reads one
 
 
 def _make_synset(cfg: RunConfig) -> None:

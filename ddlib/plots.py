@@ -293,3 +293,53 @@ def picks_difficulty(picks, budgets, ipcs):
     fig.tight_layout()
     return fig
 
+
+# --- the audit of a user's set (ddlib.audit) ----------------------------------------------------------------------
+AUDIT_COLORS = {"set": _PAL[3], "random": SELECTOR_COLORS["random"], "herding": SELECTOR_COLORS["herding"]}
+AUDIT_MARKERS = {"set": "*", "random": "o", "herding": "s"}
+
+
+def audit_accuracy(table, arms=("HL", "SL", "SL+KD"), methods=("set", "random", "herding")):
+    """One panel per arm: test accuracy (mean, 95% interval over seeds) of the audited set, the random subsets and
+    the herding coreset; random's mean drawn across the panel, dashed. ``table``: ddlib.audit.accuracy_table."""
+    style()
+    arms = [a for a in arms if (table["arm"] == a).any()]
+    fig, axes = plt.subplots(1, len(arms), figsize=(3.3 * len(arms), 3.7), sharey=True, squeeze=False)
+    for ax, arm in zip(axes[0], arms):
+        t = table[table["arm"] == arm].set_index("method")
+        present = [m for m in methods if m in t.index]
+        for i, m in enumerate(present):
+            r = t.loc[[m]]
+            ax.errorbar([i], r["mean"] * 100, yerr=_yerr(r), fmt=AUDIT_MARKERS.get(m, "o"), ms=9 if m == "set" else 6,
+                        capsize=4, color=AUDIT_COLORS.get(m), label=m)
+        if "random" in t.index:
+            ax.axhline(t.loc["random", "mean"] * 100, color=AUDIT_COLORS["random"], ls="--", lw=1)
+        ax.set_xticks(range(len(present)), present)
+        ax.set_xlim(-0.6, len(present) - 0.4)
+        ax.set_title(arm, color=ARM_COLORS.get(arm))
+    axes[0][0].set_ylabel("test accuracy (%)")
+    fig.tight_layout()
+    return fig
+
+
+def audit_gains(table, arms=("HL", "SL", "SL+KD"), methods=("set", "herding")):
+    """Gain over random (test accuracy points, paired 95% interval) of the audited set and the herding coreset under
+    each arm, side by side; zero is the random subset."""
+    style()
+    fig, ax = plt.subplots(figsize=(5.6, 3.6))
+    arms = [a for a in arms if (table["arm"] == a).any()]
+    width = 0.36
+    for j, m in enumerate(methods):
+        t = table[table["method"] == m].set_index("arm").reindex(arms).dropna(subset=["gain"])
+        if t.empty:
+            continue
+        x = [arms.index(a) + (j - (len(methods) - 1) / 2) * width for a in t.index]
+        g = t[["gain", "gain_lo", "gain_hi"]].set_axis(["mean", "lo", "hi"], axis=1)
+        ax.errorbar(x, g["mean"] * 100, yerr=_yerr(g), fmt=AUDIT_MARKERS.get(m, "o"), ms=9 if m == "set" else 6,
+                    capsize=4, color=AUDIT_COLORS.get(m), label=m)
+    ax.axhline(0, color="0.4", lw=1)
+    ax.set_xticks(range(len(arms)), arms)
+    ax.set_ylabel("minus random\n(test accuracy points)")
+    ax.legend(loc="best", frameon=True)
+    fig.tight_layout()
+    return fig

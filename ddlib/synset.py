@@ -3,12 +3,15 @@
 The file format is safetensors (no pickle, so a file from anyone can be opened safely): ``images`` float32
 [N, C, H, W] in pixel units [0, 1], ``labels`` int64 [N], optionally ``soft_labels`` float32 [N, K] (rows sum to 1).
 The provenance (method, knobs, dataset, class list, IPC, seed, compute) is stored twice: in the safetensors header
-and beside the file as ``FILE.json`` for a reader. :func:`load` also reads ``.npz`` (with pickle disabled) and
-checks everything a training run relies on before any compute.
+and beside the file as ``FILE.json`` for a reader. :func:`load` also reads ``.npz`` (with pickle disabled) and an
+image folder (one subfolder per class, named by the dataset's class names or by class indices, holding PNG or JPEG
+files); :func:`check` checks everything a training run relies on before any compute.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +26,7 @@ from .store import atomic_write, write_json
 
 FORMAT = 1
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 @dataclass
@@ -44,7 +48,7 @@ def save(path, s: SynSet) -> Path:
                "labels": s.labels.detach().long().cpu().contiguous()}
     if s.soft_labels is not None:
         tensors["soft_labels"] = s.soft_labels.detach().float().cpu().contiguous()
-    meta = dict(s.meta, format=FORMAT)
+    meta = dict({k: v for k, v in s.meta.items() if k != "file_format"}, format=FORMAT)
     atomic_write(path, lambda p: save_file(tensors, p, metadata={"ddlib": json.dumps(meta, default=str)}))
     write_json(Path(str(path) + ".json"), meta)
     return path
@@ -86,10 +90,14 @@ def check(s: SynSet, num_classes: int | None = None, shape: tuple | None = None,
     return s
 
 
-def load(path) -> SynSet:
-    """Read a set from safetensors or npz, never unpickling anything. Shapes and values are checked by
-    :func:`check` (with the dataset's classes and shape, the caller's job)."""
+def load(path, classes=None, shape=None) -> SynSet:
+    """Read a set from safetensors, npz or an image folder, never unpickling anything. ``classes`` (the dataset's
+    class names) lets a folder's class subfolders be named by class; ``shape`` (C, H, W) lets a folder's wrong-sized
+    image be named. Shapes and values are checked by :func:`check` (with the dataset's classes and shape, the
+    caller's job). ``meta["file_format"]`` says which reader read it: safetensors, npz or folder."""
     path = Path(path)
+    if path.is_dir():
+        return load_folder(path, classes, shape)
     if path.suffix.lower() in PICKLE_SUFFIXES:
         raise DDLibError(f"{path.name}: pickle-based files are refused (they can run code when opened); convert "
                          f"it with torch.load on a machine you trust and save images/labels with "
@@ -102,14 +110,18 @@ def load(path) -> SynSet:
                 arrays = {k: torch.from_numpy(np.array(z[k])) for k in z.files}
         except (ValueError, OSError, zipfile.BadZipFile) as e:
             raise DDLibError(f"{path.name}: not a readable npz without pickle ({str(e).splitlines()[0]})") from None
-        meta = {}
+        meta, kind = {}, "npz"
     else:
         try:
             arrays = load_file(path)
             with safe_open(path, "pt") as f:
                 meta = json.loads((f.metadata() or {}).get("ddlib", "{}"))
+            if not isinstance(meta, dict):
+                raise json.JSONDecodeError("header metadata 'ddlib' is not a JSON object", "", 0)
         except (SafetensorError, OSError, json.JSONDecodeError) as e:
-            raise DDLibError(f"{path.name}: not a readable safetensors file ({str(e).splitlines()[0]})") from None
+            raise DDLibError(f"{path.name}: not a readable safetensors file "
+                             f"({(str(e).splitlines() or [type(e).__name__])[0]})") from None
+        kind = "safetensors"
     missing = {"images", "labels"} - set(arrays)
     if missing:
         raise DDLibError(f"{path.name}: needs arrays 'images' and 'labels', missing {sorted(missing)} "
@@ -119,4 +131,122 @@ def load(path) -> SynSet:
         images = images.float() / 255
     soft = arrays.get("soft_labels")
     return SynSet(images.float() if images.is_floating_point() else images, arrays["labels"],
-                  None if soft is None else soft.float(), meta)
+                  None if soft is None else soft.float(), dict(meta, file_format=kind))
+
+
+def _class_of_folder(name: str, classes) -> int | None:
+    if classes is not None and name in classes:
+        return list(classes).index(name)
+    if name.isdigit() and (classes is None or int(name) < len(classes)):
+        return int(name)
+    return None
+
+
+def load_folder(path, classes=None, shape=None) -> SynSet:
+    """An image folder: one subfolder per class, named by the dataset's class name or by its index 0..C-1, each
+    holding PNG or JPEG files (decoded as stored: 1 channel for grey, 3 for colour; 8-bit scaled to [0, 1]).
+    Hidden files and folders are skipped, and so are files beside the class folders (e.g. a README)."""
+    from torchvision.io import ImageReadMode, decode_image, read_file
+
+    path = Path(path)
+    valid = (f"the dataset's class names ({', '.join(map(str, classes))}) or " if classes is not None else "") + \
+        (f"class indices 0..{len(classes) - 1}" if classes is not None else "class indices 0, 1, ...")
+    folders = {}
+    for d in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        c = _class_of_folder(d.name, classes)
+        if c is None:
+            raise DDLibError(f"{path.name}: unknown class folder {d.name!r}; class folders are named by {valid}")
+        if c in folders:
+            raise DDLibError(f"{path.name}: folders {folders[c].name!r} and {d.name!r} both hold class {c}")
+        folders[c] = d
+    if not folders:
+        raise DDLibError(f"{path.name}: no class folders; an image folder holds one subfolder per class, named by "
+                         f"{valid}, with PNG or JPEG files")
+    images, labels = [], []
+    for c in sorted(folders):
+        files = sorted(f for f in folders[c].iterdir() if not f.name.startswith("."))
+        if not files:
+            raise DDLibError(f"{path.name}/{folders[c].name}: empty class folder (no PNG or JPEG image)")
+        for f in files:
+            rel = f"{path.name}/{folders[c].name}/{f.name}"
+            if not f.is_file() or f.suffix.lower() not in IMAGE_SUFFIXES:
+                raise DDLibError(f"{rel}: not a PNG or JPEG file (a class folder holds images only)")
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    img = decode_image(read_file(str(f)), mode=ImageReadMode.UNCHANGED)
+            except (RuntimeError, ValueError, OSError) as e:
+                raise DDLibError(f"{rel}: unreadable image ({(str(e).splitlines() or [type(e).__name__])[0]})") \
+                    from None
+            if img.dtype == torch.uint8:
+                x = img.float() / 255
+            elif img.dtype == torch.uint16:
+                x = img.to(torch.int32).float() / 65535
+            else:
+                raise DDLibError(f"{rel}: unsupported pixel type {img.dtype} (8- or 16-bit PNG, or JPEG)")
+            if shape is not None and tuple(x.shape) != tuple(shape):
+                what = "channel count" if x.shape[0] != shape[0] else "image size"
+                raise DDLibError(f"wrong {what}: {rel} is {tuple(x.shape)} (channels, height, width), the "
+                                 f"dataset's images are {tuple(shape)}")
+            if images and x.shape != images[0].shape:
+                raise DDLibError(f"{rel} is {tuple(x.shape)} (channels, height, width), but the first image is "
+                                 f"{tuple(images[0].shape)}; every image of a set has one size")
+            images.append(x)
+            labels.append(c)
+    return SynSet(torch.stack(images), torch.tensor(labels, dtype=torch.int64),
+                  meta=dict(file_format="folder", folders={str(c): d.name for c, d in folders.items()}))
+
+
+def infer_ipc(s: SynSet, num_classes: int) -> tuple:
+    """The set's IPC when none is claimed: (ipc, where it came from). The file's provenance (``meta["ipc"]``) if
+    it states one, else the per-class count when every class has the same; a one-line DDLibError otherwise."""
+    ipc = s.meta.get("ipc")
+    if isinstance(ipc, int) and not isinstance(ipc, bool) and ipc > 0:
+        return ipc, "the file's provenance"
+    check(s, num_classes)                          # labels in range, every class present
+    counts = sorted(set(torch.bincount(s.labels.long(), minlength=num_classes).tolist()))
+    if len(counts) != 1:
+        raise DDLibError(f"cannot tell the set's IPC: its classes hold {counts} images; give the claim with --ipc")
+    return counts[0], "the class counts"
+
+
+# --- content hash ---------------------------------------------------------------------------------------------
+
+_HASHES: dict = {}
+
+
+def _files_of(path: Path) -> list:
+    """The files whose bytes make the set: the file itself, or every non-hidden file under a folder (sorted)."""
+    if not path.is_dir():
+        return [path]
+    return sorted(p for p in path.rglob("*") if p.is_file()
+                  and not any(part.startswith(".") for part in p.relative_to(path).parts))
+
+
+def signature(path) -> tuple:
+    """(resolved path, [(relative name, mtime_ns, size) per file]): changes whenever the content can have."""
+    path = Path(path).resolve()
+    files = _files_of(path)
+    return str(path), tuple((str(f.relative_to(path)) if f != path else "", f.stat().st_mtime_ns, f.stat().st_size)
+                            for f in files)
+
+
+def sha256(path) -> str:
+    """The sha256 of the set's bytes (a file's content; for a folder, of every file's relative name and content,
+    in sorted order). Cached in this process by (path, mtime, size), so a config's key is cheap to recompute."""
+    path = Path(path)
+    if not path.exists():
+        raise DDLibError(f"no such file: {path}")
+    sig = signature(path)
+    if sig not in _HASHES:
+        h = hashlib.sha256()
+        if path.is_dir():
+            for f in _files_of(path.resolve()):
+                h.update(str(f.relative_to(path.resolve())).encode() + b"\0")
+                h.update(hashlib.sha256(f.read_bytes()).digest())
+        else:
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+        _HASHES[sig] = h.hexdigest()
+    return _HASHES[sig]
