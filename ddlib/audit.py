@@ -195,9 +195,9 @@ def run(pl: Plan, out: Path, progress: bool = True, command: str = "") -> dict:
     df.insert(0, "method", [method_of(r) for r in df.to_dict("records")])
     df.insert(1, "arm", [regimes.arm_name(r, o) for r, o in zip(df["regime"], df["optim"])])
     df["audit_sha256"] = pl.sha256
-    atomic_write(out / "results.csv", lambda f: df.to_csv(f, index=False)).chmod(0o644)
+    atomic_write(out / "results.csv", lambda f: df.to_csv(f, index=False))
     summary = summarise(df, pl, temperature, t_source, started, command)
-    write_json(out / "audit.json", _json_safe(summary)).chmod(0o644)   # files to share, unlike atomic_write's
+    write_json(out / "audit.json", _json_safe(summary))
     return summary
 
 
@@ -475,9 +475,7 @@ def render(audit_dir, timeout: int = 600) -> Path:
                             exclude_output_prompt=True, embed_images=True)
     body, _ = exporter.from_notebook_node(nb, resources=dict(metadata=dict(name="Audit of a distilled set")))
     body = standalone(body)
-    path = atomic_write(d / "report.html", lambda f: Path(f).write_text(body, encoding="utf-8"))
-    path.chmod(0o644)
-    return path
+    return atomic_write(d / "report.html", lambda f: Path(f).write_text(body, encoding="utf-8"))
 
 
 def standalone(html: str) -> str:

@@ -78,6 +78,10 @@ def choices() -> list:
          "CPU time; intervals then cover training randomness only"),
         ("hard-label criterion", "RDED beats random, most other methods do not, the strongest coreset beats RDED "
          "(HL, paired intervals)", "ours", "makes the paper's claim 3 testable"),
+        ("audit of a user's set", "HL, SL and SL+KD at one budget next to random and herding of the same IPC, the "
+         "profile's recipe; SL trains on the set's stored soft labels when the file has them", "ours; standard "
+         "(DD-Ranking: random under the identical recipe)", "separates what the images give from what the labels "
+         "give, at a fair budget"),
         ("sweep workers", "one single-threaded process per CPU core (DDLIB_WORKERS overrides)", "ours",
          "measured faster than one multi-threaded process on 2 cores; the thread count is recorded per run"),
         ("CIFAR-10 files", "JPEG copy (quality ~75) of the standard split", "ours",

@@ -190,6 +190,15 @@ def test_vary_and_sweep(isolated):
 
 # --- atomic writes ------------------------------------------------------------------------------------------------
 
+def test_atomic_write_gives_files_the_usual_permissions(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        path = store.write_json(tmp_path / "r.json", {"a": 1})
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~store._UMASK
+
+
 def test_atomic_write_leaves_nothing_when_the_writer_fails(tmp_path):
     path = tmp_path / "sub" / "result.json"
 
