@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 
 from . import augment, regimes
@@ -126,6 +127,23 @@ def fit(model, x: torch.Tensor, y: torch.Tensor, spec: TrainSpec, teacher=None, 
                 epochs=spec.budget.epochs(len(x)), train_s=time.perf_counter() - start,
                 teacher_forward_samples=spec.budget.samples_seen if spec.regime == "slkd" else 0,
                 final_loss=loss.item())
+
+
+def plain_sgd(model, x: torch.Tensor, y: torch.Tensor, lr: float, steps: int, batch: int, g: torch.Generator,
+              aug=None, on_step=None) -> int:
+    """Plain SGD on hard-label cross-entropy (no momentum, no weight decay, constant lr) for ``steps`` batches of
+    ``batch_indices``, each augmented by ``aug``: the networks the distillers train (DC's inner loop, MTT's
+    experts), not the students. ``on_step(step, model)`` is called after each step. Returns the samples seen."""
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    for step, idx in enumerate(batch_indices(len(x), batch, steps, g)):
+        xb = aug(x[idx], g) if aug is not None else x[idx]
+        loss = F.cross_entropy(model(xb), y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if on_step is not None:
+            on_step(step, model)
+    return steps * batch
 
 
 @torch.no_grad()

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from .. import augment
 from ..errors import DDLibError
-from ..train import batch_indices
+from ..train import plain_sgd
 
 # (outer_loop, inner_loop) by IPC [paper: (1, 1), (10, 50), (50, 10) at IPC 1, 10, 50; 20-40 from DC's code,
 # `get_loops`]; other IPCs take the nearest listed IPC's loops (ties: the smaller IPC).
@@ -84,18 +84,10 @@ def _match(net, ctx, x, y, g, batch_real: int, aug_seed: int | None, create_grap
 
 
 def _train_net(net, x, y, k: Knobs, epochs: int, g) -> int:
-    """DC's inner loop: ``epochs`` passes of SGD over the (detached) synthetic set; returns samples seen."""
-    opt = torch.optim.SGD(net.parameters(), lr=k.lr_net)
-    x = x.detach()
-    steps_per_epoch = -(-len(x) // k.batch_train)
-    batch = min(k.batch_train, len(x))
-    for idx in batch_indices(len(x), batch, epochs * steps_per_epoch, g):
-        xb = augment.dsa(x[idx], g) if k.dsa else x[idx]
-        loss = F.cross_entropy(net(xb), y[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    return epochs * steps_per_epoch * batch
+    """DC's inner loop: ``epochs`` passes of plain SGD over the (detached) synthetic set; returns samples seen."""
+    steps = epochs * -(-len(x) // k.batch_train)
+    return plain_sgd(net, x.detach(), y, k.lr_net, steps, min(k.batch_train, len(x)), g,
+                     augment.dsa if k.dsa else None)
 
 
 def distill(ctx, k: Knobs) -> dict:

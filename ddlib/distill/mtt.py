@@ -25,7 +25,7 @@ from .. import __version__, augment, models
 from ..errors import DDLibError
 from ..paths import cache_dir
 from ..store import atomic_write, read_json, write_json
-from ..train import batch_indices
+from ..train import batch_indices, plain_sgd
 
 EXPERT_FORMAT = 1
 EXPERT_SEED = 7_000_000  # expert e's init, batches and augmentation are seeded by EXPERT_SEED + e
@@ -110,24 +110,19 @@ def expert_dir(ctx, k: Knobs):
 
 
 def _train_expert(ctx, k: Knobs, e: int) -> torch.Tensor:
-    """Expert ``e``'s trajectory [train_epochs + 1, P]: plain SGD (no momentum, no weight decay) with DSA."""
+    """Expert ``e``'s trajectory [train_epochs + 1, P]: plain SGD (no momentum, no weight decay) with DSA, the
+    parameters taken after every expert epoch."""
     torch.manual_seed(EXPERT_SEED + e)
     net = models.build(k.model, ctx.shape, ctx.num_classes).to(ctx.device).train()
     g = torch.Generator(device=ctx.device).manual_seed(EXPERT_SEED + e)
-    opt = torch.optim.SGD(net.parameters(), lr=k.lr_teacher)
-    x, y = ctx.train
     per_epoch = _steps_per_epoch(ctx, k)
-    batches = batch_indices(len(x), k.batch_train, per_epoch * k.train_epochs, g)
     snaps = [Flat.of(net)]
-    for _ in range(k.train_epochs):
-        for _ in range(per_epoch):
-            idx = next(batches)
-            xb = augment.dsa(x[idx], g) if k.dsa else x[idx]
-            loss = F.cross_entropy(net(xb), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        snaps.append(Flat.of(net))
+
+    def snapshot(step, model):
+        if (step + 1) % per_epoch == 0:
+            snaps.append(Flat.of(model))
+    plain_sgd(net, *ctx.train, k.lr_teacher, per_epoch * k.train_epochs, k.batch_train, g,
+              augment.dsa if k.dsa else None, on_step=snapshot)
     return torch.stack(snaps)
 
 
