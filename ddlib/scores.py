@@ -49,8 +49,9 @@ class Dynamics:
 
     @property
     def epochs(self) -> torch.Tensor:
-        """Passes over the data at each record (float, [E]): samples seen / N."""
-        return self.samples.double() / self.probs.shape[1]
+        """Passes over the training data at each record (float, [E]): samples seen / N (N the trained-on size, which
+        a probe smaller than the training set does not change)."""
+        return self.samples.double() / self.meta.get("n", self.probs.shape[1])
 
     def difficulty(self, name: str, **knobs) -> torch.Tensor:
         """``difficulty(name, self, **knobs)``: score ``name``, higher = harder."""
@@ -81,10 +82,15 @@ class RecorderConfig:
 
 def record_dynamics_on(x: torch.Tensor, y: torch.Tensor, *, model: str, epochs: float, batch: int, seed: int,
                        num_classes: int | None = None, optim: str = "sgd", lr: float | None = None,
-                       aug: str = "crop_flip", val: tuple | None = None, progress: bool = False) -> Dynamics:
+                       aug: str = "crop_flip", val: tuple | None = None, progress: bool = False,
+                       every: int | None = None, probe: torch.Tensor | None = None) -> Dynamics:
     """Train one ``model`` (a name, see ``models.build``) on normalised ``x`` with labels ``y`` under HL for
     ``epochs`` passes, recording ``softmax(model(x))`` on the un-augmented ``x`` at the end of every epoch and at
     the last step. Uncached: the cache lives in :func:`record_dynamics`.
+
+    ``every``: record every ``every`` samples seen instead of every N (CAD-Prune's compute-matched run is shorter
+    than one epoch at small budgets); ``probe``: indices of ``x`` to record on (default all), so the recording
+    passes cost ``len(probe)`` forwards each; the returned labels are then ``y[probe]``.
 
     End of epoch k = the first step at which samples seen >= k * N. ``train.batch_indices`` concatenates random
     permutations of the data, so that is exactly when the k-th pass is used up (a fixed ``ceil(N / batch)`` steps
@@ -97,30 +103,34 @@ def record_dynamics_on(x: torch.Tensor, y: torch.Tensor, *, model: str, epochs: 
     if not epochs > 0:
         raise DDLibError(f"epochs must be positive, got {epochs!r}")
     n = len(x)
+    every = n if every is None else int(every)
+    if every < 1:
+        raise DDLibError(f"every (samples between records) must be >= 1, got {every!r}")
+    xp, yp = (x, y) if probe is None else (x[probe.to(x.device)], y[probe.to(y.device)])
     num_classes = int(y.max()) + 1 if num_classes is None else int(num_classes)
     torch.manual_seed(seed)
     net = models.build(model, tuple(x.shape[1:]), num_classes).to(x.device)
     budget = Budget.from_epochs(epochs, n, batch)
     spec = train.TrainSpec("hl", budget, optim=optim, lr=lr, aug=aug, seed=seed)
     records, samples = [], []
-    next_epoch_end = n
+    next_epoch_end = every
 
     def on_step(step, m):
         nonlocal next_epoch_end
         seen = (step + 1) * batch
         if seen >= next_epoch_end or step == budget.steps - 1:
-            records.append(F.softmax(train.predict(m, x).float(), dim=1).half().cpu())
+            records.append(F.softmax(train.predict(m, xp).float(), dim=1).half().cpu())
             samples.append(seen)
             while next_epoch_end <= seen:
-                next_epoch_end += n
+                next_epoch_end += every
 
     start = time.perf_counter()
     cost = train.fit(net, x, y, spec, progress=progress, on_step=on_step)
     probs = torch.stack(records)
-    yc = y.detach().cpu().long()
+    yc = yp.detach().cpu().long()
     meta = dict(model=model, epochs=float(epochs), batch=batch, seed=seed, optim=optim, lr=lr, aug=aug, n=n,
                 num_classes=num_classes, regime="hl", steps=cost["steps"], samples_seen=cost["samples_seen"],
-                forward_samples=len(records) * n, recorded_epochs=len(records),
+                forward_samples=len(records) * len(xp), recorded_epochs=len(records), record_every=every,
                 train_acc_last=float((probs[-1].float().argmax(1) == yc).float().mean()),
                 train_s=time.perf_counter() - start, device=str(x.device), format=SCORES_FORMAT)
     if val is not None:

@@ -23,8 +23,9 @@ import inspect
 import math
 
 import torch
+import torch.nn.functional as F
 
-from . import data, scores as scoring, teacher as teachers
+from . import cad, data, scores as scoring, teacher as teachers
 from .data import Splits, per_class_indices
 from .errors import DDLibError, check_choice
 
@@ -287,11 +288,47 @@ def _embeddings(name: str, splits: Splits, kw: dict) -> torch.Tensor:
                      f"penultimate features)")
 
 
+TEACHER_SCORE = "teacher_loss"   # a difficulty read off the cached teacher, for window and ccs
+
+
+def teacher_loss(splits: Splits, teacher, split_seed: int = 0, device: str = "cpu",
+                 progress: bool = False) -> torch.Tensor:
+    """[N] the teacher's true-class cross-entropy on every un-augmented training image (higher = harder): a
+    difficulty that needs no scoring run once the teacher exists. ``teacher``: a TeacherConfig or a Teacher."""
+    vpc, split_seed = split_args(splits, split_seed)
+    if isinstance(teacher, teachers.TeacherConfig):
+        teacher = teachers.get(teacher, splits.name, vpc, split_seed, device, progress)
+    return F.cross_entropy(teacher.train_logits.float().cpu(), splits.y_train, reduction="none")
+
+
+def class_percentile(difficulty: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Each sample's rank within its class by ``difficulty`` as a fraction: 0 = the class's easiest, 1 = its
+    hardest (ties in index order). The common axis on which different picks are compared."""
+    d, y = difficulty.cpu(), y.cpu()
+    pct = torch.empty(len(d), dtype=torch.float32)
+    for _, idx in _classes(y):
+        ranks = torch.argsort(torch.argsort(d[idx], stable=True))
+        pct[idx] = ranks.float() / max(len(idx) - 1, 1)
+    return pct
+
+
+def difficulty(score: str, splits: Splits, **inputs) -> torch.Tensor:
+    """[N] the difficulty (higher = harder) of every training image under ``score``: a recorder score (see
+    ``scores.SCORES``; needs ``dynamics`` or ``recorder``) or ``teacher_loss`` (needs ``teacher``)."""
+    check_choice("score", score, (*scoring.SCORES, TEACHER_SCORE))
+    return _difficulty("difficulty", score, splits, inputs)
+
+
 def _difficulty(name: str, score: str, splits: Splits, kw: dict) -> torch.Tensor:
     """The difficulty (higher = harder) of every training image under ``score``, from the knobs' inputs."""
-    knobs = {k: v for k, v in kw.items() if k in scoring.SCORES[score].knobs}
+    knobs = {k: v for k, v in kw.items() if k in getattr(scoring.SCORES.get(score), "knobs", {})}
     if kw.get("scores") is not None:
         s = kw["scores"]
+    elif score == TEACHER_SCORE:
+        if kw.get("teacher") is None:
+            raise DDLibError(f"selector {name!r} with score {TEACHER_SCORE!r} needs teacher=<TeacherConfig>")
+        s = teacher_loss(splits, kw["teacher"], kw.get("split_seed", 0), kw.get("device", "cpu"),
+                         kw.get("progress", False))
     elif kw.get("dynamics") is not None:
         s = scoring.difficulty(score, kw["dynamics"], **knobs)
     elif kw.get("recorder") is not None:
@@ -311,7 +348,8 @@ def _difficulty(name: str, score: str, splits: Splits, kw: dict) -> torch.Tensor
 # --- the registry ---------------------------------------------------------------------------------------------
 
 # Input knobs every selector accepts (and ignores when it does not need them), so one context fits any name.
-CONTEXT = ("embeddings", "teacher", "dynamics", "recorder", "device", "split_seed", "progress")
+CONTEXT = ("embeddings", "teacher", "dynamics", "recorder", "device", "split_seed", "progress", "budget", "model",
+           "batch")   # the last three: the downstream run's, for CAD-Prune's compute-matched scoring run
 
 
 def random(splits: Splits, ipc: int, seed: int, **_) -> dict:
@@ -367,8 +405,20 @@ def _ccs(splits: Splits, ipc: int, seed: int, beta: float = 0.1, n_strata: int =
     return {"indices": ccs(d, splits.y_train, ipc, beta, n_strata, seed), "scores": d}
 
 
+def _cad(splits: Splits, ipc: int, seed: int, which: str = "hardest", J: int = 6, W: int = 2, records: int = 8,
+         probe: int = 0, stratify: bool = False, score_seed: int = 0, budget=None, model=None, batch=None,
+         split_seed: int = 0, device: str = "cpu", progress: bool = False, dynamics=None, **_) -> dict:
+    """CAD-Prune (``ddlib.cad``): the dynamic uncertainty of EL2N on a scoring run as long as the downstream run
+    (``budget``, ``model``, ``batch``: a run config passes its own); keep the top (``which``) ``ipc`` per class.
+    ``records``: EL2N records along the scoring run; ``probe``: images per class recorded (0 = all).
+    ``dynamics``: a scoring run already made (covering every training image) instead."""
+    return cad.select(splits, ipc, seed, budget=budget, model=model, batch=batch, which=which, J=J, W=W,
+                      records=records, probe=probe, stratify=stratify, score_seed=score_seed, split_seed=split_seed,
+                      device=device, progress=progress, dynamics=dynamics)
+
+
 SELECTORS = {"random": random, "herding": _herding, "kcenter": _kcenter,
-             **{s: _score_selector(s) for s in scoring.SCORES}, "window": _window, "ccs": _ccs}
+             **{s: _score_selector(s) for s in scoring.SCORES}, "window": _window, "ccs": _ccs, "cad": _cad}
 
 
 def selector_knobs(name: str, score: str | None = None) -> dict:
@@ -376,7 +426,7 @@ def selector_knobs(name: str, score: str | None = None) -> dict:
     check(name)
     params = inspect.signature(SELECTORS[name]).parameters
     own = {k: p.default for k, p in params.items()
-           if k not in ("splits", "ipc", "seed") and p.kind is p.POSITIONAL_OR_KEYWORD}
+           if k not in ("splits", "ipc", "seed", *CONTEXT) and p.kind is p.POSITIONAL_OR_KEYWORD}
     score = score or own.get("score") or (name if name in scoring.SCORES else None)
     if score is not None and score in scoring.SCORES:
         own.update(scoring.SCORES[score].knobs)
@@ -391,7 +441,8 @@ def check(name: str) -> str:
 def check_knobs(name: str, given: dict) -> None:
     """A one-line DDLibError for a knob selector ``name`` does not take (a typo would otherwise be ignored)."""
     if "score" in given:
-        check_choice("score", given["score"], scoring.SCORES)
+        check_choice("score", given["score"], (*scoring.SCORES, TEACHER_SCORE) if name in ("window", "ccs")
+                     else scoring.SCORES)
     own = selector_knobs(name, given.get("score"))
     bad = sorted(set(given) - set(own) - set(CONTEXT))
     if bad:

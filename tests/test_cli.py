@@ -104,12 +104,15 @@ def test_every_selector_works_from_the_cli(env):
     from ddlib.select import SELECTORS
     for name in SELECTORS:
         args = with_option(TRAIN + SCORING, "--select", name)
-        if name == "dyn_unc":  # windows of J epochs over the last W windows need J + W - 1 recorded epochs
+        if name in ("dyn_unc", "cad"):  # windows of J epochs (records) over the last W need J + W - 1 of them
             args += ["--knob", "J=2", "--knob", "W=2"]
         r = one_json_object(ddlib(env, *args, "--json"))
         assert r["select"] == name and r["subset_size"] == 50
         if name in ("herding", "kcenter"):
             assert r["select_teacher_id"].startswith("digits-convnet2-w16-")
+        elif name == "cad":      # its own compute-matched scoring run, with the run's model
+            assert r["scoring_run_id"].startswith("cad-digits-convnet2-w16-")
+            assert r["scoring_samples_seen"] == r["samples_seen"]
         elif name != "random":
             assert r["recorder_ids"].startswith("digits-convnet2-w16-")
 

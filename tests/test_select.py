@@ -35,7 +35,8 @@ def fake_inputs(splits, E=8):
 
 def knobs_for(name, inputs):
     return {"random": {}, "herding": {"embeddings": inputs["embeddings"]},
-            "kcenter": {"embeddings": inputs["embeddings"]}}.get(name, {"dynamics": inputs["dynamics"]})
+            "kcenter": {"embeddings": inputs["embeddings"]},
+            "cad": {"dynamics": inputs["dynamics"], "J": 3}}.get(name, {"dynamics": inputs["dynamics"]})
 
 
 def test_registry_names():

@@ -25,11 +25,11 @@ from .. import __version__, data, models, teacher as teachers
 from ..errors import DDLibError, check_choice
 from ..paths import cache_dir
 from ..store import read_json
-from ..synset import SynSet, load as load_synset, save as save_synset
-from . import dc, dm, mtt, rded, sre2l
+from ..synset import SynSet, load as load_synset, peek_meta, save as save_synset, sha256
+from . import ca2d, dc, dm, mtt, rded, sre2l
 
-METHODS = {"dm": dm, "dc": dc, "mtt": mtt, "sre2l": sre2l, "rded": rded}
-NAMES = {"dm": "DM", "dc": "DC", "mtt": "MTT", "sre2l": "SRe2L", "rded": "RDED"}   # as the papers write them
+METHODS = {"dm": dm, "dc": dc, "mtt": mtt, "sre2l": sre2l, "rded": rded, "ca2d": ca2d}
+NAMES = {"dm": "DM", "dc": "DC", "mtt": "MTT", "sre2l": "SRe2L", "rded": "RDED", "ca2d": "CA2D"}   # as the papers write them
 
 
 @dataclass
@@ -202,3 +202,14 @@ def get(method: str, dataset: str, ipc: int, seed: int = 0, *, device: str = "cp
                 split_seed=split_seed, progress=progress, **asdict(k))
     save_synset(path, s)
     return s
+
+
+def cached_key(path) -> str | None:
+    """The key of the set in ``<cache>/synsets/`` whose bytes equal the file at ``path`` (e.g. that cache file
+    itself, handed to ``audit``), else None. Runs on such a file are runs on that distilled set, and share its
+    result cache; a file that merely claims a key in its header does not match (its bytes differ)."""
+    key = peek_meta(path).get("key")
+    if not isinstance(key, str) or not key or "/" in key or "\\" in key:
+        return None
+    cached = cache_dir() / "synsets" / f"{key}.safetensors"
+    return key if cached.is_file() and sha256(cached) == sha256(path) else None

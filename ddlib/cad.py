@@ -1,0 +1,157 @@
+"""CAD-Prune (Dey et al. 2026, "compute-aware difficulty"): score every training image on a training run whose
+compute matches the downstream budget, then keep the images of the right difficulty for that budget.
+
+The rule, as the public reconstruction reads it [reconstruction, see the book's protocol page]:
+
+1. a scoring run on the full training split with K x N = the downstream samples seen (K epochs of N images), so
+   the scoring costs what the downstream run costs (:func:`matched_epochs`);
+2. EL2N on the clean (un-augmented) images at ``records`` evenly spaced points of that run. The paper records once
+   per epoch; at our budgets K is a fraction of an epoch, so the run is cut into ``records`` equal parts instead
+   [ours];
+3. the score: the standard deviation of EL2N inside windows of J records, averaged over the last W windows
+   (``scores.el2n_window_std``; J=6, W=2 reported for ImageNet-1K);
+4. per class, the top-IPC images by that score (``which='hardest'``), or the bottom (``'easiest'``), or a
+   stratified draw over the score range (``stratify``, CCS's rule). Which end, J and W are chosen on the
+   validation split by the chapter, never on the test set.
+
+A longer run settles the easy images early, so the images still moving in its last windows are harder ones: the
+pick moves toward harder images as the budget grows (the Sorscher et al. 2022 intuition the paper builds on).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from . import data, scores as scoring
+from .data import Splits
+from .errors import DDLibError, check_choice
+from .paths import cache_dir
+from .store import atomic_write, read_json, write_json
+
+FORMAT = 1
+WHICH = ("hardest", "easiest")
+
+
+def downstream_samples(epochs: float, ipc: int, num_classes: int) -> int:
+    """The samples a downstream run of ``epochs`` passes over an IPC-per-class set sees: E x IPC x C
+    [paper-notes]."""
+    return round(epochs * ipc * num_classes)
+
+
+def matched_epochs(budget: int, n_train: int) -> float:
+    """K with K x N = ``budget`` (samples seen downstream): the scoring run's length in passes over N images."""
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+        raise DDLibError(f"the downstream budget must be a positive number of samples seen, got {budget!r}")
+    if n_train < 1:
+        raise DDLibError(f"the training split must hold images, got N={n_train}")
+    return budget / n_train
+
+
+def record_every(budget: int, records: int) -> int:
+    """Samples between two records when a run of ``budget`` samples is cut into ``records`` equal parts."""
+    if isinstance(records, bool) or not isinstance(records, int) or records < 2:
+        raise DDLibError(f"records must be an integer >= 2, got {records!r}")
+    return max(1, math.ceil(budget / records))
+
+
+def probe_indices(y: torch.Tensor, per_class: int, seed: int) -> torch.Tensor:
+    """The images the scoring run records on: ``per_class`` per class at random (seeded), or all for 0. Sorted."""
+    if per_class == 0:
+        return torch.arange(len(y))
+    return data.per_class_indices(y, min(per_class, int(torch.bincount(y).min())), seed)
+
+
+def record_on(x: torch.Tensor, y: torch.Tensor, budget: int, *, model: str, batch: int, records: int, seed: int,
+              probe: torch.Tensor | None = None, num_classes: int | None = None, aug: str = "crop_flip",
+              progress: bool = False) -> scoring.Dynamics:
+    """The compute-matched scoring run on any tensors (uncached): ``budget`` samples seen on ``x`` (K x N =
+    budget), softmax recorded on the clean ``x[probe]`` at ``records`` evenly spaced points."""
+    return scoring.record_dynamics_on(x, y, model=model, epochs=matched_epochs(budget, len(x)), batch=batch,
+                                      seed=seed, num_classes=num_classes, aug=aug, progress=progress,
+                                      every=record_every(budget, records), probe=probe)
+
+
+def _key(dataset, budget, model, batch, records, probe, seed, val_per_class, split_seed, aug) -> str:
+    cfg = dict(dataset=dataset, budget=int(budget), model=model, batch=int(batch), records=int(records),
+               probe=int(probe), seed=int(seed), val_per_class=int(val_per_class), split_seed=int(split_seed),
+               aug=aug, format=FORMAT)
+    return f"cad-{dataset}-{model}-b{budget}-" + hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def scoring_run(dataset: str, budget: int, *, model: str, batch: int, records: int = 8, probe: int = 0,
+                seed: int = 0, val_per_class: int = 500, split_seed: int = 0, aug: str = "crop_flip",
+                device: str = "cpu", progress: bool = False) -> tuple:
+    """The compute-matched scoring run (HL recipe, ``model``, ``batch``; ``budget`` samples seen on the full
+    training split), recorded at ``records`` points on ``probe`` images per class (0 = all). Cached under
+    ``<cache>/scores/cad-.../`` (meta.json written last). Returns (``scores.Dynamics``, probe indices into the
+    training split)."""
+    splits = data.load(dataset, val_per_class, split_seed)
+    n = len(splits.y_train)
+    key = _key(dataset, budget, model, batch, records, probe, seed, val_per_class, split_seed, aug)
+    folder = cache_dir() / "scores" / key
+    if not (folder / "meta.json").exists():
+        d = data.on_device(dataset, val_per_class, split_seed, str(device))
+        idx = probe_indices(splits.y_train, probe, seed)
+        dyn = record_on(*d["train"], budget, model=model, batch=batch, records=records, seed=seed, probe=idx,
+                        num_classes=splits.num_classes, aug=aug, progress=progress)
+        meta = dict(dyn.meta, id=key, dataset=dataset, classes=list(splits.classes), budget=budget,
+                    matched_epochs=matched_epochs(budget, n), records=records, probe_per_class=probe,
+                    val_per_class=val_per_class, split_seed=split_seed)
+        tensors = {"probs": dyn.probs.contiguous(), "y": dyn.y.contiguous(), "samples": dyn.samples.contiguous(),
+                   "probe": idx.contiguous()}
+        atomic_write(folder / "dynamics.safetensors", lambda p: save_file(tensors, p))
+        write_json(folder / "meta.json", meta)
+    meta = read_json(folder / "meta.json")
+    t = load_file(folder / "dynamics.safetensors")
+    if tuple(meta["classes"]) != tuple(splits.classes) or not torch.equal(t["y"], splits.y_train[t["probe"]]):
+        raise DDLibError(f"CAD-Prune scoring run {key} does not match {dataset}'s training split; delete {folder}")
+    return scoring.Dynamics(t["probs"], t["y"], t["samples"], meta), t["probe"]
+
+
+def pick(score: torch.Tensor, y: torch.Tensor, ipc: int, which: str = "hardest", stratify: bool = False,
+         seed: int = 0) -> torch.Tensor:
+    """Positions (into ``score``/``y``) of the per-class pick: the top (``hardest``) or bottom (``easiest``) ``ipc``
+    by score, or with ``stratify`` a CCS stratified draw over the whole score range (no images dropped)."""
+    from .select import ccs, keep_by_score
+    check_choice("which", which, WHICH)
+    if stratify:
+        return ccs(score, y, ipc, beta=0.0, seed=seed)
+    return keep_by_score(score, y, ipc, which, seed)
+
+
+def check_knobs(J: int, W: int, records: int) -> None:
+    record_every(1, records)
+    if J + W - 1 > records:
+        raise DDLibError(f"CAD-Prune with J={J}, W={W} needs at least {J + W - 1} records, got records={records}")
+
+
+def select(splits: Splits, ipc: int, seed: int, budget: int | None = None, model: str | None = None,
+           batch: int | None = None, which: str = "hardest", J: int = 6, W: int = 2, records: int = 8,
+           probe: int = 0, stratify: bool = False, score_seed: int = 0, split_seed: int = 0, device: str = "cpu",
+           progress: bool = False, dynamics: scoring.Dynamics | None = None) -> dict:
+    """CAD-Prune's ``ipc`` per class for a downstream run of ``budget`` samples seen with ``model`` and ``batch``
+    (a run config passes its own), or on a given scoring run ``dynamics`` (every training image recorded).
+    Returns the selector dict; ``scores`` holds the dynamic uncertainty of every training image (NaN outside the
+    probe)."""
+    check_choice("which", which, WHICH)
+    if dynamics is not None:
+        dyn, probe_idx = dynamics, torch.arange(len(splits.y_train))
+        check_knobs(J, W, len(dyn.samples))
+    else:
+        if budget is None or model is None or batch is None:
+            raise DDLibError("CAD-Prune needs the downstream budget, model and batch (a run passes its own)")
+        check_knobs(J, W, records)
+        vpc = len(splits.y_val) // splits.num_classes
+        dyn, probe_idx = scoring_run(splits.name, budget, model=model, batch=batch, records=records, probe=probe,
+                                     seed=score_seed, val_per_class=vpc, split_seed=split_seed, device=device,
+                                     progress=progress)
+    s = scoring.difficulty("dyn_unc", dyn, J=J, W=W)
+    chosen = probe_idx[pick(s, dyn.y, ipc, which, stratify, seed)]
+    full = torch.full((len(splits.y_train),), float("nan"))
+    full[probe_idx] = s
+    return {"indices": chosen.sort().values, "scores": full}
+
