@@ -18,7 +18,6 @@ stored labels: the teacher relabels every augmented batch.
 from __future__ import annotations
 
 import importlib.util
-import json
 import math
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -36,7 +35,7 @@ from .findings.common import CommonParams
 from .paths import PACKAGE_DIR, results_dir
 from .stats import fmt, paired_difference, t_interval
 from .store import atomic_write, read_json, write_json
-from .synset import PICKLE_SUFFIXES, infer_ipc
+from .synset import PICKLE_SUFFIXES, infer_ipc, peek_meta
 
 ARMS = ("HL", "SL", "SL+KD")
 SET = "set"
@@ -102,7 +101,7 @@ def plan(file, dataset: str | None = None, ipc: int | None = None, budget: int |
     path = Path(file)
     if not path.exists() and path.suffix.lower() not in PICKLE_SUFFIXES:
         raise DDLibError(f"no such file or folder: {path}")
-    named = _peek_meta(path).get("dataset")
+    named = peek_meta(path).get("dataset")
     if dataset is None:
         dataset = named or p.dataset
     elif named and named != dataset:
@@ -143,19 +142,6 @@ def plan(file, dataset: str | None = None, ipc: int | None = None, budget: int |
                         f"({p.val_per_class}, 0): it may have seen validation images, so validation accuracies "
                         f"(and the temperature chosen on them) may flatter it; test accuracies are unaffected")
     return pl
-
-
-def _peek_meta(path: Path) -> dict:
-    """The provenance in a safetensors header, without reading the tensors ({} for anything else)."""
-    if not path.is_file() or path.suffix.lower() in PICKLE_SUFFIXES or path.suffix.lower() == ".npz":
-        return {}
-    try:
-        from safetensors import safe_open
-        with safe_open(path, "pt") as f:
-            meta = json.loads((f.metadata() or {}).get("ddlib", "{}"))
-        return meta if isinstance(meta, dict) else {}
-    except Exception:      # not safetensors, or unreadable: the loader says what is wrong
-        return {}
 
 
 def configs(pl: Plan, temperature: float) -> list:

@@ -14,7 +14,7 @@ import platform
 import subprocess
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from . import __version__, augment, data, distill as distillers, models, regimes, scores, select, synset as synsets
+from . import __version__, augment, cad, data, distill as distillers, models, regimes, scores, select, synset as synsets
 from . import teacher as teachers
 from .budget import Budget
 from .errors import DDLibError, check_choice
@@ -81,7 +81,7 @@ class RunConfig:
             raise DDLibError(f"temperature must be positive, got {self.temperature!r}")
         if self.distill:
             distillers.check(self.distill)
-            distillers.make_knobs(self.distill, self.distill_knobs)
+            self.distill_knob_values()
             if self.select != "random" or self.select_knobs:
                 raise DDLibError(f"a run trains either on a distilled set (distill={self.distill!r}) or on a "
                                  f"selected subset (select={self.select!r}), not both")
@@ -118,10 +118,11 @@ class RunConfig:
         else:
             d["teacher"] = self.teacher.key(self.dataset, self.val_per_class, self.split_seed)
             d["temperature"] = float(self.temperature)
-        if self.select in ("herding", "kcenter"):  # the teacher's embeddings pick the subset, even under HL
+        by_teacher = dict(self.select_knobs).get("score") == select.TEACHER_SCORE
+        if self.select in ("herding", "kcenter") or by_teacher:  # the teacher picks the subset, even under HL
             d["select_teacher"] = self.teacher.key(self.dataset, self.val_per_class, self.split_seed)
-        if self.select in ("random", "herding", "kcenter"):
-            del d["recorder"]                # only the score selectors read a scoring run
+        if self.select in ("random", "herding", "kcenter", "cad") or by_teacher:
+            del d["recorder"]                # only the score selectors read a scoring run (CAD-Prune: its own)
         if not self.select_knobs:
             del d["select_knobs"]
         for name in ("distill", "distill_knobs", "distill_seed"):
@@ -134,7 +135,11 @@ class RunConfig:
         if self.synset_file:                 # a user's set: its content (a moved file still hits the cache)
             for name in ("select", "recorder", "select_teacher", "select_knobs"):
                 d.pop(name, None)
-            d["synset_sha256"] = synsets.sha256(self.synset_file)
+            own = distillers.cached_key(self.synset_file)
+            if own:                          # byte for byte one of ddlib's cached sets: that set's runs
+                d["synset"] = own
+            else:
+                d["synset_sha256"] = synsets.sha256(self.synset_file)
         if not self.label_views:
             del d["label_views"]
         d["ddlib_version"] = __version__
@@ -145,8 +150,16 @@ class RunConfig:
         return distillers.Context(self.dataset, self.ipc, seed, self.device, self.teacher, self.val_per_class,
                                   self.split_seed)
 
+    def distill_knob_dict(self) -> dict:
+        """The distiller's knobs as given, plus what a compute-aligned method (CA2D) takes from the run unless told:
+        its budget, and its scoring run's model and batch (the student's)."""
+        given = dict(self.distill_knobs)
+        own = {f.name for f in fields(distillers.METHODS[self.distill].Knobs)}
+        run = {"budget": self.budget, "score_model": self.model, "score_batch": self.batch}
+        return {**{k: v for k, v in run.items() if k in own}, **given}
+
     def distill_knob_values(self):
-        return distillers.make_knobs(self.distill, self.distill_knobs)
+        return distillers.make_knobs(self.distill, self.distill_knob_dict())
 
     def synset(self, progress: bool = False):
         """The distilled set this run trains on (cached), or None for a real subset. A set from a file is read and
@@ -158,7 +171,7 @@ class RunConfig:
         c = self.distill_context()
         return distillers.get(self.distill, c.dataset, c.ipc, c.seed, device=c.device, teacher=c.teacher,
                               val_per_class=c.val_per_class, split_seed=c.split_seed, progress=progress,
-                              **dict(self.distill_knobs))
+                              **self.distill_knob_dict())
 
     def key(self) -> str:
         return hashlib.sha256(json.dumps(self.key_fields(), sort_keys=True).encode()).hexdigest()[:20]
@@ -212,8 +225,8 @@ def training_inputs(cfg: RunConfig, progress: bool = False) -> tuple:
         idx = torch.arange(len(y))
     else:
         idx = select.select(cfg.select, splits, cfg.ipc, cfg.seed, teacher=cfg.teacher, recorder=cfg.recorder,
-                            split_seed=cfg.split_seed, device=cfg.device, progress=progress,
-                            **dict(cfg.select_knobs))["indices"].to(cfg.device)
+                            split_seed=cfg.split_seed, device=cfg.device, progress=progress, budget=cfg.budget,
+                            model=cfg.model, batch=cfg.batch, **dict(cfg.select_knobs))["indices"].to(cfg.device)
         x, y = d["train"][0][idx], d["train"][1][idx]
     teacher = None
     stored = synset is not None and synset.soft_labels is not None and cfg.regime == "sl" and not cfg.label_views
@@ -261,8 +274,15 @@ def run(cfg: RunConfig, progress: bool = False) -> dict:
     elif synset is not None:
         result.update(synset_key=synset.meta["key"], distill_compute=synset.meta["compute"],
                       distill_wall_s=synset.meta["compute"]["wall_s"])
-    elif cfg.select in ("herding", "kcenter"):  # the teacher's embeddings chose the subset
+    elif cfg.select in ("herding", "kcenter") or dict(cfg.select_knobs).get("score") == select.TEACHER_SCORE:
         result["select_teacher_id"] = cfg.teacher.key(cfg.dataset, cfg.val_per_class, cfg.split_seed)
+    elif cfg.select == "cad":                  # CAD-Prune's compute-matched scoring run, and what it cost
+        k = {**select.selector_knobs("cad"), **dict(cfg.select_knobs)}
+        m = cad.scoring_run(cfg.dataset, cfg.budget, model=cfg.model, batch=cfg.batch, records=k["records"],
+                            probe=k["probe"], seed=k["score_seed"], val_per_class=cfg.val_per_class,
+                            split_seed=cfg.split_seed, device=cfg.device)[0].meta
+        result.update(scoring_run_id=m["id"], scoring_samples_seen=m["samples_seen"],
+                      scoring_forward_samples=m["forward_samples"])
     elif cfg.select != "random":               # a cached scoring run (its meta.json states its compute)
         result["recorder_ids"] = ",".join(
             scores.recorder_key(cfg.dataset, **r, val_per_class=cfg.val_per_class, split_seed=cfg.split_seed)
@@ -281,12 +301,20 @@ def _cache_path(cfg: RunConfig):
     return cache_dir() / "runs" / f"{cfg.key()}.json"
 
 
+def as_asked(result: dict, cfg: RunConfig) -> dict:
+    """A cached result under the config that asked for it: configs with one key differ only in fields that cannot
+    change the numbers (e.g. the temperature of an HL run, or a set given as its cache file rather than by method),
+    and the row should say what was asked."""
+    asked = {k: v for k, v in asdict(cfg).items() if k not in ("teacher", "recorder")}
+    return dict(result, **json.loads(json.dumps(asked)))      # as stored: tuples read back as lists
+
+
 def _read_cached(cfg: RunConfig) -> dict | None:
     path = _cache_path(cfg)
     if not path.exists():
         return None
     try:
-        return dict(read_json(path), cache_hit=True)
+        return dict(as_asked(read_json(path), cfg), cache_hit=True)
     except (OSError, json.JSONDecodeError):
         path.unlink()  # unreadable: recompute (writes are atomic, so this is outside damage)
         return None
@@ -358,7 +386,7 @@ def sweep(configs, progress: bool = True, desc: str = "runs", workers: int | Non
     if n <= 1:
         for idx in todo.values():
             r = cached_run(configs[idx[0]])
-            rows.update({i: r for i in idx})
+            rows.update({i: as_asked(r, configs[i]) for i in idx})
             bar.update(len(idx))
     else:
         firsts = [configs[idx[0]] for idx in todo.values()]
@@ -375,7 +403,7 @@ def sweep(configs, progress: bool = True, desc: str = "runs", workers: int | Non
                 futures = {pool.submit(cached_run, configs[idx[0]]): idx for idx in todo.values()}
                 for f in as_completed(futures):
                     r = f.result()
-                    rows.update({i: r for i in futures[f]})
+                    rows.update({i: as_asked(r, configs[i]) for i in futures[f]})
                     bar.update(len(futures[f]))
             except BaseException:
                 pool.shutdown(wait=False, cancel_futures=True)

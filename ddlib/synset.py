@@ -250,3 +250,16 @@ def sha256(path) -> str:
                     h.update(block)
         _HASHES[sig] = h.hexdigest()
     return _HASHES[sig]
+
+
+def peek_meta(path) -> dict:
+    """The provenance in a safetensors file's header, without reading the tensors ({} for anything else)."""
+    path = Path(path)
+    if not path.is_file() or path.suffix.lower() in PICKLE_SUFFIXES or path.suffix.lower() == ".npz":
+        return {}
+    try:
+        with safe_open(path, "pt") as f:
+            meta = json.loads((f.metadata() or {}).get("ddlib", "{}"))
+        return meta if isinstance(meta, dict) else {}
+    except Exception:      # not safetensors, or unreadable: the loader says what is wrong
+        return {}

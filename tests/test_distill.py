@@ -130,6 +130,26 @@ def test_get_caches_the_set_and_reads_it_back(monkeypatch):
     assert again.meta["sources"] == first.meta["sources"]
 
 
+def test_a_file_with_the_bytes_of_a_cached_set_shares_its_runs(tmp_path):
+    import shutil
+    kw = dict(**{k: v for k, v in DIGITS.items()}, ipc=1, regime="hl", budget=64, seed=0, teacher=TEACHER)
+    by_method = RunConfig(**kw, distill="rded", distill_knobs=tuple(RDED_KNOBS.items()))
+    cached = by_method.synset()                              # made and cached
+    path = distill.cache_dir() / "synsets" / f"{by_method.key_fields()['synset']}.safetensors"
+    copy = shutil.copy(path, tmp_path / "mine.safetensors")  # a user's copy: same bytes, another place
+    assert distill.cached_key(copy) == cached.meta["key"]
+    as_file = RunConfig(**kw, synset_file=str(copy))
+    assert as_file.key() == by_method.key()
+    r = cached_run(by_method)
+    hit = cached_run(as_file)                                # read back, reported as the config that asked
+    assert hit["cache_hit"] and hit["test_acc"] == r["test_acc"] and hit["synset_file"] == str(copy)
+    # the same images saved again with other provenance: other bytes, keyed by its own content
+    other = synset.save(tmp_path / "other.safetensors", synset.SynSet(cached.images, cached.labels,
+                                                                        meta=dict(cached.meta, note="re-saved")))
+    assert distill.cached_key(other) is None
+    assert RunConfig(**kw, synset_file=str(other)).key() != by_method.key()
+
+
 def test_every_method_states_where_each_constant_comes_from():
     import inspect
     for name, mod in distill.METHODS.items():

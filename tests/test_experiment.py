@@ -143,7 +143,8 @@ def test_cuda_without_cuda_fails_before_compute_but_cached_gpu_runs_read_back(is
     with pytest.raises(DDLibError, match="no CUDA device; use --device cpu"):
         cached_run(cfg)
     store.write_json(isolated["cache"] / "runs" / f"{cfg.key()}.json", {"key": cfg.key(), "test_acc": 0.5})
-    assert cached_run(cfg) == {"key": cfg.key(), "test_acc": 0.5, "cache_hit": True}
+    hit = cached_run(cfg)                            # read back, reported under the config that asked
+    assert (hit["key"], hit["test_acc"], hit["cache_hit"], hit["device"]) == (cfg.key(), 0.5, True, "cuda")
 
 
 # --- what a result records ---------------------------------------------------------------------------------------
