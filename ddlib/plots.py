@@ -96,9 +96,10 @@ def full_data_curve(curve, arms):
 # Selectors get their own colours, taken from the colour-blind palette's entries the arms do not use; random, the
 # baseline, is grey and dashed everywhere.
 SELECTOR_COLORS = {"random": _PAL[7], "herding": _PAL[4], "kcenter": _PAL[5], "el2n": _PAL[3], "forgetting": _PAL[6],
-                   "aum": _PAL[8], "ccs": (0.0, 0.0, 0.0), "window": _PAL[1], "dyn_unc": _PAL[2]}
+                   "aum": _PAL[8], "ccs": (0.0, 0.0, 0.0), "window": _PAL[1], "dyn_unc": _PAL[2],
+                   "cad": _PAL[0]}
 SELECTOR_MARKERS = {"random": "o", "herding": "s", "kcenter": "P", "el2n": "v", "forgetting": "X", "aum": "<",
-                    "ccs": "D", "window": ">", "dyn_unc": "*"}
+                    "ccs": "D", "window": ">", "dyn_unc": "*", "cad": "h"}
 
 
 def _yerr(t, scale=100.0):
@@ -208,7 +209,8 @@ def views_dial(dial, budgets, selectors):
 # --- chapter 03: distilled sets next to random and the coresets ---------------------------------------------------
 # Distillers get the dark palette, so they never share a colour with a selector or an arm.
 _DARK = sns.color_palette("dark")
-METHOD_COLORS = {"dm": _DARK[0], "dc": _DARK[1], "mtt": _DARK[2], "sre2l": _DARK[3], "rded": _DARK[4]}
+METHOD_COLORS = {"dm": _DARK[0], "dc": _DARK[1], "mtt": _DARK[2], "sre2l": _DARK[3], "rded": _DARK[4],
+                 "ca2d": _DARK[9]}
 
 
 def set_color(name):
@@ -341,5 +343,74 @@ def audit_gains(table, arms=("HL", "SL", "SL+KD"), methods=("set", "herding")):
     ax.set_xticks(range(len(arms)), arms)
     ax.set_ylabel("minus random\n(test accuracy points)")
     ax.legend(loc="best", frameon=True)
+    fig.tight_layout()
+    return fig
+
+
+# --- chapters 04 and 05: difficulty against compute, CAD-Prune and CA2D -------------------------------------------
+
+def difficulty_heatmap(table, best, ipcs):
+    """One panel per IPC: mean test accuracy (%) of subsets drawn from each difficulty bin (columns, easiest first)
+    at each budget (rows); the bin chosen on validation at each budget is framed."""
+    style()
+    fig, axes = plt.subplots(1, len(ipcs), figsize=(5.6 * len(ipcs), 0.9 + 0.8 * table["budget"].nunique()),
+                             squeeze=False)
+    for ax, ipc in zip(axes[0], ipcs):
+        t = table[(table["ipc"] == ipc) & (table["bin"] >= 0)]
+        grid = t.pivot(index="budget", columns="bin", values="mean") * 100
+        names = t.drop_duplicates("bin").set_index("bin")["name"]
+        sns.heatmap(grid, annot=True, fmt=".1f", cmap="viridis", cbar_kws={"label": "test accuracy (%)"}, ax=ax,
+                    xticklabels=[names[k] for k in grid.columns], yticklabels=[f"{b:,}" for b in grid.index])
+        for _, r in best[best["ipc"] == ipc].iterrows():
+            ax.add_patch(plt.Rectangle((list(grid.columns).index(r["bin"]), list(grid.index).index(r["budget"])),
+                                       1, 1, fill=False, edgecolor="white", lw=3))
+        ax.set_xlabel("difficulty bin (quantiles of the class, easiest first)")
+        ax.set_ylabel("budget (samples seen)")
+        ax.set_title(f"IPC {ipc}")
+    fig.tight_layout()
+    return fig
+
+
+def difficulty_placement(picks, ipcs):
+    """One panel per IPC: the cumulative distribution of the difficulty percentile of each set's images; the
+    diagonal is a uniform draw, a curve above it leans on easy images, below it on hard ones."""
+    style()
+    fig, axes = plt.subplots(1, len(ipcs), figsize=(5.4 * len(ipcs), 3.9), squeeze=False)
+    for ax, ipc in zip(axes[0], ipcs):
+        t = picks[picks["ipc"] == ipc]
+        sets = list(dict.fromkeys(t["set"]))
+        pal = dict(zip(sets, sns.color_palette("colorblind", len(sets))))
+        sns.ecdfplot(data=t, x="percentile", hue="set", hue_order=sets, palette=pal, ax=ax)
+        ax.plot([0, 1], [0, 1], color="0.5", lw=1, ls=":")
+        ax.set_xlabel("difficulty percentile in its class (0 = easiest)")
+        ax.set_ylabel("share of picked images")
+        ax.set_title(f"IPC {ipc}")
+    fig.tight_layout()
+    return fig
+
+
+KIND_COLORS = {"random": SELECTOR_COLORS["random"], "coreset": SELECTOR_COLORS["herding"], "bin": _PAL[1],
+               "distilled": _DARK[7], "compute-aligned": _PAL[0]}
+
+
+def cad_accuracy(table, budgets, ipcs):
+    """One panel per (budget, IPC): every set's mean test accuracy under HL (95% interval), coloured by kind
+    (coreset, difficulty bin, DD method, CAD-Prune/CA2D); the dashed line is the random subset."""
+    style()
+    panels = _panels(table, budgets, ipcs)
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.4 * len(panels), 4.2), sharey=True, squeeze=False)
+    for ax, (b, ipc) in zip(axes[0], panels):
+        t = table[(table["budget"] == b) & (table["ipc"] == ipc)].reset_index(drop=True)
+        for i, r in t.iterrows():
+            ax.errorbar([i], [r["mean"] * 100], yerr=_yerr(t.iloc[[i]]), fmt="o", ms=6, capsize=3,
+                        color=KIND_COLORS.get(r["kind"], "0.3"))
+        rnd = t[t["method"] == "random"]
+        if len(rnd):
+            ax.axhline(rnd["mean"].iloc[0] * 100, color=KIND_COLORS["random"], ls="--", lw=1)
+        ax.set_xticks(range(len(t)), t["name"], rotation=60, ha="right")
+        ax.set_title(f"budget {b:,}, IPC {ipc}")
+    axes[0][0].set_ylabel("test accuracy, HL (%)")
+    handles = [plt.Line2D([], [], color=c, marker="o", ls="", label=k) for k, c in KIND_COLORS.items()]
+    axes[0][-1].legend(handles=handles, loc="lower right", frameon=True, fontsize=8)
     fig.tight_layout()
     return fig

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from . import augment
 from .experiment import RunConfig
-from .distill import NAMES, rded
+from .distill import NAMES, ca2d, rded
+from .findings.cad_prune import Params as CadParams, _cand_name
+from .findings.difficulty import Params as DifficultyParams
 from .findings.hard_labels import Params as HardLabelsParams
 from .findings.label_regimes import Params as LabelRegimesParams
 from .findings.saturation import Params as SaturationParams
@@ -15,7 +17,7 @@ from .train import DEFAULT_OPTIMIZER, OPTIMIZERS, TEMPERATURE
 
 def choices() -> list:
     sgd, adamw, t, run, q = OPTIMIZERS["sgd"], OPTIMIZERS["adamw"], TeacherConfig(), RunConfig(), SaturationParams()
-    c, h = LabelRegimesParams(), HardLabelsParams()
+    c, h, d, k = LabelRegimesParams(), HardLabelsParams(), DifficultyParams(), CadParams()
     return [
         ("label regimes", "HL, SL, SL+KD", "paper", "the three regimes of the scalability analysis"),
         ("compute budget", "samples seen = steps x batch, same for every subset size", "paper; standard (CCS)",
@@ -78,6 +80,26 @@ def choices() -> list:
          "CPU time; intervals then cover training randomness only"),
         ("hard-label criterion", "RDED beats random, most other methods do not, the strongest coreset beats RDED "
          "(HL, paired intervals)", "ours", "makes the paper's claim 3 testable"),
+        ("difficulty bins", f"{d.bins} equal quantile bins per class of the {d.difficulty_score} (quick); the "
+         "paper profile bins the recorder's EL2N", "ours",
+         "the paper's bins are not public; the teacher's loss needs no extra scoring run on CPU"),
+        ("best bin per budget", "the bin with the best mean validation accuracy", "ours", "never select on the test set"),
+        ("difficulty criterion", "the hard-minus-easy gap grows from the smallest to the largest budget, and the best "
+         "bin (validation) is harder at the largest", "ours", "makes 'difficulty must match compute' testable"),
+        ("CAD-Prune scoring run", "HL, the student's network and batch, K epochs of the full split with K x N = the "
+         "downstream samples seen", "reconstruction", "the scoring costs what the downstream run costs"),
+        ("CAD-Prune records", f"EL2N on clean images at {ca2d.Knobs().records} evenly spaced points of the scoring "
+         "run", "ours", "the paper records per epoch; at our budgets K is a fraction of an epoch"),
+        ("CAD-Prune score", f"std of EL2N in windows of J records, mean of the last W (J={ca2d.Knobs().J}, "
+         f"W={ca2d.Knobs().W} by default)", "paper (J, W on ImageNet-1K); reconstruction (the rule)", ""),
+        ("CAD-Prune choices", f"which end, J, W (and stratify in the paper profile) chosen per budget and IPC on "
+         f"validation from: {'; '.join(map(_cand_name, k.cad_grid))}", "ours", "the reconstruction guessed them; never select on the test set"),
+        ("CAD-Prune probe", f"quick: {k.cad_knobs.get('probe', 0)} images per class scored; paper profile: all",
+         "ours (quick)", "the recording passes cost a forward pass per image per record"),
+        ("CA2D", f"RDED's crops on CAD-Prune's top {ca2d.Knobs().pool} images per class for the budget, CAD-Prune's "
+         "choice from validation", "reconstruction", ""),
+        ("CA2D criterion", "CA2D beats the strongest DD method (validation) under HL, paired interval above zero",
+         "ours", "makes the paper's claim 4 testable"),
         ("audit of a user's set", "HL, SL and SL+KD at one budget next to random and herding of the same IPC, the "
          "profile's recipe; SL trains on the set's stored soft labels when the file has them", "ours; standard "
          "(DD-Ranking: random under the identical recipe)", "separates what the images give from what the labels "

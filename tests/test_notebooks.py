@@ -12,13 +12,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from ddlib.findings import ALL_PARAMS, FINDINGS, chapter_params
+from ddlib.findings import ALL_PARAMS, FINDINGS, TOOLS, chapter_params
 from ddlib.report import STATUSES
 
 from conftest import REPO, clear_ddlib_caches, subprocess_env
 
 PARAMS = REPO / "params"
-CHAPTERS = {m.CHAPTER: m for m in FINDINGS.values()}
+CHAPTERS = {m.CHAPTER: m for m in (*FINDINGS.values(), *TOOLS.values())}
+TOOL_CHAPTERS = {m.CHAPTER for m in TOOLS.values()}     # no finding: no results.csv or summary.json of their own
 
 
 def load_yaml(name):
@@ -121,11 +122,39 @@ def check_hard_labels_rows(df, p):
     assert (distilled["subset_size"] == distilled["ipc"].astype(int) * 10).all()
 
 
+def check_difficulty_rows(df, p):
+    assert len(df) == len(p.difficulty_ipcs) * len(p.compute_budgets) * len(p.seeds) * (p.bins + 1)
+    assert sorted(df["bin"].unique()) == list(range(-1, p.bins)) and set(df["regime"]) == {"hl"}
+
+
+def check_cad_rows(df, p):
+    methods = set(p.selectors) | set(p.methods) | {"cad", "ca2d"} | {f"bin {k}" for k in range(p.bins)}
+    assert set(df["method"]) == methods and set(df["regime"]) == {"hl"}
+    assert len(df) == len(methods) * len(p.cad_budgets) * len(p.cad_ipcs) * len(p.seeds)
+    cad = df[df["method"] == "cad"]
+    assert (cad["scoring_samples_seen"] == cad["samples_seen"]).all()   # the scoring run costs the downstream run
+
+
 ROW_CHECKS = {"02_saturation": check_saturation_rows, "01_label_regimes": check_label_regimes_rows,
-              "03_hard_label_reevaluation": check_hard_labels_rows}
+              "03_hard_label_reevaluation": check_hard_labels_rows, "04_difficulty_vs_compute": check_difficulty_rows,
+              "05_cad_prune_ca2d": check_cad_rows}
+
+
+def test_the_tiny_audit_chapter_writes_an_audit_per_set(executed):
+    if executed["chapter"] not in TOOL_CHAPTERS:
+        pytest.skip("a findings chapter")
+    p = executed["params"]
+    for m in p.audit_methods:
+        s = json.loads((executed["folder"] / m / "audit.json").read_text())
+        assert s["file"]["method"] == m and s["ipc"] == p.dd_ipcs[0] and s["budget"] == p.budgets[0]
+        assert set(s["regimes"]) == {"HL", "SL", "SL+KD"}
+        runs = pd.read_csv(executed["folder"] / m / "results.csv")
+        assert len(runs) == 3 * 3 * len(p.seeds)
 
 
 def test_the_tiny_run_writes_one_row_per_run(executed):
+    if executed["chapter"] in TOOL_CHAPTERS:
+        pytest.skip("a tools chapter: checked by test_the_tiny_audit_chapter_writes_an_audit_per_set")
     p = executed["params"]
     df = pd.read_csv(executed["folder"] / "results.csv")
     assert df["budget"].notna().all() and df["samples_seen"].notna().all() and df["steps"].notna().all()
@@ -135,6 +164,8 @@ def test_the_tiny_run_writes_one_row_per_run(executed):
 
 
 def test_the_tiny_run_writes_its_summary(executed):
+    if executed["chapter"] in TOOL_CHAPTERS:
+        pytest.skip("a tools chapter writes no chapter summary")
     p, mod = executed["params"], executed["module"]
     s = json.loads((executed["folder"] / "summary.json").read_text())
     assert (s["claim"], s["chapter"], s["label"], s["title"]) == (mod.CLAIM, mod.CHAPTER, mod.LABEL, mod.TITLE)
@@ -144,7 +175,7 @@ def test_the_tiny_run_writes_its_summary(executed):
     assert prov["profile"] == "tiny" and prov["seeds"] == p.seeds and prov["device"] == "cpu"
     assert isinstance(prov["commit"], str) and prov["commit"] and prov["commit"] != "unknown"
     assert prov["runs"] == len(pd.read_csv(executed["folder"] / "results.csv"))
-    assert s["params"]["profile"] == "tiny" and s["params"]["budgets"] == p.budgets
+    assert s["params"]["profile"] == "tiny" and s["params"]["seeds"] == p.seeds
 
 
 def test_the_executed_notebook_has_no_errors(executed):
@@ -163,5 +194,10 @@ def test_nbval_lax_passes_on_the_executed_copy(executed):
                            str(executed["notebook"]), "-q"], cwd=executed["out"], env=env, capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    if executed["chapter"] in TOOL_CHAPTERS:
+        p = executed["params"]
+        audits = [json.loads((executed["folder"] / m / "audit.json").read_text()) for m in p.audit_methods]
+        assert all(a["provenance"]["cache_hits"] == a["provenance"]["runs"] for a in audits)
+        return
     summary = json.loads((executed["folder"] / "summary.json").read_text())
     assert summary["provenance"]["cache_hits"] == summary["provenance"]["runs"]     # nothing trained twice

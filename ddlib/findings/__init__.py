@@ -30,7 +30,9 @@ def params_from_namespace(cls, namespace: dict):
     return chapter_params(cls, given)
 
 
-from . import hard_labels, label_regimes, saturation  # noqa: E402
+from . import audit_sets, cad_prune, difficulty, hard_labels, label_regimes, saturation  # noqa: E402
 
-FINDINGS = {"label_regimes": label_regimes, "saturation": saturation, "hard_labels": hard_labels}
-ALL_PARAMS = set().union(*(m.Params.__dataclass_fields__ for m in FINDINGS.values()))
+FINDINGS = {"label_regimes": label_regimes, "saturation": saturation, "hard_labels": hard_labels,
+            "difficulty": difficulty, "cad_prune": cad_prune}
+TOOLS = {"audit_sets": audit_sets}        # the book's tools chapters: no finding, no chapter summary
+ALL_PARAMS = set().union(*(m.Params.__dataclass_fields__ for m in (*FINDINGS.values(), *TOOLS.values())))

@@ -99,3 +99,30 @@ def main(chapter, params: dict) -> dict:
     temperature, _ = chapter.tune_temperature(p)
     df = chapter.run(p, temperature)
     return write(chapter, df, chapter.analyse(df, p), p, started)
+
+
+def pts(mean, lo, hi) -> str:
+    """A difference of accuracies in points with its interval: '+1.2 [-0.3, +2.7]' (no interval: '+1.2')."""
+    if not np.isfinite(lo):
+        return f"{mean * 100:+.1f}"
+    return f"{mean * 100:+.1f} [{lo * 100:+.1f}, {hi * 100:+.1f}]"
+
+
+def accuracy_for_page(table: pd.DataFrame, index: list) -> pd.DataFrame:
+    """An accuracy table as a page shows it: test accuracy (%, mean ± half-width), mean validation accuracy and the
+    gain over random (points, paired interval), indexed by ``index``."""
+    from ..stats import fmt
+    return pd.DataFrame({"test accuracy (%)": [fmt(r) for _, r in table.iterrows()],
+                         "validation (%)": [f"{v * 100:.1f}" for v in table["val"]],
+                         "gain over random": ["" if r["name"] == "random" else pts(r["gain"], r["gain_lo"], r["gain_hi"])
+                                              for _, r in table.iterrows()],
+                         "seeds": table["n"].astype(int).to_numpy()},
+                        index=pd.MultiIndex.from_frame(table[index]))
+
+
+def differences_for_page(diffs: pd.DataFrame, index: list) -> pd.DataFrame:
+    """Paired differences (columns mean, lo, hi, n) as '+1.2 [-0.3, +2.7]' points, indexed by ``index``."""
+    return pd.DataFrame({"difference (points, 95% interval)": [pts(r["mean"], r["lo"], r["hi"])
+                                                               for _, r in diffs.iterrows()],
+                         "seeds": diffs["n"].astype(int).to_numpy()},
+                        index=pd.MultiIndex.from_frame(diffs[index]))

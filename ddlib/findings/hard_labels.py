@@ -21,9 +21,8 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
-from .. import data, distill as distillers, regimes, select, teacher as teachers
+from .. import data, distill as distillers, regimes, select
 from ..errors import DDLibError
 from ..experiment import RunConfig, sweep, unique
 from ..stats import fmt, paired_difference, t_interval
@@ -180,10 +179,6 @@ def accuracy_table(df: pd.DataFrame, p: Params) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _gain_text(mean, lo, hi) -> str:
-    return f"{mean * 100:+.1f} [{lo * 100:+.1f}, {hi * 100:+.1f}]" if np.isfinite(lo) else f"{mean * 100:+.1f}"
-
-
 def table_for_page(table: pd.DataFrame, arms: list) -> pd.DataFrame:
     """The accuracy table as the page shows it: per set, each arm's test accuracy (%, mean ± half-width) and gain
     over random (points, paired interval), and the distillation wall time in seconds."""
@@ -191,7 +186,7 @@ def table_for_page(table: pd.DataFrame, arms: list) -> pd.DataFrame:
     for arm in arms:
         t = table[table["arm"] == arm].set_index(["budget", "ipc", "method"])
         out[f"{arm} accuracy"] = pd.Series([fmt(r) for _, r in t.iterrows()], index=t.index, dtype=object)
-        out[f"{arm} gain"] = pd.Series(["" if r["kind"] == "random" else _gain_text(r["gain"], r["gain_lo"],
+        out[f"{arm} gain"] = pd.Series(["" if r["kind"] == "random" else common.pts(r["gain"], r["gain_lo"],
                                                                                     r["gain_hi"])
                                         for _, r in t.iterrows()], index=t.index, dtype=object)
     wall = table.groupby(["budget", "ipc", "method"], sort=False)["distill_s"].first()
@@ -238,15 +233,9 @@ def survival_table(table: pd.DataFrame, p: Params) -> pd.DataFrame:
 def teacher_difficulty(p: Params) -> torch.Tensor:
     """Each training image's difficulty as its percentile (0 = easiest, 1 = hardest) within its class, by the
     teacher's true-class cross-entropy on the un-augmented image."""
-    t = teachers.get(common.teacher_config(p), p.dataset, p.val_per_class, 0, p.device)
-    y = data.load(p.dataset, p.val_per_class).y_train
-    loss = F.cross_entropy(t.train_logits.cpu(), y, reduction="none")
-    pct = torch.empty_like(loss)
-    for c in range(int(y.max()) + 1):
-        idx = torch.nonzero(y == c).flatten()
-        ranks = torch.argsort(torch.argsort(loss[idx], stable=True))
-        pct[idx] = ranks.float() / max(len(idx) - 1, 1)
-    return pct
+    splits = data.load(p.dataset, p.val_per_class)
+    return select.class_percentile(select.teacher_loss(splits, common.teacher_config(p), device=p.device),
+                                   splits.y_train)
 
 
 def picks_difficulty(df: pd.DataFrame, p: Params) -> pd.DataFrame:

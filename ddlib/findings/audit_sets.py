@@ -1,0 +1,121 @@
+"""The book's tools chapter: ``python -m ddlib audit`` on ddlib's own distilled sets (chapter 03's), exactly as a
+user audits a file, and what it refuses. Not a finding: it writes each set's audit folder (``results.csv``,
+``audit.json``), not a chapter summary.
+
+The sets are handed to the audit as their cache files; a file whose bytes equal a cached set's runs as that set
+(``distill.cached_key``), so its HL and SL+KD runs are chapter 03's, read from the result cache.
+"""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .. import audit, synset as synsets
+from ..errors import DDLibError
+from ..experiment import RunConfig
+from ..paths import cache_dir, results_dir
+from . import common, hard_labels
+from .common import CommonParams
+
+CHAPTER = "06_audit_your_set"
+LABEL = "tool-audit"
+TITLE = "Audit your own distilled set"
+
+
+@dataclass
+class Params(CommonParams):
+    """The audit's recipe (a profile's common parameters and its first budget) and which of chapter 03's sets."""
+    budgets: list = field(default_factory=lambda: [12_800])
+    audit_methods: list = field(default_factory=lambda: ["dm", "rded"])
+    dd_ipcs: list = field(default_factory=lambda: [10])      # the sets' IPC: the first of chapter 03's
+    distill_seed: int | None = 0
+    distill_knobs: dict = field(default_factory=dict)
+
+
+def check(p: Params) -> Params:
+    if not p.audit_methods:
+        raise DDLibError("audit_methods is empty")
+    hard_labels.check(hard_labels.Params(**{k: getattr(p, k) for k in hard_labels.Params.__dataclass_fields__
+                                             if hasattr(p, k)}, methods=list(p.audit_methods)))
+    return p
+
+
+def set_file(p: Params, method: str) -> Path:
+    """The file of chapter 03's ``method`` set at the first of ``dd_ipcs`` (distilled and cached if needed): what
+    ``python -m ddlib distill --method METHOD --out FILE`` hands a user."""
+    cfg = RunConfig(**common.run_kwargs(p, 1.0), ipc=p.dd_ipcs[0], distill=method, distill_seed=p.distill_seed,
+                    distill_knobs=hard_labels.knobs_for(p, method))
+    cfg.synset()
+    return cache_dir() / "synsets" / f"{cfg.key_fields()['synset']}.safetensors"
+
+
+def folder(p: Params, method: str) -> Path:
+    return results_dir() / p.profile / CHAPTER / method
+
+
+def run(p: Params, progress: bool = True) -> dict:
+    """Audit every set of ``audit_methods``; {method: ``audit.load`` of its folder}."""
+    out = {}
+    for m in p.audit_methods:
+        pl = audit.plan(set_file(p, m), params=asdict(p))
+        audit.run(pl, folder(p, m), progress=progress, command=f"python -m ddlib audit <{m} set> "
+                                                                f"--params params/{p.profile}.yaml")
+        out[m] = audit.load(folder(p, m))
+    return out
+
+
+def overview(audits: dict) -> pd.DataFrame:
+    """One row per audited set: its gain over random under each arm (points, 95% interval) and the share of its
+    SL+KD lead that survives under HL."""
+    rows = {}
+    for m, a in audits.items():
+        s = a["summary"]
+        row = {}
+        for arm in audit.ARMS:
+            g = s["regimes"][arm]["gain_over_random"]
+            row[f"{arm} gain"] = common.pts(g["mean"], _nan(g["lo"]), _nan(g["hi"]))
+        sh = s["hl_share_of_slkd_lead"]
+        row["share of the SL+KD lead left under HL"] = "–" if sh["share"] is None else f"{sh['share']:.0%}"
+        rows[hard_labels._name(m)] = row
+    return pd.DataFrame(rows).T
+
+
+def _nan(v):
+    return np.nan if v is None else v
+
+
+def refusals(p: Params) -> pd.DataFrame:
+    """What the audit says to inputs it cannot use, before any compute: each bad file next to the one-line error
+    it gets (written to a temporary folder, never trained on)."""
+    good = synsets.load(set_file(p, p.audit_methods[0]))
+    x, y = good.images, good.labels
+    with_nan = x.clone()
+    with_nan.view(-1)[0] = float("nan")
+    cases = {
+        "a pickle file (model.pt)": ("model.pt", None),
+        "NaN pixels": ("nan.npz", dict(images=with_nan, labels=y)),
+        "pixels in 0..255": ("bytes.npz", dict(images=x * 255, labels=y)),
+        "wrong image size": ("size.npz", dict(images=x[..., :-2, :-2], labels=y)),
+        "a label out of range": ("label.npz", dict(images=x, labels=torch.where(y == y.max(), y + 50, y))),
+        "a class missing": ("missing.npz", dict(images=x[y != 0], labels=y[y != 0])),
+    }
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for what, (name, arrays) in cases.items():
+            path = Path(tmp) / name
+            if arrays is None:
+                path.write_bytes(b"\x80\x04not read")
+            else:
+                np.savez(path, **{k: v.numpy() for k, v in arrays.items()})
+            try:
+                audit.plan(path, params=asdict(p))
+                message = "(accepted)"
+            except DDLibError as e:
+                message = str(e).replace(tmp + "/", "")
+            rows.append({"input": what, "the audit's answer (nothing is trained or written)": message})
+    return pd.DataFrame(rows).set_index("input")

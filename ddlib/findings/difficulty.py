@@ -1,0 +1,255 @@
+"""Chapter 04, difficulty must match compute (the finding behind CAD-Prune): split every class into difficulty bins,
+train under HL on subsets drawn from one bin at a time at several budgets, and ask whether the best bin moves toward
+harder images as the budget grows (Sorscher et al. 2022's "easy when data is scarce, hard when abundant", read along
+the compute axis as the paper does).
+
+Difficulty: the class-wise quantiles of ``difficulty_score`` (higher = harder): ``teacher_loss`` (the cached
+teacher's loss on the clean image, no extra run) or any recorder score (``el2n``, ``forgetting``, ...; chapter 01's
+scoring run). Bin k of B holds the quantiles [k/B, (k+1)/B]; a subset draws IPC per class uniformly from it (seeded).
+
+Reproduction criterion (fixed before any number was seen), per IPC: the hard-minus-easy gap (test accuracy of the
+hardest bin minus the easiest, paired by seed) is larger at the largest budget than at the smallest (the difference
+of the two gaps, paired by seed, has a 95% interval above zero), and the best bin chosen on VALIDATION accuracy is
+harder at the largest budget than at the smallest. Both at every IPC: reproduced; one of them somewhere: partly
+reproduced; neither anywhere: not reproduced.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .. import data, regimes, select
+from ..errors import DDLibError
+from ..experiment import RunConfig, sweep, unique
+from ..stats import fmt, paired_difference, t_interval
+from . import common, hard_labels, label_regimes
+from .common import CommonParams
+
+CHAPTER = "04_difficulty_vs_compute"
+LABEL = "ch-difficulty"
+TITLE = "Difficulty must match compute"
+CLAIM = ("The best difficulty of a subset depends on the training budget: easy images win when compute is scarce, "
+         "harder ones as it grows.")
+
+
+@dataclass
+class Params(CommonParams):
+    """The chapter's knobs (and the common ones); the defaults are the quick profile."""
+    compute_budgets: list = field(default_factory=lambda: [800, 3200, 12_800])   # [ours, CPU] x4 steps
+    difficulty_ipcs: list = field(default_factory=lambda: [10])                  # [ours, CPU] paper: 1, 10, 50
+    bins: int = 3                                   # [ours, CPU] easy / middle / hard thirds; paper profile: 5
+    difficulty_score: str = "teacher_loss"          # [ours] or a recorder score: el2n, forgetting, aum, ...
+    recorder_model: str = "convnet3-w16-instancenorm"
+    recorder_epochs: float = 2.0
+    recorder_batch: int = 32
+    cad_knobs: dict = field(default_factory=lambda: {"probe": 500})   # CAD-Prune's, as chapter 05 runs it
+    distill_seed: int | None = 0                    # chapter 03's RDED set, whose source images are placed
+    distill_knobs: dict = field(default_factory=dict)
+    methods: list = field(default_factory=lambda: ["dm", "dc", "mtt", "sre2l", "rded"])
+
+
+def check(p: Params) -> Params:
+    if isinstance(p.bins, bool) or not isinstance(p.bins, int) or p.bins < 2:
+        raise DDLibError(f"bins must be an integer >= 2, got {p.bins!r}")
+    select.check_knobs("window", {"score": p.difficulty_score})
+    select.check_knobs("cad", dict(p.cad_knobs))
+    if not p.seeds:
+        raise DDLibError("seeds is empty")
+    if not p.compute_budgets or not p.difficulty_ipcs:
+        raise DDLibError("compute_budgets and difficulty_ipcs must not be empty")
+    return p
+
+
+def tune_temperature(p: Params, progress: bool = True) -> tuple:
+    """HL only: no temperature is read (1.0 is recorded and is no part of any run's key)."""
+    return 1.0, pd.DataFrame()
+
+
+def bin_knobs(p: Params, k: int) -> tuple:
+    """The window selector's knobs for bin ``k`` of ``p.bins`` (0 = easiest)."""
+    return tuple(sorted({"lo": k / p.bins, "hi": (k + 1) / p.bins, "score": p.difficulty_score}.items()))
+
+
+def bin_name(p: Params, k: int) -> str:
+    return f"{k / p.bins:.0%}-{(k + 1) / p.bins:.0%}"
+
+
+def _recorder(p):
+    return label_regimes.recorder(p)
+
+
+def configs(p: Params, budgets=None, ipcs=None) -> list:
+    """Every (IPC, budget) x (each bin, random) x seed, under HL."""
+    check(p)
+    regime, optim = regimes.ARMS["HL"]
+    out = []
+    for ipc in ipcs or p.difficulty_ipcs:
+        for b in budgets or p.compute_budgets:
+            for s in p.seeds:
+                kw = dict(common.run_kwargs(p, 1.0), ipc=ipc, regime=regime, optim=optim, budget=b, seed=s,
+                          recorder=_recorder(p))
+                out.append(RunConfig(**kw))                                            # random (no recorder read)
+                out += [RunConfig(**kw, select="window", select_knobs=bin_knobs(p, k)) for k in range(p.bins)]
+    return unique(out)
+
+
+def label(df: pd.DataFrame, p: Params) -> pd.DataFrame:
+    """Add 'bin' (0 = easiest; -1 for random, None for any other set) and 'arm' columns to a sweep's rows."""
+    df = common.label_arms(df)
+    lo = [dict(k).get("lo") if k else None for k in df["select_knobs"]]    # (name, value) pairs; JSON: lists
+    df["bin"] = pd.array([-1 if s == "random" and not d else int(round(v * p.bins)) if s == "window" else None
+                          for s, d, v in zip(df["select"], df["distill"].fillna(""), lo)], dtype="Int64")
+    return df
+
+
+def run(p: Params, temperature: float = 1.0, progress: bool = True) -> pd.DataFrame:
+    return label(sweep(configs(p), progress=progress, desc="difficulty bins"), p)
+
+
+def describe(p: Params, n_train: int) -> str:
+    score = ("the teacher's loss on the clean image" if p.difficulty_score == select.TEACHER_SCORE else
+             f"`{p.difficulty_score}` from chapter 01's scoring run (`{p.recorder_model}`, {p.recorder_epochs:g} "
+             f"epochs)")
+    budgets = ", ".join(f"{b:,}" for b in p.compute_budgets)
+    return (f"- **Data**: `{p.dataset}`, {n_train:,} training images after the validation split\n"
+            f"- **Difficulty**: {score}, ranked within each class and cut into {p.bins} equal bins\n"
+            f"- **Student**: `{p.model}`, HL (SGD), batch {p.batch}; **budgets**: {budgets} samples seen\n"
+            f"- **IPC**: {', '.join(map(str, p.difficulty_ipcs))}; **seeds**: {', '.join(map(str, p.seeds))}; "
+            f"**device**: `{p.device}`; **profile**: `{p.profile}`")
+
+
+# --- analysis ---------------------------------------------------------------------------------------------------
+
+def accuracy_table(df: pd.DataFrame, p: Params) -> pd.DataFrame:
+    """Per (IPC, budget, bin or random): test accuracy with its interval, mean validation accuracy, and the gain
+    over random (paired by seed)."""
+    rows = []
+    for ipc in p.difficulty_ipcs:
+        for b in p.compute_budgets:
+            rnd = common.by_seed(df, bin=-1, ipc=ipc, budget=b)
+            for k in [-1, *range(p.bins)]:
+                acc = common.by_seed(df, bin=k, ipc=ipc, budget=b)
+                if not acc:
+                    continue
+                val = common.by_seed(df, "val_acc", bin=k, ipc=ipc, budget=b)
+                gain = paired_difference(acc, rnd) if k >= 0 else dict(mean=0.0, lo=0.0, hi=0.0)
+                rows.append(dict(ipc=int(ipc), budget=int(b), bin=k, name="random" if k < 0 else bin_name(p, k),
+                                 **t_interval(acc.values()), val=float(np.mean(list(val.values()))),
+                                 gain=gain["mean"], gain_lo=gain["lo"], gain_hi=gain["hi"]))
+    return pd.DataFrame(rows)
+
+
+def best_bins(table: pd.DataFrame) -> pd.DataFrame:
+    """Per (IPC, budget): the bin with the best mean VALIDATION accuracy, and its test accuracy."""
+    bins = table[table["bin"] >= 0]
+    best = bins.loc[bins.groupby(["ipc", "budget"])["val"].idxmax()]
+    return best[["ipc", "budget", "bin", "name", "mean", "lo", "hi", "val"]].reset_index(drop=True)
+
+
+def shift(df: pd.DataFrame, p: Params) -> pd.DataFrame:
+    """Per IPC: the hard-minus-easy gap at each budget (paired by seed) and the change of that gap from the smallest
+    to the largest budget (a difference of paired differences, paired by seed)."""
+    rows = []
+    lo_b, hi_b = min(p.compute_budgets), max(p.compute_budgets)
+    for ipc in p.difficulty_ipcs:
+        gap = {}
+        for b in p.compute_budgets:
+            hard = common.by_seed(df, bin=p.bins - 1, ipc=ipc, budget=b)
+            easy = common.by_seed(df, bin=0, ipc=ipc, budget=b)
+            gap[b] = {s: hard[s] - easy[s] for s in hard if s in easy}
+            rows.append(dict(ipc=int(ipc), budget=int(b), what="hard minus easy", **paired_difference(hard, easy)))
+        if lo_b != hi_b:
+            rows.append(dict(ipc=int(ipc), budget=int(hi_b), what=f"change of the gap from {lo_b:,} to {hi_b:,}",
+                             **paired_difference(gap[hi_b], gap[lo_b])))
+    return pd.DataFrame(rows)
+
+
+def picks_on_axis(df: pd.DataFrame, p: Params) -> pd.DataFrame:
+    """Where chapter 03's RDED source images and CAD-Prune's picks at each budget sit on the chapter's difficulty
+    axis (percentile within the class; 0 = easiest). One row per picked image (first seed)."""
+    splits = data.load(p.dataset, p.val_per_class)
+    cfg = RunConfig(**common.run_kwargs(p, 1.0), recorder=_recorder(p))
+    d = select.difficulty(p.difficulty_score, splits, teacher=cfg.teacher, recorder=cfg.recorder, device=p.device)
+    pct = select.class_percentile(d, splits.y_train)
+    rows, s = [], p.seeds[0]
+    for ipc in p.difficulty_ipcs:
+        if "rded" in p.methods:
+            rcfg = RunConfig(**common.run_kwargs(p, 1.0), ipc=ipc, distill="rded", distill_seed=p.distill_seed,
+                             distill_knobs=hard_labels.knobs_for(p, "rded"))
+            rows += [dict(ipc=ipc, budget="any", set="RDED", percentile=float(v))
+                     for v in pct[torch.tensor(rcfg.synset().meta["sources"])]]
+        for b in p.compute_budgets:
+            idx = select.select("cad", splits, ipc, s, budget=b, model=p.model, batch=p.batch, device=p.device,
+                                **dict(p.cad_knobs))["indices"]
+            rows += [dict(ipc=ipc, budget=f"{b:,}", set=f"CAD-Prune (top), budget {b:,}", percentile=float(v))
+                     for v in pct[idx]]
+    return pd.DataFrame(rows)
+
+
+def placement(picks: pd.DataFrame) -> pd.DataFrame:
+    """Mean difficulty percentile of each set's images with a 95% interval over the images (50 = uniform)."""
+    return pd.DataFrame([dict(ipc=ipc, set=name, **t_interval(t["percentile"]))
+                         for (ipc, name), t in picks.groupby(["ipc", "set"], sort=False)])
+
+
+def _pts(r) -> str:
+    return common.pts(r["mean"], r["lo"], r["hi"])
+
+
+def placement_for_page(place: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"mean difficulty percentile (50 = uniform)": [fmt(r, digits=0) for _, r in place.iterrows()],
+                         "images": place["n"].astype(int).to_numpy()},
+                        index=pd.MultiIndex.from_frame(place[["ipc", "set"]]))
+
+
+def verdict(table: pd.DataFrame, best: pd.DataFrame, sh: pd.DataFrame, p: Params,
+            place: pd.DataFrame | None = None) -> dict:
+    """Apply the module docstring's criterion per IPC and say plainly where the best bin sits at each budget."""
+    lo_b, hi_b = min(p.compute_budgets), max(p.compute_budgets)
+    details, key, both, any_part = [], [], 0, False
+    for ipc in p.difficulty_ipcs:
+        b_ipc = best[best["ipc"] == ipc].set_index("budget")
+        if b_ipc.empty:
+            continue
+        change = sh[(sh["ipc"] == ipc) & sh["what"].str.startswith("change")]
+        gap_grows = bool(len(change) and np.isfinite(change["lo"].iloc[0]) and change["lo"].iloc[0] > 0)
+        harder = lo_b in b_ipc.index and hi_b in b_ipc.index and b_ipc.loc[hi_b, "bin"] > b_ipc.loc[lo_b, "bin"]
+        both += gap_grows and harder
+        any_part |= gap_grows or harder
+        path = ", ".join(f"{b:,}: {b_ipc.loc[b, 'name']}" for b in p.compute_budgets if b in b_ipc.index)
+        txt = f"IPC {ipc}: the best bin on validation, by budget: {path} (0% = easiest)."
+        for _, r in sh[sh["ipc"] == ipc].iterrows():
+            txt += (f" {r['what'].capitalize()}{'' if r['what'].startswith('change') else f' at {r.budget:,}'}: "
+                    f"{_pts(r)} points.")
+            key.append(dict(name=f"{r['what']}, IPC {ipc}" + ("" if r["what"].startswith("change") else
+                                                             f", budget {r['budget']:,}"),
+                            unit="points", mean=float(r["mean"]), lo=float(r["lo"]), hi=float(r["hi"]),
+                            n=int(r["n"])))
+        details.append(txt)
+    n_ipc = len(p.difficulty_ipcs)
+    if len(p.seeds) < 2 or lo_b == hi_b or not details:
+        status = "inconclusive"
+    else:
+        status = "reproduced" if both == n_ipc else "partly reproduced" if any_part else "not reproduced"
+    first = details[0] if details else ""
+    sentence = (f"The claim that the best difficulty moves toward harder images as compute grows is {status} at this "
+                f"scale ({len(p.seeds)} seeds, budgets {lo_b:,} to {hi_b:,} samples seen). {first}")
+    if place is not None and not place.empty:
+        parts = [f"{r['set']} {r['mean'] * 100:.0f} [{r['lo'] * 100:.0f}, {r['hi'] * 100:.0f}]"
+                 for _, r in place.iterrows()]
+        sentence += f" Mean difficulty percentile of the picks (50 = a uniform draw): {'; '.join(parts)}."
+    sentence += " An interval that includes zero is not evidence of no effect: with few seeds small effects hide."
+    return dict(status=status, sentence=sentence, details=details, key_numbers=key)
+
+
+def analyse(df: pd.DataFrame, p: Params) -> dict:
+    table = accuracy_table(df, p)
+    best = best_bins(table)
+    sh = shift(df, p)
+    picks = picks_on_axis(df, p)
+    place = placement(picks) if not picks.empty else pd.DataFrame()
+    return dict(table=table, best=best, shift=sh, picks=picks, placement=place,
+                verdict=verdict(table, best, sh, p, place))

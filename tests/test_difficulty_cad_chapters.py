@@ -1,0 +1,103 @@
+"""Chapters 04 (difficulty vs compute) and 05 (CAD-Prune and CA2D): the computed verdicts on planted results, and
+the runs they share with chapters 01, 03 and 04."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from ddlib.errors import DDLibError
+from ddlib.findings import cad_prune as ch05, difficulty as ch04, hard_labels, label_regimes
+
+SEEDS = (0, 1, 2, 3, 4)
+WOBBLE = dict(zip(SEEDS, [1, -1, 2, -2, 0]))
+
+
+def planted_bins(acc_by_budget, seeds=SEEDS):
+    """Chapter 04's frame at IPC 10: random varies a lot with the seed, each bin's offset from it only a little."""
+    rng = np.random.RandomState(0)
+    rows = []
+    for b, accs in acc_by_budget.items():
+        for s in seeds:
+            base = 0.6 + 0.08 * rng.randn()
+            for k, a in enumerate([0.0, *accs]):
+                acc = base + a + (0.002 * WOBBLE[s] if k else 0.0)
+                rows.append(dict(ipc=10, budget=b, seed=s, bin=k - 1, test_acc=acc, val_acc=acc))
+    return pd.DataFrame(rows)
+
+
+def ch04_verdict(df):
+    p = ch04.Params(compute_budgets=sorted(set(df["budget"])), difficulty_ipcs=[10], bins=3, seeds=list(SEEDS))
+    table = ch04.accuracy_table(df, p)
+    return ch04.verdict(table, ch04.best_bins(table), ch04.shift(df, p), p), ch04.best_bins(table)
+
+
+def test_easy_first_then_hard_is_reproduced():
+    v, best = ch04_verdict(planted_bins({800: [0.06, 0.03, -0.02], 12_800: [0.0, 0.03, 0.07]}))
+    assert v["status"] == "reproduced", v["details"]
+    assert best.set_index("budget")["bin"].to_dict() == {800: 0, 12_800: 2}
+    change = [k for k in v["key_numbers"] if k["name"].startswith("change")][0]
+    assert change["mean"] == pytest.approx(0.07 + 0.08, abs=1e-9) and change["lo"] > 0
+
+
+def test_a_fixed_best_bin_is_not_reproduced():
+    v, _ = ch04_verdict(planted_bins({800: [0.06, 0.03, -0.02], 12_800: [0.06, 0.03, -0.02]}))
+    assert v["status"] == "not reproduced"
+    assert "is not reproduced at this scale" in v["sentence"]
+
+
+def test_bins_are_the_window_selector_on_class_quantiles():
+    p = ch04.Params(bins=4)
+    assert [dict(ch04.bin_knobs(p, k))["lo"] for k in range(4)] == [0.0, 0.25, 0.5, 0.75]
+    assert dict(ch04.bin_knobs(p, 3)) == {"lo": 0.75, "hi": 1.0, "score": "teacher_loss"}
+    with pytest.raises(DDLibError, match="bins must be an integer >= 2"):
+        ch04.check(ch04.Params(bins=1))
+    with pytest.raises(DDLibError, match="unknown score 'loss'"):
+        ch04.check(ch04.Params(difficulty_score="loss"))
+
+
+def planted_sets(ca2d_gain, dm_gain=0.03, seeds=SEEDS):
+    """Chapter 05's frame at one budget: random, herding, five DD methods, CAD-Prune, CA2D and three bins."""
+    rng = np.random.RandomState(1)
+    gains = {"random": 0.0, "herding": 0.04, "dm": dm_gain, "dc": 0.0, "mtt": 0.0, "sre2l": -0.2, "rded": 0.01,
+             "cad": 0.05, "ca2d": ca2d_gain, "bin 0": 0.02, "bin 1": 0.03, "bin 2": 0.0}
+    rows = []
+    for s in seeds:
+        base = 0.6 + 0.08 * rng.randn()
+        for m, g in gains.items():
+            acc = base + g + (0.002 * WOBBLE[s] if m != "random" else 0.0)
+            rows.append(dict(budget=3200, ipc=10, seed=s, method=m, test_acc=acc, val_acc=acc))
+    return pd.DataFrame(rows)
+
+
+def ch05_verdict(df):
+    p = ch05.Params(cad_budgets=[3200], cad_ipcs=[10], seeds=list(SEEDS))
+    table = ch05.accuracy_table(df, p)
+    comp = ch05.comparisons(df, table, p)
+    return ch05.verdict(comp, p), comp
+
+
+def test_ca2d_beating_the_strongest_dd_method_is_reproduced():
+    v, comp = ch05_verdict(planted_sets(ca2d_gain=0.06))
+    assert v["status"] == "reproduced", v["details"]
+    top = comp[comp["against"].str.startswith("strongest")].iloc[0]
+    assert top["other"] == "dm" and top["mean"] == pytest.approx(0.03, abs=1e-9)
+    window = comp[comp["against"].str.startswith("best fixed window")].iloc[0]
+    assert window["other"] == "bin 1" and window["mean"] == pytest.approx(0.02, abs=1e-9)
+
+
+def test_ca2d_level_with_the_dd_methods_is_not_reproduced():
+    v, _ = ch05_verdict(planted_sets(ca2d_gain=0.03))
+    assert v["status"] == "not reproduced"
+    assert "CA2D beats the strongest DD method under hard labels at 0 of 1" in v["sentence"]
+
+
+def test_chapter_05_reuses_the_runs_of_chapters_01_03_and_04():
+    p = ch05.Params(cad_budgets=[12_800], seeds=[0])
+    chosen = {(12_800, 10): p.cad_grid[0]}
+    keys = {c.key() for c in ch05.configs(p, chosen)}
+    ch01 = label_regimes.Params(seeds=[0])
+    assert label_regimes.run_config(ch01, 1.0, "herding", ipc=10, regime="hl", optim="auto", budget=12_800,
+                                    seed=0).key() in keys
+    ch03 = hard_labels.configs(hard_labels.Params(seeds=[0]), 4.0)
+    assert {c.key() for c in ch03 if c.regime == "hl" and c.distill} <= keys
+    ch04_keys = {c.key() for c in ch04.configs(ch04.Params(seeds=[0], compute_budgets=[12_800]))}
+    assert ch04_keys <= keys
