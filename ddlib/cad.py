@@ -79,7 +79,8 @@ def _key(dataset, budget, model, batch, records, probe, seed, val_per_class, spl
     cfg = dict(dataset=dataset, budget=int(budget), model=model, batch=int(batch), records=int(records),
                probe=int(probe), seed=int(seed), val_per_class=int(val_per_class), split_seed=int(split_seed),
                aug=aug, format=FORMAT)
-    return f"cad-{dataset}-{model}-b{budget}-" + hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:12]
+    digest = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:12]
+    return f"cad-{dataset}-{model}-b{budget}-{digest}"
 
 
 def scoring_run(dataset: str, budget: int, *, model: str, batch: int, records: int = 8, probe: int = 0,

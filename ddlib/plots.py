@@ -363,7 +363,7 @@ def difficulty_heatmap(table, best, ipcs):
                     xticklabels=[names[k] for k in grid.columns], yticklabels=[f"{b:,}" for b in grid.index])
         for _, r in best[best["ipc"] == ipc].iterrows():
             ax.add_patch(plt.Rectangle((list(grid.columns).index(r["bin"]), list(grid.index).index(r["budget"])),
-                                       1, 1, fill=False, edgecolor="white", lw=3))
+                                       1, 1, fill=False, edgecolor="black", lw=2.5))
         ax.set_xlabel("difficulty bin (quantiles of the class, easiest first)")
         ax.set_ylabel("budget (samples seen)")
         ax.set_title(f"IPC {ipc}")

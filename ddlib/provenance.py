@@ -46,8 +46,9 @@ def choices() -> list:
          "the paper's teachers are not public; SL+KD pays a teacher forward pass per batch, so on CPU it is small"),
         ("teacher floor", ", ".join(f"{k} {v:.0%}" for k, v in FLOORS.items()), "ours",
          "a teacher under the floor is refused, not used"),
-        ("validation split", f"{run.val_per_class} images per class from the training set, fixed seed", "ours",
-         "never select on the test set"),
+        ("validation split", f"{run.val_per_class} images per class from the training set (quick profile: "
+         f"{q.val_per_class}), fixed seed", "ours", "never select on the test set; every run evaluates on it, so the "
+         "quick profile keeps it small"),
         ("optimiser per regime", ", ".join(f"{k}: {v}" for k, v in DEFAULT_OPTIMIZER.items()), "reconstruction",
          ""),
         ("intervals", "95% t intervals over seeds, comparisons paired by seed", "ours",
@@ -83,7 +84,8 @@ def choices() -> list:
         ("difficulty bins", f"{d.bins} equal quantile bins per class of the {d.difficulty_score} (quick); the "
          "paper profile bins the recorder's EL2N", "ours",
          "the paper's bins are not public; the teacher's loss needs no extra scoring run on CPU"),
-        ("best bin per budget", "the bin with the best mean validation accuracy", "ours", "never select on the test set"),
+        ("best bin per budget", "the bin with the best mean validation accuracy", "ours",
+         "never select on the test set"),
         ("difficulty criterion", "the hard-minus-easy gap grows from the smallest to the largest budget, and the best "
          "bin (validation) is harder at the largest", "ours", "makes 'difficulty must match compute' testable"),
         ("CAD-Prune scoring run", "HL, the student's network and batch, K epochs of the full split with K x N = the "
@@ -93,7 +95,8 @@ def choices() -> list:
         ("CAD-Prune score", f"std of EL2N in windows of J records, mean of the last W (J={ca2d.Knobs().J}, "
          f"W={ca2d.Knobs().W} by default)", "paper (J, W on ImageNet-1K); reconstruction (the rule)", ""),
         ("CAD-Prune choices", f"which end, J, W (and stratify in the paper profile) chosen per budget and IPC on "
-         f"validation from: {'; '.join(map(_cand_name, k.cad_grid))}", "ours", "the reconstruction guessed them; never select on the test set"),
+         f"validation from: {'; '.join(map(_cand_name, k.cad_grid))}", "ours",
+         "the reconstruction guessed them; never select on the test set"),
         ("CAD-Prune probe", f"quick: {k.cad_knobs.get('probe', 0)} images per class scored; paper profile: all",
          "ours (quick)", "the recording passes cost a forward pass per image per record"),
         ("CA2D", f"RDED's crops on CAD-Prune's top {ca2d.Knobs().pool} images per class for the budget, CAD-Prune's "

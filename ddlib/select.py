@@ -24,10 +24,13 @@ import math
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 
 from . import cad, data, scores as scoring, teacher as teachers
 from .data import Splits, per_class_indices
 from .errors import DDLibError, check_choice
+from .paths import cache_dir
+from .store import atomic_write
 
 # --- pure selection rules -----------------------------------------------------------------------------------
 
@@ -256,9 +259,16 @@ def teacher_embeddings(splits: Splits, teacher, split_seed: int = 0, device: str
         raise DDLibError(f"teacher {teacher.id} was trained on other classes than {splits.name}'s")
     cached = getattr(teacher, "train_embeddings", None)
     if cached is None:       # teachers.get shares one Teacher per config (lru-cached): embed the split once
-        dev = next(teacher.model.parameters()).device
-        x = data.on_device(splits.name, vpc, split_seed, str(dev))["train"][0]
-        cached = teacher.train_embeddings = embed(teacher.model, x).float().cpu()
+        file = cache_dir() / "teachers" / teacher.id / "train_embeddings.safetensors"
+        if file.exists():    # made by another process (a sweep's workers each load the teacher)
+            cached = load_file(file)["embeddings"]
+        else:
+            dev = next(teacher.model.parameters()).device
+            x = data.on_device(splits.name, vpc, split_seed, str(dev))["train"][0]
+            cached = embed(teacher.model, x).float().cpu().contiguous()
+            if file.parent.joinpath("meta.json").exists():
+                atomic_write(file, lambda f: save_file({"embeddings": cached}, f))
+        teacher.train_embeddings = cached
     return cached
 
 

@@ -29,7 +29,8 @@ from ..synset import SynSet, load as load_synset, peek_meta, save as save_synset
 from . import ca2d, dc, dm, mtt, rded, sre2l
 
 METHODS = {"dm": dm, "dc": dc, "mtt": mtt, "sre2l": sre2l, "rded": rded, "ca2d": ca2d}
-NAMES = {"dm": "DM", "dc": "DC", "mtt": "MTT", "sre2l": "SRe2L", "rded": "RDED", "ca2d": "CA2D"}   # as the papers write them
+# as the papers write them
+NAMES = {"dm": "DM", "dc": "DC", "mtt": "MTT", "sre2l": "SRe2L", "rded": "RDED", "ca2d": "CA2D"}
 
 
 @dataclass

@@ -52,7 +52,7 @@ class Params(CommonParams):
     recorder_model: str = "convnet3-w16-instancenorm"   # the score selectors' scoring run on the full split
     recorder_epochs: float = 2.0                        # [ours, CPU] the paper profile uses 10
     recorder_batch: int = 32
-    views: list = field(default_factory=lambda: [1, 16])  # the dial: k stored labelled views per image (SL)
+    views: list = field(default_factory=lambda: [16])  # the dial: k stored labelled views per image (SL)
     views_ipc: int = 10
     views_selectors: list = field(default_factory=lambda: ["random", "herding"])
     ipc1_seeds: list = field(default_factory=list)  # seeds at IPC 1, where random draws vary most; [] = seeds
