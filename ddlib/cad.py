@@ -27,6 +27,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from . import data, scores as scoring
+from .budget import Budget
 from .data import Splits
 from .errors import DDLibError, check_choice
 from .paths import cache_dir
@@ -90,6 +91,10 @@ def scoring_run(dataset: str, budget: int, *, model: str, batch: int, records: i
     training split), recorded at ``records`` points on ``probe`` images per class (0 = all). Cached under
     ``<cache>/scores/cad-.../`` (meta.json written last). Returns (``scores.Dynamics``, probe indices into the
     training split)."""
+    steps = Budget(budget, batch).steps
+    if steps < records:      # at most one record per step
+        raise DDLibError(f"CAD-Prune: a scoring run of {budget:,} samples at batch {batch} takes {steps} steps, fewer "
+                         f"than records={records}; lower records (J + W - 1 at least) or the batch, or raise the budget")
     splits = data.load(dataset, val_per_class, split_seed)
     n = len(splits.y_train)
     key = _key(dataset, budget, model, batch, records, probe, seed, val_per_class, split_seed, aug)

@@ -97,6 +97,9 @@ def test_bad_cad_knobs_are_one_line_errors(knobs, needle):
         select.select("cad", data.load("digits", VPC), 3, 0, budget=320, model=DIGITS["model"], batch=32, **knobs)
     with pytest.raises(DDLibError, match="needs the downstream budget"):
         select.select("cad", data.load("digits", VPC), 3, 0)
+    with pytest.raises(DDLibError, match="takes 2 steps, fewer than records=4"):     # one record per step at most
+        select.select("cad", data.load("digits", VPC), 3, 0, budget=320, model=DIGITS["model"], batch=256,
+                      records=4, J=3, W=2)
 
 
 def test_ca2d_shapes_determinism_and_pool():
