@@ -135,14 +135,15 @@ def check_knobs(J: int, W: int, records: int) -> None:
         raise DDLibError(f"CAD-Prune with J={J}, W={W} needs at least {J + W - 1} records, got records={records}")
 
 
-def select(splits: Splits, ipc: int, seed: int, budget: int | None = None, model: str | None = None,
-           batch: int | None = None, which: str = "hardest", J: int = 6, W: int = 2, records: int = 8,
-           probe: int = 0, stratify: bool = False, score_seed: int = 0, split_seed: int = 0, device: str = "cpu",
-           progress: bool = False, dynamics: scoring.Dynamics | None = None) -> dict:
-    """CAD-Prune's ``ipc`` per class for a downstream run of ``budget`` samples seen with ``model`` and ``batch``
-    (a run config passes its own), or on a given scoring run ``dynamics`` (every training image recorded).
+def select(splits: Splits, ipc: int, seed: int, which: str = "hardest", J: int = 6, W: int = 2, records: int = 8,
+           probe: int = 0, stratify: bool = False, score_seed: int = 0, budget: int | None = None,
+           model: str | None = None, batch: int | None = None, split_seed: int = 0, device: str = "cpu",
+           progress: bool = False, dynamics: scoring.Dynamics | None = None, **_) -> dict:
+    """The ``cad`` selector: CAD-Prune's ``ipc`` per class for a downstream run of ``budget`` samples seen with
+    ``model`` and ``batch`` (a run config passes its own), or on a given scoring run ``dynamics`` (every training
+    image recorded). ``records``: EL2N records along the scoring run; ``probe``: images per class recorded (0 = all).
     Returns the selector dict; ``scores`` holds the dynamic uncertainty of every training image (NaN outside the
-    probe)."""
+    probe) and ``compute`` what the scoring run cost."""
     check_choice("which", which, WHICH)
     if dynamics is not None:
         dyn, probe_idx = dynamics, torch.arange(len(splits.y_train))
@@ -159,5 +160,8 @@ def select(splits: Splits, ipc: int, seed: int, budget: int | None = None, model
     chosen = probe_idx[pick(s, dyn.y, ipc, which, stratify, seed)]
     full = torch.full((len(splits.y_train),), float("nan"))
     full[probe_idx] = s
-    return {"indices": chosen.sort().values, "scores": full}
+    m = dyn.meta
+    compute = {} if dynamics is not None else dict(   # a given run's cost is its maker's to report
+        scoring_run_id=m["id"], scoring_samples_seen=m["samples_seen"], scoring_forward_samples=m["forward_samples"])
+    return {"indices": chosen.sort().values, "scores": full, "compute": compute}
 

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from . import __version__, augment, cad, data, distill as distillers, models, regimes, scores, select, synset as synsets
+from . import __version__, augment, data, distill as distillers, models, regimes, scores, select, synset as synsets
 from . import teacher as teachers
 from .budget import Budget
 from .errors import DDLibError, check_choice
@@ -110,6 +110,12 @@ class RunConfig:
             self.synset()                    # read and checked (cached by content), before any compute
         return self
 
+    @property
+    def selects_by_teacher(self) -> bool:
+        """Whether the cached teacher chooses the subset: its embeddings (herding, k-center) or its loss (a window
+        or CCS on ``teacher_loss``)."""
+        return self.select in ("herding", "kcenter") or dict(self.select_knobs).get("score") == select.TEACHER_SCORE
+
     def key_fields(self) -> dict:
         d = asdict(self)
         d["device"] = device_type(self.device)
@@ -118,10 +124,9 @@ class RunConfig:
         else:
             d["teacher"] = self.teacher.key(self.dataset, self.val_per_class, self.split_seed)
             d["temperature"] = float(self.temperature)
-        by_teacher = dict(self.select_knobs).get("score") == select.TEACHER_SCORE
-        if self.select in ("herding", "kcenter") or by_teacher:  # the teacher picks the subset, even under HL
+        if self.selects_by_teacher:          # the teacher picks the subset, even under HL
             d["select_teacher"] = self.teacher.key(self.dataset, self.val_per_class, self.split_seed)
-        if self.select in ("random", "herding", "kcenter", "cad") or by_teacher:
+        if self.select in ("random", "cad") or self.selects_by_teacher:
             del d["recorder"]                # only the score selectors read a scoring run (CAD-Prune: its own)
         if not self.select_knobs:
             del d["select_knobs"]
@@ -215,24 +220,26 @@ def provenance() -> dict:
 
 
 def training_inputs(cfg: RunConfig, progress: bool = False) -> tuple:
-    """What a run trains on: (x, y, idx, synset, teacher). Makes (and caches) whatever the run depends on: the
+    """What a run trains on: (x, y, picked, synset, teacher), ``picked`` the selector's dict (``indices``, and
+    ``compute`` where a selector reports its own scoring run). Makes (and caches) whatever the run depends on: the
     teacher, the selector's scoring run, the distilled set."""
     splits = data.load(cfg.dataset, cfg.val_per_class, cfg.split_seed)
     d = data.on_device(cfg.dataset, cfg.val_per_class, cfg.split_seed, cfg.device)
     synset = cfg.synset(progress)
     if synset is not None:
         x, y = data.normalize(synset.images, splits, cfg.device), synset.labels.to(cfg.device)
-        idx = torch.arange(len(y))
+        picked = {"indices": torch.arange(len(y))}
     else:
-        idx = select.select(cfg.select, splits, cfg.ipc, cfg.seed, teacher=cfg.teacher, recorder=cfg.recorder,
-                            split_seed=cfg.split_seed, device=cfg.device, progress=progress, budget=cfg.budget,
-                            model=cfg.model, batch=cfg.batch, **dict(cfg.select_knobs))["indices"].to(cfg.device)
+        picked = select.select(cfg.select, splits, cfg.ipc, cfg.seed, teacher=cfg.teacher, recorder=cfg.recorder,
+                               split_seed=cfg.split_seed, device=cfg.device, progress=progress, budget=cfg.budget,
+                               model=cfg.model, batch=cfg.batch, **dict(cfg.select_knobs))
+        idx = picked["indices"].to(cfg.device)
         x, y = d["train"][0][idx], d["train"][1][idx]
     teacher = None
     stored = synset is not None and synset.soft_labels is not None and cfg.regime == "sl" and not cfg.label_views
     if cfg.regime != "hl" and not stored:    # SL on a set's stored soft labels reads no teacher
         teacher = teachers.get(cfg.teacher, cfg.dataset, cfg.val_per_class, cfg.split_seed, cfg.device, progress)
-    return x, y, idx, synset, teacher
+    return x, y, picked, synset, teacher
 
 
 def run(cfg: RunConfig, progress: bool = False) -> dict:
@@ -244,7 +251,8 @@ def run(cfg: RunConfig, progress: bool = False) -> dict:
     start = time.perf_counter()
     splits = data.load(cfg.dataset, cfg.val_per_class, cfg.split_seed)
     d = data.on_device(cfg.dataset, cfg.val_per_class, cfg.split_seed, cfg.device)
-    x, y, idx, synset, teacher = training_inputs(cfg, progress)
+    x, y, picked, synset, teacher = training_inputs(cfg, progress)
+    idx = picked["indices"]
     soft = None
     if cfg.regime != "hl":
         if cfg.regime == "sl" and cfg.label_views:  # k stored labels per image, from k augmented views
@@ -274,15 +282,10 @@ def run(cfg: RunConfig, progress: bool = False) -> dict:
     elif synset is not None:
         result.update(synset_key=synset.meta["key"], distill_compute=synset.meta["compute"],
                       distill_wall_s=synset.meta["compute"]["wall_s"])
-    elif cfg.select in ("herding", "kcenter") or dict(cfg.select_knobs).get("score") == select.TEACHER_SCORE:
+    elif cfg.selects_by_teacher:
         result["select_teacher_id"] = cfg.teacher.key(cfg.dataset, cfg.val_per_class, cfg.split_seed)
-    elif cfg.select == "cad":                  # CAD-Prune's compute-matched scoring run, and what it cost
-        k = {**select.selector_knobs("cad"), **dict(cfg.select_knobs)}
-        m = cad.scoring_run(cfg.dataset, cfg.budget, model=cfg.model, batch=cfg.batch, records=k["records"],
-                            probe=k["probe"], seed=k["score_seed"], val_per_class=cfg.val_per_class,
-                            split_seed=cfg.split_seed, device=cfg.device)[0].meta
-        result.update(scoring_run_id=m["id"], scoring_samples_seen=m["samples_seen"],
-                      scoring_forward_samples=m["forward_samples"])
+    elif picked.get("compute"):                # a selector's own scoring run (CAD-Prune), and what it cost
+        result.update(picked["compute"])
     elif cfg.select != "random":               # a cached scoring run (its meta.json states its compute)
         result["recorder_ids"] = ",".join(
             scores.recorder_key(cfg.dataset, **r, val_per_class=cfg.val_per_class, split_seed=cfg.split_seed)

@@ -246,10 +246,9 @@ def embed(model, x: torch.Tensor, chunk: int = 2000) -> torch.Tensor:
     return out
 
 
-def teacher_embeddings(splits: Splits, teacher, split_seed: int = 0, device: str = "cpu",
-                       progress: bool = False) -> torch.Tensor:
-    """[N, D] float32 (CPU) penultimate features of the training split under a cached teacher: ``teacher`` is a
-    ``TeacherConfig`` (trained and cached by ``ddlib.teacher`` if needed) or a loaded ``Teacher``."""
+def _teacher_for(splits: Splits, teacher, split_seed: int, device: str, progress: bool) -> tuple:
+    """(the loaded Teacher, val_per_class, split_seed) for ``splits``; ``teacher`` is a ``TeacherConfig`` (trained
+    and cached by ``ddlib.teacher`` if needed) or a loaded ``Teacher``, checked against the split's classes."""
     vpc, split_seed = split_args(splits, split_seed)
     if isinstance(teacher, teachers.TeacherConfig):
         teacher = teachers.get(teacher, splits.name, vpc, split_seed, device, progress)
@@ -257,6 +256,14 @@ def teacher_embeddings(splits: Splits, teacher, split_seed: int = 0, device: str
         raise DDLibError(f"teacher must be a TeacherConfig or a Teacher, got {type(teacher).__name__}")
     if tuple(teacher.meta.get("classes", splits.classes)) != tuple(splits.classes):
         raise DDLibError(f"teacher {teacher.id} was trained on other classes than {splits.name}'s")
+    return teacher, vpc, split_seed
+
+
+def teacher_embeddings(splits: Splits, teacher, split_seed: int = 0, device: str = "cpu",
+                       progress: bool = False) -> torch.Tensor:
+    """[N, D] float32 (CPU) penultimate features of the training split under a cached teacher: ``teacher`` is a
+    ``TeacherConfig`` (trained and cached by ``ddlib.teacher`` if needed) or a loaded ``Teacher``."""
+    teacher, vpc, split_seed = _teacher_for(splits, teacher, split_seed, device, progress)
     cached = getattr(teacher, "train_embeddings", None)
     if cached is None:       # teachers.get shares one Teacher per config (lru-cached): embed the split once
         file = cache_dir() / "teachers" / teacher.id / "train_embeddings.safetensors"
@@ -305,9 +312,7 @@ def teacher_loss(splits: Splits, teacher, split_seed: int = 0, device: str = "cp
                  progress: bool = False) -> torch.Tensor:
     """[N] the teacher's true-class cross-entropy on every un-augmented training image (higher = harder): a
     difficulty that needs no scoring run once the teacher exists. ``teacher``: a TeacherConfig or a Teacher."""
-    vpc, split_seed = split_args(splits, split_seed)
-    if isinstance(teacher, teachers.TeacherConfig):
-        teacher = teachers.get(teacher, splits.name, vpc, split_seed, device, progress)
+    teacher = _teacher_for(splits, teacher, split_seed, device, progress)[0]
     return F.cross_entropy(teacher.train_logits.float().cpu(), splits.y_train, reduction="none")
 
 
@@ -415,20 +420,8 @@ def _ccs(splits: Splits, ipc: int, seed: int, beta: float = 0.1, n_strata: int =
     return {"indices": ccs(d, splits.y_train, ipc, beta, n_strata, seed), "scores": d}
 
 
-def _cad(splits: Splits, ipc: int, seed: int, which: str = "hardest", J: int = 6, W: int = 2, records: int = 8,
-         probe: int = 0, stratify: bool = False, score_seed: int = 0, budget=None, model=None, batch=None,
-         split_seed: int = 0, device: str = "cpu", progress: bool = False, dynamics=None, **_) -> dict:
-    """CAD-Prune (``ddlib.cad``): the dynamic uncertainty of EL2N on a scoring run as long as the downstream run
-    (``budget``, ``model``, ``batch``: a run config passes its own); keep the top (``which``) ``ipc`` per class.
-    ``records``: EL2N records along the scoring run; ``probe``: images per class recorded (0 = all).
-    ``dynamics``: a scoring run already made (covering every training image) instead."""
-    return cad.select(splits, ipc, seed, budget=budget, model=model, batch=batch, which=which, J=J, W=W,
-                      records=records, probe=probe, stratify=stratify, score_seed=score_seed, split_seed=split_seed,
-                      device=device, progress=progress, dynamics=dynamics)
-
-
 SELECTORS = {"random": random, "herding": _herding, "kcenter": _kcenter,
-             **{s: _score_selector(s) for s in scoring.SCORES}, "window": _window, "ccs": _ccs, "cad": _cad}
+             **{s: _score_selector(s) for s in scoring.SCORES}, "window": _window, "ccs": _ccs, "cad": cad.select}
 
 
 def selector_knobs(name: str, score: str | None = None) -> dict:

@@ -50,26 +50,24 @@ def rded_knobs(k: Knobs) -> rded.Knobs:
     return rded.Knobs(**{f.name: getattr(k, f.name) for f in fields(rded.Knobs)})
 
 
-def candidate_pool(ctx, k: Knobs) -> list:
-    """Per class, the training indices of CAD-Prune's ``pool`` picks for the budget (the RDED candidate pool)."""
+def candidate_pool(ctx, k: Knobs) -> tuple:
+    """Per class, the training indices of CAD-Prune's ``pool`` picks for the budget (the RDED candidate pool), and
+    what CAD-Prune's scoring run cost."""
     picked = cad.select(ctx.splits, k.pool, ctx.seed, budget=k.budget, model=k.score_model, batch=k.score_batch,
                         which=k.which, J=k.J, W=k.W, records=k.records, probe=k.probe, stratify=k.stratify,
                         score_seed=k.score_seed, split_seed=ctx.split_seed, device=ctx.device,
-                        progress=ctx.progress)["indices"]
-    y = ctx.splits.y_train[picked]
-    return [picked[y == c] for c in range(ctx.num_classes)]
+                        progress=ctx.progress)
+    idx = picked["indices"]
+    y = ctx.splits.y_train[idx]
+    return [idx[y == c] for c in range(ctx.num_classes)], picked["compute"]
 
 
 def distill(ctx, k: Knobs) -> dict:
     if k.budget < 1:
         raise DDLibError("ca2d needs the downstream budget in samples seen: --knob budget=N (a run passes its own)")
-    pool = candidate_pool(ctx, k)
+    pool, scoring = candidate_pool(ctx, k)
     out = rded.distill(ctx, rded_knobs(k), pool=pool)
-    run = cad.scoring_run(ctx.dataset, k.budget, model=k.score_model, batch=k.score_batch, records=k.records,
-                          probe=k.probe, seed=k.score_seed, val_per_class=ctx.val_per_class,
-                          split_seed=ctx.split_seed, device=ctx.device)[0].meta
-    out["compute"].update(scoring_run_id=run["id"], scoring_samples_seen=run["samples_seen"],
-                          scoring_forward_samples=run["forward_samples"])
+    out["compute"].update(scoring)
     return out
 
 

@@ -8,14 +8,14 @@ The sets are handed to the audit as their cache files; a file whose bytes equal 
 from __future__ import annotations
 
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from .. import audit, synset as synsets
+from .. import audit, distill, synset as synsets
 from ..errors import DDLibError
 from ..experiment import RunConfig
 from ..paths import cache_dir, results_dir
@@ -40,8 +40,7 @@ class Params(CommonParams):
 def check(p: Params) -> Params:
     if not p.audit_methods:
         raise DDLibError("audit_methods is empty")
-    hard_labels.check(hard_labels.Params(**{k: getattr(p, k) for k in hard_labels.Params.__dataclass_fields__
-                                             if hasattr(p, k)}, methods=list(p.audit_methods)))
+    hard_labels.check(replace(common.as_params(hard_labels.Params, p), methods=list(p.audit_methods)))
     return p
 
 
@@ -81,7 +80,7 @@ def overview(audits: dict) -> pd.DataFrame:
             row[f"{arm} gain"] = common.pts(g["mean"], _nan(g["lo"]), _nan(g["hi"]))
         sh = s["hl_share_of_slkd_lead"]
         row["share of the SL+KD lead left under HL"] = "–" if sh["share"] is None else f"{sh['share']:.0%}"
-        rows[hard_labels._name(m)] = row
+        rows[distill.NAMES.get(m, m)] = row
     return pd.DataFrame(rows).T
 
 

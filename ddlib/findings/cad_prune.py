@@ -13,7 +13,7 @@ strongest coreset and the best fixed window.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -56,18 +56,14 @@ def check(p: Params) -> Params:
         raise DDLibError(f"cad_grid must be a non-empty list of knob dicts, got {p.cad_grid!r}")
     for c in p.cad_grid:
         select.check_knobs("cad", {**p.cad_knobs, **c})
-    hard_labels.check(hard_labels.Params(**_shared(hard_labels.Params, p)))
+    hard_labels.check(common.as_params(hard_labels.Params, p))
     difficulty.check(_ch04(p))
     return p
 
 
-def _shared(cls, p) -> dict:
-    return {k: getattr(p, k) for k in cls.__dataclass_fields__ if hasattr(p, k)}
-
-
 def _ch04(p: Params) -> difficulty.Params:
-    return difficulty.Params(**_shared(difficulty.Params, p), compute_budgets=list(p.cad_budgets),
-                             difficulty_ipcs=list(p.cad_ipcs))
+    return replace(common.as_params(difficulty.Params, p), compute_budgets=list(p.cad_budgets),
+                   difficulty_ipcs=list(p.cad_ipcs))
 
 
 def tune_temperature(p: Params, progress: bool = True) -> tuple:
@@ -115,8 +111,8 @@ def _cand_name(c: dict) -> str:
 
 def configs(p: Params, chosen: dict) -> list:
     """Every (budget, IPC) x (random, coresets, DD methods, CAD-Prune, CA2D, difficulty bins) x seed, under HL."""
-    ch01 = label_regimes.Params(**_shared(label_regimes.Params, p))
-    ch03 = hard_labels.Params(**_shared(hard_labels.Params, p))
+    ch01 = common.as_params(label_regimes.Params, p)
+    ch03 = common.as_params(hard_labels.Params, p)
     regime, optim = regimes.ARMS["HL"]
     out = []
     for b in p.cad_budgets:

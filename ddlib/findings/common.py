@@ -39,6 +39,12 @@ class CommonParams:
         return cls(**d)
 
 
+def as_params(cls, p: CommonParams):
+    """``p`` as another chapter's ``cls``: the fields they share, the rest at ``cls``'s defaults (a chapter that
+    reuses another's runs builds them from this)."""
+    return cls(**{k: getattr(p, k) for k in cls.__dataclass_fields__ if hasattr(p, k)})
+
+
 def teacher_config(p: CommonParams) -> TeacherConfig:
     return TeacherConfig(model=p.teacher_model, epochs=float(p.teacher_epochs), floor=p.teacher_floor)
 

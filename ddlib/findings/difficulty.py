@@ -77,10 +77,6 @@ def bin_name(p: Params, k: int) -> str:
     return f"{k / p.bins:.0%}-{(k + 1) / p.bins:.0%}"
 
 
-def _recorder(p):
-    return label_regimes.recorder(p)
-
-
 def configs(p: Params, budgets=None, ipcs=None) -> list:
     """Every (IPC, budget) x (each bin, random) x seed, under HL."""
     check(p)
@@ -90,7 +86,7 @@ def configs(p: Params, budgets=None, ipcs=None) -> list:
         for b in budgets or p.compute_budgets:
             for s in p.seeds:
                 kw = dict(common.run_kwargs(p, 1.0), ipc=ipc, regime=regime, optim=optim, budget=b, seed=s,
-                          recorder=_recorder(p))
+                          recorder=label_regimes.recorder(p))
                 out.append(RunConfig(**kw))                                            # random (no recorder read)
                 out += [RunConfig(**kw, select="window", select_knobs=bin_knobs(p, k)) for k in range(p.bins)]
     return unique(out)
@@ -171,8 +167,8 @@ def picks_on_axis(df: pd.DataFrame, p: Params) -> pd.DataFrame:
     """Where chapter 03's RDED source images and CAD-Prune's picks at each budget sit on the chapter's difficulty
     axis (percentile within the class; 0 = easiest). One row per picked image (first seed)."""
     splits = data.load(p.dataset, p.val_per_class)
-    cfg = RunConfig(**common.run_kwargs(p, 1.0), recorder=_recorder(p))
-    d = select.difficulty(p.difficulty_score, splits, teacher=cfg.teacher, recorder=cfg.recorder, device=p.device)
+    d = select.difficulty(p.difficulty_score, splits, teacher=common.teacher_config(p),
+                          recorder=label_regimes.recorder(p), device=p.device)
     pct = select.class_percentile(d, splits.y_train)
     rows, s = [], p.seeds[0]
     for ipc in p.difficulty_ipcs:

@@ -98,8 +98,7 @@ def knobs_table(p: Params) -> pd.DataFrame:
 def configs(p: Params, temperature: float) -> list:
     """Every (budget, arm, IPC) x (random, chapter 01's coresets, each method) x seed."""
     check(p)
-    ch01 = label_regimes.Params(**{k: getattr(p, k) for k in label_regimes.Params.__dataclass_fields__
-                                   if hasattr(p, k)})
+    ch01 = common.as_params(label_regimes.Params, p)
     out = []
     for b in p.budgets:
         for arm in p.dd_arms:
