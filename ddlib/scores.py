@@ -5,7 +5,8 @@ uncertainty).
 Two layers (DeepCore's "train a little and record" base, CCS's pure functions):
 
 * the recorder, :func:`record_dynamics_on` (any tensors, e.g. with planted label noise) and its cached wrapper
-  :func:`record_dynamics` (a dataset's training split, cached under ``<cache>/scores/<key>/`` like teachers);
+  :func:`record_dynamics` (a dataset's training split for some epochs or a compute budget, cached under
+  ``<cache>/scores/<key>/`` like teachers);
 * pure score functions on a probability trajectory ``probs`` [E, N, C] and labels ``y`` [N]: no training in them.
 
 Every raw score documents its direction. :func:`difficulty` turns any score in :data:`SCORES` into one convention:
@@ -13,8 +14,6 @@ HIGHER MEANS HARDER (so AUM is negated). Epochs are indexed 0..E-1 in the order 
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -26,8 +25,7 @@ from safetensors.torch import load_file, save_file
 from . import data, models, train
 from .budget import Budget
 from .errors import DDLibError, check_choice
-from .paths import cache_dir
-from .store import atomic_write, read_json, write_json
+from .store import atomic_write, cached_folder, digest
 
 SCORES_FORMAT = 1   # bump when what is stored (or how it is recorded) changes: old caches are then ignored
 
@@ -138,41 +136,52 @@ def record_dynamics_on(x: torch.Tensor, y: torch.Tensor, *, model: str, epochs: 
     return Dynamics(probs, yc, torch.tensor(samples, dtype=torch.int64), meta)
 
 
-def recorder_key(dataset: str, *, model: str, epochs: float, batch: int, seed: int, val_per_class: int = 500,
-                 split_seed: int = 0, optim: str = "sgd", lr: float | None = None, aug: str = "crop_flip") -> str:
-    """The cache folder name of a scoring run: dataset, model and a sha of everything that changes the numbers."""
-    cfg = dict(dataset=dataset, model=model, epochs=float(epochs), batch=int(batch), seed=int(seed),
+def recorder_key(dataset: str, *, model: str, batch: int, seed: int, epochs: float | None = None,
+                 budget: int | None = None, every: int | None = None, probe: torch.Tensor | None = None,
+                 val_per_class: int = 500, split_seed: int = 0, optim: str = "sgd", lr: float | None = None,
+                 aug: str = "crop_flip") -> str:
+    """The cache folder name of a scoring run: dataset, model (a budget run: ``cad-`` before them, the budget after)
+    and a digest of everything that changes the numbers."""
+    cfg = dict(dataset=dataset, model=model, epochs=None if epochs is None else float(epochs), budget=budget,
+               every=every, probe=None if probe is None else probe.tolist(), batch=int(batch), seed=int(seed),
                val_per_class=int(val_per_class), split_seed=int(split_seed), optim=optim,
                lr=None if lr is None else float(lr), aug=aug, format=SCORES_FORMAT)
-    return f"{dataset}-{model}-" + hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:12]
+    name = f"{dataset}-{model}" if budget is None else f"cad-{dataset}-{model}-b{budget}"
+    return f"{name}-{digest(cfg)}"
 
 
-def record_dynamics(dataset: str, *, model: str, epochs: float, batch: int, seed: int, val_per_class: int = 500,
-                    split_seed: int = 0, device: str = "cpu", optim: str = "sgd", lr: float | None = None,
-                    aug: str = "crop_flip", progress: bool = False) -> Dynamics:
-    """:func:`record_dynamics_on` on ``dataset``'s full training split, cached on disk.
+def record_dynamics(dataset: str, *, model: str, batch: int, seed: int, epochs: float | None = None,
+                    budget: int | None = None, every: int | None = None, probe: torch.Tensor | None = None,
+                    val_per_class: int = 500, split_seed: int = 0, device: str = "cpu", optim: str = "sgd",
+                    lr: float | None = None, aug: str = "crop_flip", progress: bool = False) -> Dynamics:
+    """:func:`record_dynamics_on` on ``dataset``'s full training split for ``epochs`` passes, or for a compute
+    ``budget`` in samples seen (K x N = budget, CAD-Prune's compute-matched run), cached on disk. ``every`` and
+    ``probe`` (indices into the training split) as there.
 
     The cache is ``<cache>/scores/<key>/dynamics.safetensors`` (probs, labels, samples) plus ``meta.json``, written
-    last and atomically: a folder without meta.json is incomplete and is recomputed. The device is not part of the
-    key (as for teachers). A cached run whose labels differ from the split's is refused.
+    last (``store.cached_folder``). The device is not part of the key (as for teachers). A cached run whose labels
+    differ from the split's (at the probe) is refused.
     """
-    key = recorder_key(dataset, model=model, epochs=epochs, batch=batch, seed=seed, val_per_class=val_per_class,
-                       split_seed=split_seed, optim=optim, lr=lr, aug=aug)
-    folder = cache_dir() / "scores" / key
+    if (epochs is None) == (budget is None):
+        raise DDLibError("a scoring run takes exactly one of epochs and budget (samples seen)")
     splits = data.load(dataset, val_per_class, split_seed)
-    if not (folder / "meta.json").exists():
+    run = dict(model=model, batch=batch, seed=seed, every=every, probe=probe, optim=optim, lr=lr, aug=aug)
+    key = recorder_key(dataset, epochs=epochs, budget=budget, val_per_class=val_per_class, split_seed=split_seed,
+                       **run)
+
+    def make(folder):
         d = data.on_device(dataset, val_per_class, split_seed, str(device))
-        dyn = record_dynamics_on(*d["train"], model=model, epochs=epochs, batch=batch, seed=seed,
-                                 num_classes=splits.num_classes, optim=optim, lr=lr, aug=aug, val=d["val"],
-                                 progress=progress)
-        meta = dict(dyn.meta, id=key, dataset=dataset, classes=list(splits.classes), val_per_class=val_per_class,
-                    split_seed=split_seed)
+        dyn = record_dynamics_on(*d["train"], epochs=epochs if budget is None else budget / len(splits.y_train),
+                                 num_classes=splits.num_classes, val=d["val"], progress=progress, **run)
         tensors = {"probs": dyn.probs.contiguous(), "y": dyn.y.contiguous(), "samples": dyn.samples.contiguous()}
         atomic_write(folder / "dynamics.safetensors", lambda p: save_file(tensors, p))
-        write_json(folder / "meta.json", meta)  # written last: its presence means the folder is complete
-    meta = read_json(folder / "meta.json")
+        return dict(dyn.meta, id=key, dataset=dataset, classes=list(splits.classes), budget=budget,
+                    val_per_class=val_per_class, split_seed=split_seed)
+
+    folder, meta = cached_folder("scores", key, make)
     t = load_file(folder / "dynamics.safetensors")
-    if tuple(meta["classes"]) != tuple(splits.classes) or not torch.equal(t["y"], splits.y_train):
+    y = splits.y_train if probe is None else splits.y_train[probe]
+    if tuple(meta["classes"]) != tuple(splits.classes) or not torch.equal(t["y"], y):
         raise DDLibError(f"scoring run {key} does not match {dataset}'s training split (classes or labels "
                          f"differ); delete {folder} to recompute")
     return Dynamics(t["probs"], t["y"], t["samples"], meta)

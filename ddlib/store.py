@@ -1,12 +1,18 @@
-"""Atomic file writes: a result either exists whole or not at all (a killed run leaves only a temp file)."""
+"""Atomic file writes: a result either exists whole or not at all (a killed run leaves only a temp file). And the
+cache's one rule, "meta.json written last": a cached artefact is complete when its meta record reads back."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Callable
 
+from .paths import cache_dir
+
+KEY_LENGTH = 16   # hex characters of a sha256 in every cache key
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -38,3 +44,61 @@ def write_json(path: Path, obj) -> Path:
 def read_json(path: Path):
     with open(path) as f:
         return json.load(f)
+
+
+def digest(obj) -> str:
+    """The hash in a cache key: sha256 of ``json.dumps(obj, sort_keys=True)``, its first KEY_LENGTH hex chars."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:KEY_LENGTH]
+
+
+def read_record(path: Path) -> dict | None:
+    """The meta record at ``path``, or None when it is missing or corrupt (not JSON, or not a JSON object: said in
+    one line on stderr): either way the artefact it describes is to be made again."""
+    try:
+        meta = read_json(path)
+    except FileNotFoundError:
+        return None
+    except ValueError:               # not JSON (or not text)
+        meta = None
+    if not isinstance(meta, dict):
+        print(f"ddlib: corrupt cache record {path}; recomputing", file=sys.stderr)
+        return None
+    return meta
+
+
+CHECKSUMS = "file_sha256"   # the meta's record of every file the folder was made with, verified on each read
+
+
+def cached_folder(kind: str, key: str, make: Callable[[Path], dict]) -> tuple[Path, dict]:
+    """The folder ``<cache>/<kind>/<key>/`` and its meta, by the rule "meta.json written last": unless
+    ``meta.json`` reads back (:func:`read_record`), ``make(folder)`` writes the artefact's files (atomically, e.g.
+    with :func:`atomic_write`) and returns the meta, which is then written, atomically and last. A killed process
+    thus never leaves a folder that reads as complete. The meta records each file's sha256, checked on every read:
+    a truncated or changed file is reported in one line and the artefact made again. Files written into the folder
+    later (derived caches) are not covered. The meta is returned as read back, on a hit or not."""
+    folder = cache_dir() / kind / key
+    meta = read_record(folder / "meta.json")
+    if meta is not None and meta.get(CHECKSUMS) != {name: file_sha256(folder / name)
+                                                    for name in meta.get(CHECKSUMS) or {}}:
+        print(f"ddlib: corrupt cache folder {folder} (a file is missing or changed); recomputing", file=sys.stderr)
+        meta = None
+    if meta is None:
+        folder.mkdir(parents=True, exist_ok=True)
+        made = make(folder)
+        files = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name != "meta.json"
+                       and not p.name.startswith("."))
+        write_json(folder / "meta.json", dict(made, **{CHECKSUMS: {n: file_sha256(folder / n) for n in files}}))
+        meta = read_json(folder / "meta.json")
+    return folder, meta
+
+
+def file_sha256(path: Path) -> str | None:
+    """The sha256 of a file's bytes (None for a missing file)."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except FileNotFoundError:
+        return None
+    return h.hexdigest()

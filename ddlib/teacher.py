@@ -2,17 +2,18 @@
 
 A cached teacher is a folder ``<cache>/teachers/<id>/`` with ``model.safetensors`` (weights), ``train_logits``
 (its logits on the un-augmented training split, from which SL's stored labels are read) and ``meta.json``
-(class list, architecture, recipe, seed, validation and test accuracy). Loading checks the class list against the
-dataset's and refuses a teacher whose validation accuracy is under the floor (RDED's reproduction failures were
-class-order mismatches; paper-notes "evaluation hygiene").
+(class list, architecture, recipe, seed, validation and test accuracy), written last (``store.cached_folder``).
+Loading checks the class list against the dataset's and refuses a teacher whose validation accuracy is under the
+floor (RDED's reproduction failures were class-order mismatches; paper-notes "evaluation hygiene").
 """
 from __future__ import annotations
 
-import hashlib
-import json
+import math
+
 import time
 from dataclasses import asdict, dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -20,8 +21,7 @@ from safetensors.torch import load_file, save_file
 from . import data, models
 from .budget import Budget
 from .errors import DDLibError
-from .paths import cache_dir
-from .store import atomic_write, read_json, write_json
+from .store import atomic_write, cached_folder, digest
 from .train import TrainSpec, accuracy, fit, predict
 
 TEACHER_FORMAT = 1
@@ -42,11 +42,21 @@ class TeacherConfig:
     seed: int = 0
     floor: float | None = None  # minimum validation accuracy to be used at all; None: FLOORS[dataset]
 
+    def validate(self) -> "TeacherConfig":
+        """Numbers a teacher can be trained with (before any compute); one-line DDLibErrors."""
+        models.ModelSpec.parse(self.model)
+        for name in ("epochs", "lr"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf:
+                raise DDLibError(f"teacher {name} must be a positive finite number, got {v!r}")
+        if self.floor is not None and not (isinstance(self.floor, (int, float)) and 0 <= self.floor <= 1):
+            raise DDLibError(f"teacher floor (least validation accuracy) must be in [0, 1], got {self.floor!r}")
+        return self
+
     def key(self, dataset: str, val_per_class: int, split_seed: int) -> str:
-        blob = json.dumps(dict(asdict(self), floor=None, epochs=float(self.epochs), lr=float(self.lr),
-                               dataset=dataset, val_per_class=val_per_class,
-                               split_seed=split_seed, format=TEACHER_FORMAT), sort_keys=True)
-        return f"{dataset}-{self.model}-" + hashlib.sha256(blob.encode()).hexdigest()[:12]
+        cfg = dict(asdict(self), floor=None, epochs=float(self.epochs), lr=float(self.lr), dataset=dataset,
+                   val_per_class=val_per_class, split_seed=split_seed, format=TEACHER_FORMAT)
+        return f"{dataset}-{self.model}-{digest(cfg)}"
 
 
 @dataclass
@@ -61,8 +71,10 @@ class Teacher:
         return self.meta["id"]
 
 
-def _train(cfg: TeacherConfig, dataset: str, val_per_class: int, split_seed: int, device: str,
-           progress: bool) -> tuple:
+def _train(cfg: TeacherConfig, dataset: str, val_per_class: int, split_seed: int, device: str, progress: bool,
+           folder: Path) -> dict:
+    """Train the teacher, write its weights and training-split logits into ``folder`` (named by its id); return
+    its meta."""
     splits = data.load(dataset, val_per_class, split_seed)
     d = data.on_device(dataset, val_per_class, split_seed, device)
     x, y = d["train"]
@@ -72,11 +84,15 @@ def _train(cfg: TeacherConfig, dataset: str, val_per_class: int, split_seed: int
     spec = TrainSpec("hl", budget, optim=cfg.optim, lr=cfg.lr, schedule=cfg.schedule, aug=cfg.aug, seed=cfg.seed)
     start = time.perf_counter()
     cost = fit(model, x, y, spec, progress=progress)
-    meta = dict(dataset=dataset, classes=list(splits.classes), model=cfg.model, recipe=asdict(cfg),
+    meta = dict(id=folder.name, dataset=dataset, classes=list(splits.classes), model=cfg.model, recipe=asdict(cfg),
                 val_per_class=val_per_class, split_seed=split_seed, samples_seen=cost["samples_seen"],
                 val_acc=accuracy(model, *d["val"]), test_acc=accuracy(model, *d["test"]),
                 train_s=time.perf_counter() - start, device=str(device), format=TEACHER_FORMAT)
-    return model, meta, predict(model, x)
+    logits = predict(model, x).cpu()
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    atomic_write(folder / "model.safetensors", lambda p: save_file(state, p))
+    atomic_write(folder / "train_logits.safetensors", lambda p: save_file({"logits": logits}, p))
+    return meta
 
 
 def get(cfg: TeacherConfig, dataset: str, val_per_class: int = 500, split_seed: int = 0, device: str = "cpu",
@@ -88,16 +104,9 @@ def get(cfg: TeacherConfig, dataset: str, val_per_class: int = 500, split_seed: 
 @lru_cache(maxsize=8)
 def _get(cfg, dataset, val_per_class, split_seed, device, progress) -> Teacher:
     tid = cfg.key(dataset, val_per_class, split_seed)
-    folder = cache_dir() / "teachers" / tid
+    folder, meta = cached_folder("teachers", tid, lambda f: _train(cfg, dataset, val_per_class, split_seed, device,
+                                                                   progress, f))
     splits = data.load(dataset, val_per_class, split_seed)
-    if not (folder / "meta.json").exists():
-        model, meta, logits = _train(cfg, dataset, val_per_class, split_seed, device, progress)
-        meta["id"] = tid
-        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-        atomic_write(folder / "model.safetensors", lambda p: save_file(state, p))
-        atomic_write(folder / "train_logits.safetensors", lambda p: save_file({"logits": logits.cpu()}, p))
-        write_json(folder / "meta.json", meta)  # written last: its presence means the folder is complete
-    meta = read_json(folder / "meta.json")
     if tuple(meta["classes"]) != tuple(splits.classes):
         raise DDLibError(f"teacher {tid} was trained on classes {meta['classes']}, the dataset has "
                          f"{list(splits.classes)}; delete {folder} to retrain")

@@ -11,7 +11,7 @@ from conftest import DIGITS, TINY_TEACHER
 
 VPC = DIGITS["val_per_class"]
 TEACHER = TeacherConfig(**TINY_TEACHER)
-SCORING = dict(model="convnet2-w8-instancenorm", batch=32, records=4)
+SCORING = dict(model="convnet2-w8-instancenorm", batch=32, seed=0, val_per_class=VPC)
 CA2D_KNOBS = dict(pool=20, budget=320, score_model="convnet2-w8-instancenorm", score_batch=32, records=4, J=3, W=2)
 
 
@@ -26,15 +26,21 @@ def test_the_scoring_run_costs_what_the_downstream_run_costs(ipc, epochs):
 
 
 def test_a_scoring_run_trains_exactly_the_budget_and_records_evenly():
-    dyn, probe = cad.scoring_run("digits", 320, val_per_class=VPC, **SCORING)
-    assert dyn.meta["samples_seen"] == 320 and dyn.meta["steps"] == 10
+    every = cad.record_every(320, 4)
+    dyn = scores.record_dynamics("digits", budget=320, every=every, **SCORING)
+    n = len(data.load("digits", VPC).y_train)
+    assert dyn.meta["samples_seen"] == 320 and dyn.meta["steps"] == 10 and dyn.meta["id"].startswith("cad-digits-")
     assert dyn.samples.tolist() == [96, 160, 256, 320]          # every 80 samples, at whole batches of 32
-    assert len(probe) == len(data.load("digits", VPC).y_train) and dyn.probs.shape[:2] == (4, len(probe))
-    assert dyn.meta["forward_samples"] == 4 * len(probe)
-    small, probe5 = cad.scoring_run("digits", 320, val_per_class=VPC, probe=5, **SCORING)
+    assert dyn.meta["epochs"] == cad.matched_epochs(320, n) and dyn.probs.shape[:2] == (4, n)
+    assert dyn.meta["forward_samples"] == 4 * n
+    probe5 = cad.probe_indices(data.load("digits", VPC).y_train, 5, 0)
+    small = scores.record_dynamics("digits", budget=320, every=every, probe=probe5, **SCORING)
     assert len(probe5) == 50 and torch.equal(small.y, data.load("digits", VPC).y_train[probe5])
+    assert small.meta["id"] != dyn.meta["id"] and small.meta["forward_samples"] == 4 * 50
     with pytest.raises(DDLibError, match="budget must be a positive number"):
         cad.matched_epochs(0, 100)
+    with pytest.raises(DDLibError, match="exactly one of epochs and budget"):
+        scores.record_dynamics("digits", budget=320, epochs=1.0, **SCORING)
 
 
 def test_the_pick_on_a_hand_made_trajectory():
@@ -66,7 +72,8 @@ def test_the_pick_moves_toward_harder_samples_as_the_budget_grows():
     x, y, margin = _synthetic()
     hardness = []
     for budget in (300, 1500, 24_000):
-        dyn = cad.record_on(x, y, budget, model="convnet1-w8-none", batch=32, records=8, seed=0, aug="none")
+        dyn = scores.record_dynamics_on(x, y, model="convnet1-w8-none", epochs=cad.matched_epochs(budget, len(x)),
+                                        every=cad.record_every(budget, 8), batch=32, seed=0, aug="none")
         picked = cad.pick(scores.difficulty("dyn_unc", dyn, J=6, W=2), y, 30, "hardest")
         hardness.append(float((1 / margin[picked]).mean()))
     assert hardness[0] < hardness[1] < hardness[2], hardness

@@ -122,12 +122,17 @@ def test_unknown_method_and_knob_are_one_line_errors():
         make("dm", ipc=1000, **DM_KNOBS)
 
 
-def test_get_caches_the_set_and_reads_it_back(monkeypatch):
+def test_get_caches_the_set_and_reads_it_back(monkeypatch, capsys):
     first = distill.get("rded", "digits", 1, 0, val_per_class=VPC, teacher=TEACHER, **RDED_KNOBS)
     monkeypatch.setattr(rded, "distill", lambda *a, **k: pytest.fail("distilled again"))
     again = distill.get("rded", "digits", 1, 0, val_per_class=VPC, teacher=TEACHER, **RDED_KNOBS)
     assert torch.equal(first.images, again.images) and again.meta["cache_hit"]
     assert again.meta["sources"] == first.meta["sources"]
+    record = distill.cache_dir() / "synsets" / f"{first.meta['key']}.safetensors.json"  # written last by save
+    record.write_text("{half a record")
+    with pytest.raises(pytest.fail.Exception, match="distilled again"):                # not trusted: remade
+        distill.get("rded", "digits", 1, 0, val_per_class=VPC, teacher=TEACHER, **RDED_KNOBS)
+    assert f"corrupt cache record {record}" in capsys.readouterr().err
 
 
 def test_a_file_with_the_bytes_of_a_cached_set_shares_its_runs(tmp_path):

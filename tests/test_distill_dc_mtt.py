@@ -7,6 +7,7 @@ import torch
 from ddlib import distill as D, synset
 from ddlib.distill import dc, mtt
 from ddlib.errors import DDLibError
+from ddlib.paths import cache_dir
 
 torch.set_num_threads(1)
 
@@ -85,9 +86,9 @@ def test_mtt_experts_are_cached_shared_and_rebuilt_when_half_written(monkeypatch
 
     monkeypatch.setattr(mtt, "_train_expert", counting)
     c = ctx(ipc=3, seed=5)                         # the IPC and seed do not enter the expert key
-    folder = mtt.expert_dir(c, k)
-    assert folder == mtt.expert_dir(ctx(ipc=1, seed=0), k)
-    assert folder != mtt.expert_dir(c, D.make_knobs("mtt", dict(TINY["mtt"], lr_teacher=0.02)))
+    folder = cache_dir() / "experts" / mtt.expert_key(c, k)
+    assert mtt.expert_key(c, k) == mtt.expert_key(ctx(ipc=1, seed=0), k)
+    assert mtt.expert_key(c, k) != mtt.expert_key(c, D.make_knobs("mtt", dict(TINY["mtt"], lr_teacher=0.02)))
     traj, _ = mtt.expert_trajectories(c, k)        # may be a hit from the other tests: same key
     n_params = sum(p.numel() for p in c.net(k.model, 0).parameters())
     assert traj.shape == (k.experts, k.train_epochs + 1, n_params)

@@ -151,3 +151,5 @@ def test_record_dynamics_is_cached(tmp_path, monkeypatch):
     assert second.meta == first.meta
     with pytest.raises(AssertionError, match="cache was not used"):   # another seed is another run
         scores.record_dynamics("digits", **dict(kw, seed=1))
+    with pytest.raises(DDLibError, match="exactly one of epochs and budget"):
+        scores.record_dynamics("digits", **dict(kw, epochs=None))

@@ -11,8 +11,6 @@
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass
 
 import torch
@@ -21,11 +19,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch.func import functional_call
 
-from .. import __version__, augment, models
+from .. import augment, models
 from ..errors import DDLibError
-from ..paths import cache_dir
-from ..store import atomic_write, read_json, write_json
+from ..store import atomic_write, cached_folder, digest
 from ..train import batch_indices, plain_sgd
+from ..version import __version__
 
 EXPERT_FORMAT = 1
 EXPERT_SEED = 7_000_000  # expert e's init, batches and augmentation are seeded by EXPERT_SEED + e
@@ -101,12 +99,7 @@ def expert_key(ctx, k: Knobs) -> str:
              model=k.model, experts=k.experts, train_epochs=k.train_epochs, epoch_samples=k.epoch_samples,
              batch_train=k.batch_train, lr_teacher=k.lr_teacher, dsa=k.dsa, seed_base=EXPERT_SEED,
              device=torch.device(ctx.device).type, ddlib_version=__version__)
-    blob = hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
-    return f"{k.model}-{ctx.dataset}-{blob}"
-
-
-def expert_dir(ctx, k: Knobs):
-    return cache_dir() / "experts" / expert_key(ctx, k)
+    return f"{k.model}-{ctx.dataset}-{digest(d)}"
 
 
 def _train_expert(ctx, k: Knobs, e: int) -> torch.Tensor:
@@ -129,36 +122,35 @@ def _train_expert(ctx, k: Knobs, e: int) -> torch.Tensor:
 def expert_trajectories(ctx, k: Knobs) -> tuple:
     """([experts, train_epochs + 1, P] on the device, info): read from the cache or trained and cached.
 
-    The cache folder holds ``trajectories.safetensors`` and ``meta.json``; the meta is written last, so a folder
-    without it (a killed run) counts as absent and is rebuilt."""
-    folder = expert_dir(ctx, k)
-    path, meta_path = folder / "trajectories.safetensors", folder / "meta.json"
+    The cache folder ``<cache>/experts/<key>/`` holds ``trajectories.safetensors`` and ``meta.json``, written last
+    (``store.cached_folder``); a trajectory file that does not read back with the meta's shape is rebuilt, not
+    trusted."""
     samples = k.experts * k.train_epochs * _steps_per_epoch(ctx, k) * k.batch_train
-    shape = None
-    if meta_path.exists() and path.exists():
-        try:
-            traj = load_file(str(path))["trajectories"]
-            shape = read_json(meta_path).get("shape")
-        except (SafetensorError, OSError, KeyError, ValueError):  # a corrupt cache is rebuilt, not trusted
-            traj = None
-        if traj is not None and list(traj.shape) == shape:
-            return traj.to(ctx.device), dict(expert_train_samples=samples, experts_cache_hit=True)
-    bar = ctx.bar(k.experts, "MTT experts")
-    trajs = []
-    for e in range(k.experts):
-        trajs.append(_train_expert(ctx, k, e).cpu())
-        bar.update()
-    bar.close()
-    traj = torch.stack(trajs).contiguous()
-    atomic_write(path, lambda p: save_file({"trajectories": traj}, p))
-    write_json(meta_path, dict(key=expert_key(ctx, k), shape=list(traj.shape), dataset=ctx.dataset,
-                               val_per_class=ctx.val_per_class, split_seed=ctx.split_seed,
-                               device=torch.device(ctx.device).type, ddlib_version=__version__,
-                               recipe={f: v for f, v in asdict(k).items() if f in (
-                                   "model", "experts", "train_epochs", "epoch_samples", "batch_train",
-                                   "lr_teacher", "dsa")},
-                               samples_seen=samples))
-    return traj.to(ctx.device), dict(expert_train_samples=samples, experts_cache_hit=False)
+    trained = []
+
+    def make(folder):
+        bar = ctx.bar(k.experts, "MTT experts")
+        for e in range(k.experts):
+            trained.append(_train_expert(ctx, k, e).cpu())
+            bar.update()
+        bar.close()
+        traj = torch.stack(trained).contiguous()
+        atomic_write(folder / "trajectories.safetensors", lambda p: save_file({"trajectories": traj}, p))
+        return dict(key=folder.name, shape=list(traj.shape), dataset=ctx.dataset, val_per_class=ctx.val_per_class,
+                    split_seed=ctx.split_seed, device=torch.device(ctx.device).type, ddlib_version=__version__,
+                    recipe={f: v for f, v in asdict(k).items() if f in (
+                        "model", "experts", "train_epochs", "epoch_samples", "batch_train", "lr_teacher", "dsa")},
+                    samples_seen=samples)
+
+    folder, meta = cached_folder("experts", expert_key(ctx, k), make)
+    try:
+        traj = load_file(folder / "trajectories.safetensors")["trajectories"]
+    except (SafetensorError, OSError, KeyError):
+        traj = None
+    if traj is None or list(traj.shape) != meta.get("shape"):   # a corrupt trajectory file: rebuilt, not trusted
+        (folder / "meta.json").unlink()
+        return expert_trajectories(ctx, k)
+    return traj.to(ctx.device), dict(expert_train_samples=samples, experts_cache_hit=not trained)
 
 
 def prepare(ctx, k: Knobs) -> None:
