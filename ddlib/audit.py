@@ -20,20 +20,20 @@ from __future__ import annotations
 import importlib.util
 import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from . import data, regimes
 from .errors import DDLibError
-from .experiment import RunConfig, file_synset, provenance, sweep
-from .findings import chapter_params, common
-from .findings.common import CommonParams
+from .experiment import check_device, check_inputs, file_synset, provenance, sweep
+from . import profile as prof
+from .analysis import by_seed, gain_table, points_text
+from .profile import MAX_SEEDS, Profile
 from .paths import PACKAGE_DIR, results_dir
-from .stats import fmt, paired_difference, t_interval
+from .stats import fmt, paired_difference
 from .store import atomic_write, read_json, write_json
 from .synset import PICKLE_SUFFIXES, infer_ipc, peek_meta
 
@@ -46,22 +46,16 @@ FORMAT = 1
 
 
 @dataclass
-class Params(CommonParams):
-    """The recipe every audited set is trained with: the common parameters of a profile (``params/quick.yaml`` ...)
-    and its first budget; the defaults are the quick profile."""
-    budgets: list = field(default_factory=lambda: [12_800])
-
-
-@dataclass
 class Plan:
     """An audit, checked before any compute: the set, the dataset, the claimed IPC, the budget, the seeds and the
-    recipe (``p``); ``temperature`` None means: choose it on the validation split."""
+    recipe (``p``: a profile's common parameters and its first budget); ``temperature`` None means: choose it on the
+    validation split."""
     path: Path
     dataset: str
     ipc: int
     ipc_source: str
     budget: int
-    p: Params
+    p: Profile
     sha256: str
     synset: object
     temperature: float | None = None
@@ -70,20 +64,6 @@ class Plan:
     @property
     def seeds(self) -> list:
         return list(self.p.seeds)
-
-
-def read_params(path) -> dict:
-    import yaml
-    try:
-        with open(path) as f:
-            given = yaml.safe_load(f) or {}
-    except OSError as e:
-        raise DDLibError(f"cannot read parameters file {path}: {e.strerror}") from None
-    except yaml.YAMLError as e:
-        raise DDLibError(f"parameters file {path} is not valid YAML ({str(e).splitlines()[0]})") from None
-    if not isinstance(given, dict):
-        raise DDLibError(f"parameters file {path} must be a mapping of name: value")
-    return given
 
 
 def plan(file, dataset: str | None = None, ipc: int | None = None, budget: int | None = None,
@@ -96,8 +76,7 @@ def plan(file, dataset: str | None = None, ipc: int | None = None, budget: int |
     ``params``: a YAML file (a profile, e.g. params/quick.yaml) or a dict; ``seeds``: how many (0, 1, ...);
     ``dataset``: default the one the file names, else the parameters'; ``ipc``: the claim, default the file's
     own (its provenance, else its class counts when they are all equal)."""
-    given = read_params(params) if isinstance(params, (str, Path)) else dict(params or {})
-    p = chapter_params(Params, given)
+    p = Profile.load(params) if isinstance(params, (str, Path)) else Profile.from_dict(dict(params or {}))
     path = Path(file)
     if not path.exists() and path.suffix.lower() not in PICKLE_SUFFIXES:
         raise DDLibError(f"no such file or folder: {path}")
@@ -108,8 +87,8 @@ def plan(file, dataset: str | None = None, ipc: int | None = None, budget: int |
         raise DDLibError(f"{path.name} says it was distilled from {named!r}, not {dataset!r}; pass --dataset {named}")
     p = replace(p, dataset=dataset)
     if seeds is not None:
-        if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-            raise DDLibError(f"seeds takes how many seeds (a positive integer), got {seeds!r}")
+        if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= MAX_SEEDS:
+            raise DDLibError(f"seeds takes how many seeds (an integer from 1 to {MAX_SEEDS}), got {seeds!r}")
         p = replace(p, seeds=list(range(seeds)))
     if not p.seeds:
         raise DDLibError("seeds is empty")
@@ -132,9 +111,8 @@ def plan(file, dataset: str | None = None, ipc: int | None = None, budget: int |
     s = file_synset(str(path), p.dataset, ipc, p.val_per_class)  # classes, shape, values and the claimed IPC
     pl = Plan(path.resolve(), p.dataset, ipc, source, budget, p, s.meta["sha256"], s, temperature)
     for c in configs(pl, temperature or 1.0):                # names, numbers, IPC against the dataset, device
-        c.validate()
-    if p.device.startswith("cuda") and not torch.cuda.is_available():
-        raise DDLibError("device 'cuda' asked for, but torch sees no CUDA device; use --device cpu")
+        check_inputs(c)
+    check_device(p.device)
     m = s.meta
     if m.get("val_per_class") not in (None, p.val_per_class) or m.get("split_seed") not in (None, 0):
         pl.notes.append(f"the set was distilled with another validation split (val_per_class "
@@ -149,12 +127,10 @@ def configs(pl: Plan, temperature: float) -> list:
     chapters 01 and 03 build them, so a profile's runs come from the result cache."""
     out = []
     for arm in ARMS:
-        regime, optim = regimes.ARMS[arm]
         for s in pl.seeds:
-            kw = dict(common.run_kwargs(pl.p, temperature), ipc=pl.ipc, regime=regime, optim=optim,
-                      budget=pl.budget, seed=s)
-            out.append(RunConfig(**kw, synset_file=str(pl.path)))
-            out += [RunConfig(select=b, **kw) for b in BASELINES]
+            kw = dict(ipc=pl.ipc, **prof.arm(arm), budget=pl.budget, seed=s)
+            out.append(prof.subset_run(pl.p, temperature=temperature, synset_file=str(pl.path), **kw))
+            out += [prof.subset_run(pl.p, b, temperature, **kw) for b in BASELINES]
     return out
 
 
@@ -173,7 +149,7 @@ def run(pl: Plan, out: Path, progress: bool = True, command: str = "") -> dict:
     if pl.temperature is not None:
         temperature, t_source = float(pl.temperature), "given"
     else:
-        temperature, _ = common.tune_temperature(pl.p, pl.budget, progress)
+        temperature, _ = prof.tune_temperature(pl.p, pl.budget, progress)
         t_source = ("the only one listed" if len(pl.p.temperatures) == 1 else
                     f"chosen on the validation split from {list(pl.p.temperatures)} (SL+KD on the full training "
                     f"split, seed {pl.seeds[0]}, the same budget)")
@@ -189,27 +165,14 @@ def run(pl: Plan, out: Path, progress: bool = True, command: str = "") -> dict:
 
 # --- analysis ---------------------------------------------------------------------------------------------------
 
-def _acc(df: pd.DataFrame, method: str, arm: str, value: str = "test_acc") -> dict:
-    return common.by_seed(df, value, method=method, arm=arm)
-
-
 def accuracy_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Per (arm, method): test accuracy (mean, 95% t interval, n) and the gain over random paired by seed (NaN for
-    random itself), and for the set its difference from herding, paired by seed."""
-    rows = []
-    for arm in ARMS:
-        rnd = _acc(df, "random", arm)
-        for m in METHODS:
-            acc = _acc(df, m, arm)
-            if not acc:
-                continue
-            g = paired_difference(acc, rnd) if m != "random" else dict(mean=math.nan, lo=math.nan, hi=math.nan, n=0)
-            row = dict(arm=arm, method=m, **t_interval(acc.values()), gain=g["mean"], gain_lo=g["lo"],
-                       gain_hi=g["hi"], gain_n=g["n"])
-            if m == SET:
-                h = paired_difference(acc, _acc(df, "herding", arm))
-                row.update(vs_herding=h["mean"], vs_herding_lo=h["lo"], vs_herding_hi=h["hi"])
-            rows.append(row)
+    """Per (arm, method): test accuracy (mean, 95% t interval, n) and the gain over random paired by seed, and for
+    the set its difference from herding, paired by seed."""
+    rows = gain_table(df, [dict(arm=arm) for arm in ARMS], METHODS)
+    for r in rows:
+        if r["method"] == SET:
+            h = paired_difference(by_seed(df, method=SET, arm=r["arm"]), by_seed(df, method="herding", arm=r["arm"]))
+            r.update(vs_herding=h["mean"], vs_herding_lo=h["lo"], vs_herding_hi=h["hi"])
     return pd.DataFrame(rows)
 
 
@@ -234,14 +197,6 @@ def _ci(d) -> dict:
     return {k: (float(d[k]) if k != "n" else int(d[k])) for k in ("mean", "lo", "hi", "n")}
 
 
-def _pts(mean, lo, hi) -> str:
-    if not np.isfinite(mean):
-        return "–"
-    if not np.isfinite(lo):
-        return f"{mean * 100:+.1f} (no interval)"
-    return f"{mean * 100:+.1f} [{lo * 100:+.1f}, {hi * 100:+.1f}]"
-
-
 def _verdict(lo, hi) -> str:
     if not np.isfinite(lo):
         return "no interval (one seed)"
@@ -257,7 +212,7 @@ def sentence(table: pd.DataFrame, share: dict, seeds: int) -> str:
         if r.empty:
             continue
         r = r.iloc[0]
-        parts.append(f"{arm} {_pts(r['gain'], r['gain_lo'], r['gain_hi'])} ({_verdict(r['gain_lo'], r['gain_hi'])})")
+        parts.append(f"{arm} {points_text(r['gain'], r['gain_lo'], r['gain_hi'])} ({_verdict(r['gain_lo'], r['gain_hi'])})")
     text = (f"Gain of the set over a random real subset of the same size, in test-accuracy points with a 95% "
             f"interval over {seeds} seed{'s' if seeds != 1 else ''}: " + "; ".join(parts) + ". ")
     if share["share"] is None:
@@ -315,7 +270,7 @@ def summarise(df: pd.DataFrame, pl: Plan, temperature: float, t_source: str, sta
         dataset=pl.dataset, ipc=pl.ipc, ipc_source=pl.ipc_source, budget=pl.budget, batch=pl.p.batch,
         steps=-(-pl.budget // pl.p.batch), seeds=pl.seeds, arms=list(ARMS), baselines=list(BASELINES),
         temperature=temperature, temperature_source=t_source,
-        model=pl.p.model, params=asdict(pl.p),
+        model=pl.p.model, params=prof.as_dict(pl.p),
         units="accuracies and gains are fractions of the test set (0.01 = one point); intervals are 95% t "
               "intervals over seeds, gains paired by seed",
         regimes=per_arm, hl_share_of_slkd_lead=share, sentence=sentence(table, share, len(pl.seeds)),
@@ -351,18 +306,33 @@ def load(audit_dir) -> dict:
     return dict(summary=summary, runs=runs, table=table, survival=survival_table(table), dir=d)
 
 
+MARKUP = "&<>\"'`*_[]\\|#~!$"   # HTML's specials and Markdown's marks (MyST's $ math too)
+
+
+def safe(value) -> str:
+    """``value`` as Markdown text that renders as itself: HTML escaped, and Markdown's own marks (code spans,
+    emphasis, links, backslashes) turned into entities. Everything a user's file or a hand-edited audit.json says
+    goes through here on its way into a page, so no file name or header can add markup or script to report.html."""
+    return "".join(f"&#{ord(c)};" if c in MARKUP else c for c in str(value))
+
+
 def headline_markdown(a: dict) -> str:
     s = a["summary"]
     f = s["file"]
-    what = f"`{Path(f['path']).name}`" + (f" ({f['method']})" if f.get("method") else "")
-    return (f"**The set**: {what}, {f['images']} images of {s['dataset']} ({s['ipc']} per class, "
-            f"{s['ipc_source']}), sha256 `{f['sha256'][:16]}…`, "
-            f"{'with' if f['soft_labels'] else 'without'} stored soft labels.\n\n"
-            f"**The protocol**: student `{s['model']}`, {s['budget']:,} samples seen ({s['steps']:,} steps of "
-            f"{s['batch']}) in every run, seeds {', '.join(map(str, s['seeds']))}; KD temperature "
-            f"{s['temperature']:g} ({s['temperature_source']}); baselines: a random real subset and the herding "
-            f"coreset (the teacher's features) of the same IPC.\n\n**In one paragraph**: {s['sentence']}"
-            + "".join(f"\n\n*Note*: {n}" for n in s.get("notes", [])))
+    what = f"<code>{safe(Path(str(f['path'])).name)}</code>" + (f" ({safe(f['method'])})" if f.get("method") else "")
+    return (f"**The set**: {what}, {safe(f['images'])} images of {safe(s['dataset'])} ({safe(s['ipc'])} per class, "
+            f"{safe(s['ipc_source'])}), sha256 <code>{safe(str(f['sha256'])[:16])}</code>…, "
+            f"{'with' if f['soft_labels'] is True else 'without'} stored soft labels.\n\n"
+            f"**The protocol**: student <code>{safe(s['model'])}</code>, {_count(s['budget'])} samples seen "
+            f"({_count(s['steps'])} steps of {safe(s['batch'])}) in every run, seeds "
+            f"{', '.join(map(safe, s['seeds']))}; KD temperature {safe(s['temperature'])} "
+            f"({safe(s['temperature_source'])}); baselines: a random real subset and the herding coreset (the "
+            f"teacher's features) of the same IPC.\n\n**In one paragraph**: {safe(s['sentence'])}"
+            + "".join(f"\n\n*Note*: {safe(n)}" for n in s.get("notes", [])))
+
+
+def _count(v) -> str:
+    return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else safe(v)
 
 
 def gain_table_for_page(a: dict) -> pd.DataFrame:
@@ -373,8 +343,8 @@ def gain_table_for_page(a: dict) -> pd.DataFrame:
     for _, r in t.iterrows():
         rows.append({"arm": r["arm"], "trained on": r["method"], "test accuracy (%)": fmt(r),
                      "gain over random (points)": "" if r["method"] == "random" else
-                     _pts(r["gain"], r["gain_lo"], r["gain_hi"]),
-                     "set minus herding (points)": _pts(r["vs_herding"], r["vs_herding_lo"], r["vs_herding_hi"])
+                     points_text(r["gain"], r["gain_lo"], r["gain_hi"]),
+                     "set minus herding (points)": points_text(r["vs_herding"], r["vs_herding_lo"], r["vs_herding_hi"])
                      if r["method"] == SET else "",
                      "seeds": int(r["n"])})
     return pd.DataFrame(rows).set_index(["arm", "trained on"])
@@ -382,12 +352,14 @@ def gain_table_for_page(a: dict) -> pd.DataFrame:
 
 def survival_markdown(a: dict) -> str:
     sh = a["summary"]["hl_share_of_slkd_lead"]
-    if sh["share"] is None:
-        return (f"The set's SL+KD gain over random is {sh['gain_slkd'] * 100:+.1f} points: not a lead, so the "
-                f"share that survives under hard labels is undefined.")
-    return (f"**{sh['share']:.0%}** of the set's SL+KD lead over random ({sh['gain_slkd'] * 100:+.1f} points) "
-            f"survives under hard labels ({sh['gain_hl'] * 100:+.1f} points). Below 100%: part of the lead is the "
-            f"teacher's labels, not the images; a ratio of means, without an interval (see the gains' intervals).")
+    pts = {k: f"{sh[k] * 100:+.1f}" if isinstance(sh.get(k), (int, float)) else safe(sh.get(k))
+           for k in ("gain_slkd", "gain_hl")}
+    if not isinstance(sh.get("share"), (int, float)) or isinstance(sh.get("share"), bool):
+        return (f"The set's SL+KD gain over random is {pts['gain_slkd']} points: not a lead, so the share that "
+                f"survives under hard labels is undefined.")
+    return (f"**{sh['share']:.0%}** of the set's SL+KD lead over random ({pts['gain_slkd']} points) survives under "
+            f"hard labels ({pts['gain_hl']} points). Below 100%: part of the lead is the teacher's labels, not the "
+            f"images; a ratio of means, without an interval (see the gains' intervals).")
 
 
 def survival_for_page(a: dict) -> pd.DataFrame:

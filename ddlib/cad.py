@@ -4,7 +4,8 @@ compute matches the downstream budget, then keep the images of the right difficu
 The rule, as the public reconstruction reads it [reconstruction, see the book's protocol page]:
 
 1. a scoring run on the full training split with K x N = the downstream samples seen (K epochs of N images), so
-   the scoring costs what the downstream run costs (:func:`matched_epochs`);
+   the scoring costs what the downstream run costs (:func:`matched_epochs`; recorded and cached by
+   ``scores.record_dynamics`` given the budget);
 2. EL2N on the clean (un-augmented) images at ``records`` evenly spaced points of that run. The paper records once
    per epoch; at our budgets K is a fraction of an epoch, so the run is cut into ``records`` equal parts instead
    [ours];
@@ -19,21 +20,16 @@ pick moves toward harder images as the budget grows (the Sorscher et al. 2022 in
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 
 import torch
-from safetensors.torch import load_file, save_file
 
 from . import data, scores as scoring
 from .budget import Budget
 from .data import Splits
 from .errors import DDLibError, check_choice
-from .paths import cache_dir
-from .store import atomic_write, read_json, write_json
+from .rules import ccs, keep_by_score
 
-FORMAT = 1
 WHICH = ("hardest", "easiest")
 
 
@@ -66,63 +62,10 @@ def probe_indices(y: torch.Tensor, per_class: int, seed: int) -> torch.Tensor:
     return data.per_class_indices(y, min(per_class, int(torch.bincount(y).min())), seed)
 
 
-def record_on(x: torch.Tensor, y: torch.Tensor, budget: int, *, model: str, batch: int, records: int, seed: int,
-              probe: torch.Tensor | None = None, num_classes: int | None = None, aug: str = "crop_flip",
-              progress: bool = False) -> scoring.Dynamics:
-    """The compute-matched scoring run on any tensors (uncached): ``budget`` samples seen on ``x`` (K x N =
-    budget), softmax recorded on the clean ``x[probe]`` at ``records`` evenly spaced points."""
-    return scoring.record_dynamics_on(x, y, model=model, epochs=matched_epochs(budget, len(x)), batch=batch,
-                                      seed=seed, num_classes=num_classes, aug=aug, progress=progress,
-                                      every=record_every(budget, records), probe=probe)
-
-
-def _key(dataset, budget, model, batch, records, probe, seed, val_per_class, split_seed, aug) -> str:
-    cfg = dict(dataset=dataset, budget=int(budget), model=model, batch=int(batch), records=int(records),
-               probe=int(probe), seed=int(seed), val_per_class=int(val_per_class), split_seed=int(split_seed),
-               aug=aug, format=FORMAT)
-    digest = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:12]
-    return f"cad-{dataset}-{model}-b{budget}-{digest}"
-
-
-def scoring_run(dataset: str, budget: int, *, model: str, batch: int, records: int = 8, probe: int = 0,
-                seed: int = 0, val_per_class: int = 500, split_seed: int = 0, aug: str = "crop_flip",
-                device: str = "cpu", progress: bool = False) -> tuple:
-    """The compute-matched scoring run (HL recipe, ``model``, ``batch``; ``budget`` samples seen on the full
-    training split), recorded at ``records`` points on ``probe`` images per class (0 = all). Cached under
-    ``<cache>/scores/cad-.../`` (meta.json written last). Returns (``scores.Dynamics``, probe indices into the
-    training split)."""
-    steps = Budget(budget, batch).steps
-    if steps < records:      # at most one record per step
-        raise DDLibError(f"CAD-Prune: a scoring run of {budget:,} samples at batch {batch} takes {steps} steps, fewer "
-                         f"than records={records}; lower records (J + W - 1 at least) or the batch, or raise the budget")
-    splits = data.load(dataset, val_per_class, split_seed)
-    n = len(splits.y_train)
-    key = _key(dataset, budget, model, batch, records, probe, seed, val_per_class, split_seed, aug)
-    folder = cache_dir() / "scores" / key
-    if not (folder / "meta.json").exists():
-        d = data.on_device(dataset, val_per_class, split_seed, str(device))
-        idx = probe_indices(splits.y_train, probe, seed)
-        dyn = record_on(*d["train"], budget, model=model, batch=batch, records=records, seed=seed, probe=idx,
-                        num_classes=splits.num_classes, aug=aug, progress=progress)
-        meta = dict(dyn.meta, id=key, dataset=dataset, classes=list(splits.classes), budget=budget,
-                    matched_epochs=matched_epochs(budget, n), records=records, probe_per_class=probe,
-                    val_per_class=val_per_class, split_seed=split_seed)
-        tensors = {"probs": dyn.probs.contiguous(), "y": dyn.y.contiguous(), "samples": dyn.samples.contiguous(),
-                   "probe": idx.contiguous()}
-        atomic_write(folder / "dynamics.safetensors", lambda p: save_file(tensors, p))
-        write_json(folder / "meta.json", meta)
-    meta = read_json(folder / "meta.json")
-    t = load_file(folder / "dynamics.safetensors")
-    if tuple(meta["classes"]) != tuple(splits.classes) or not torch.equal(t["y"], splits.y_train[t["probe"]]):
-        raise DDLibError(f"CAD-Prune scoring run {key} does not match {dataset}'s training split; delete {folder}")
-    return scoring.Dynamics(t["probs"], t["y"], t["samples"], meta), t["probe"]
-
-
 def pick(score: torch.Tensor, y: torch.Tensor, ipc: int, which: str = "hardest", stratify: bool = False,
          seed: int = 0) -> torch.Tensor:
     """Positions (into ``score``/``y``) of the per-class pick: the top (``hardest``) or bottom (``easiest``) ``ipc``
     by score, or with ``stratify`` a CCS stratified draw over the whole score range (no images dropped)."""
-    from .select import ccs, keep_by_score
     check_choice("which", which, WHICH)
     if stratify:
         return ccs(score, y, ipc, beta=0.0, seed=seed)
@@ -152,10 +95,16 @@ def select(splits: Splits, ipc: int, seed: int, which: str = "hardest", J: int =
         if budget is None or model is None or batch is None:
             raise DDLibError("CAD-Prune needs the downstream budget, model and batch (a run passes its own)")
         check_knobs(J, W, records)
-        vpc = len(splits.y_val) // splits.num_classes
-        dyn, probe_idx = scoring_run(splits.name, budget, model=model, batch=batch, records=records, probe=probe,
-                                     seed=score_seed, val_per_class=vpc, split_seed=split_seed, device=device,
-                                     progress=progress)
+        steps = Budget(budget, batch).steps
+        if steps < records:      # at most one record per step
+            raise DDLibError(f"CAD-Prune: a scoring run of {budget:,} samples at batch {batch} takes {steps} steps, "
+                             f"fewer than records={records}; lower records (J + W - 1 at least) or the batch, or "
+                             f"raise the budget")
+        probe_idx = probe_indices(splits.y_train, probe, score_seed)
+        dyn = scoring.record_dynamics(splits.name, budget=budget, every=record_every(budget, records),
+                                      probe=probe_idx if probe else None, model=model, batch=batch, seed=score_seed,
+                                      val_per_class=len(splits.y_val) // splits.num_classes, split_seed=split_seed,
+                                      device=device, progress=progress)
     s = scoring.difficulty("dyn_unc", dyn, J=J, W=W)
     chosen = probe_idx[pick(s, dyn.y, ipc, which, stratify, seed)]
     full = torch.full((len(splits.y_train),), float("nan"))

@@ -9,14 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
-import torch
 
-from . import data, distill as distillers, regimes, select
+from . import data, distill as distillers, profile as prof, regimes, select
 from .errors import DDLibError
-from .experiment import RunConfig, cached_run, run
-from .scores import RecorderConfig
-from .teacher import TeacherConfig
+from .experiment import RunConfig, cached_run, check_device, check_inputs, run
 
 
 def _ipc(text: str):
@@ -28,67 +26,103 @@ def _ipc(text: str):
         raise argparse.ArgumentTypeError(f"IPC must be a positive integer or 'full', got {text!r}") from None
 
 
-def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
+def _params_arg(p):
+    p.add_argument("--params", default=None, metavar="YAML",
+                   help="a profile (params/quick.yaml, params/paper.yaml, params/tiny.yaml) whose values are the "
+                        "defaults of every other flag; default: the quick profile, so a run here and the book's run "
+                        "of the same config are one cache entry")
+
+
+def _recipe_args(p):
+    """The flags that override a profile's recipe (default None: the profile's value)."""
+    p.add_argument("--dataset", default=None, help=f"one of {', '.join(data.LOADERS)}")
+    p.add_argument("--val-per-class", type=int, default=None, help="validation images carved from each class")
+    p.add_argument("--teacher-model", default=None, help="the teacher (SL, SL+KD; RDED's observer, SRe2L's)")
+    p.add_argument("--teacher-epochs", type=float, default=None)
+    p.add_argument("--teacher-floor", type=float, default=None, help="least teacher validation accuracy")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: the profile's)")
+
+
+_RECIPE = {"dataset": "dataset", "val_per_class": "val_per_class", "teacher_model": "teacher_model",
+           "teacher_epochs": "teacher_epochs", "teacher_floor": "teacher_floor", "device": "device",
+           "model": "model", "batch": "batch", "aug": "aug", "recorder_model": "recorder_model",
+           "recorder_epochs": "recorder_epochs", "recorder_batch": "recorder_batch"}
+
+
+def _profile(a) -> prof.Profile:
+    """The profile of ``--params`` (default: the quick profile) with every recipe flag given applied."""
+    p = prof.load(a.params)
+    return p.override(**{f: getattr(a, arg) for arg, f in _RECIPE.items() if getattr(a, arg, None) is not None})
 
 
 def _train_parser(sub):
     p = sub.add_parser("train", help="train one student on a subset under a label regime at a fixed budget")
-    d = RunConfig()
-    p.add_argument("--dataset", default=d.dataset, help=f"one of {', '.join(data.LOADERS)}")
-    p.add_argument("--ipc", type=_ipc, default=d.ipc, help="images per class, or 'full' (default %(default)s)")
-    p.add_argument("--select", default=d.select, help=f"selector: {', '.join(select.SELECTORS)}")
+    _params_arg(p)
+    _recipe_args(p)
+    p.add_argument("--ipc", type=_ipc, default=10, help="images per class, or 'full' (default %(default)s)")
+    p.add_argument("--select", default="random", help=f"selector: {', '.join(select.SELECTORS)}")
     p.add_argument("--distill", default="", metavar="METHOD",
                    help=f"train on METHOD's distilled set instead ({', '.join(distillers.METHODS)}); cached")
     p.add_argument("--distill-knob", action="append", default=[], metavar="NAME=VALUE",
-                   help="a distillation knob (YAML value); repeatable")
-    p.add_argument("--regime", default=d.regime, help=f"label regime: {', '.join(regimes.REGIMES)}")
-    p.add_argument("--budget", type=int, default=d.budget, help="samples seen = steps x batch (%(default)s)")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--model", default=d.model, help="e.g. convnet3-w128-instancenorm, resnet18")
-    p.add_argument("--optim", default=d.optim, help="auto (the regime's recipe), sgd or adamw")
-    p.add_argument("--batch", type=int, default=d.batch)
-    p.add_argument("--aug", default=d.aug, help="none, crop_flip or dsa")
-    p.add_argument("--temperature", type=float, default=d.temperature)
-    p.add_argument("--val-per-class", type=int, default=d.val_per_class)
-    t = TeacherConfig()
-    p.add_argument("--teacher-model", default=t.model)
-    p.add_argument("--teacher-epochs", type=float, default=t.epochs)
-    p.add_argument("--teacher-floor", type=float, default=None, help="least teacher validation accuracy")
-    r = RecorderConfig()
+                   help="a distillation knob (YAML value), over the profile's; repeatable")
+    p.add_argument("--regime", default="hl", help=f"label regime: {', '.join(regimes.REGIMES)}")
+    p.add_argument("--budget", type=int, default=None, help="samples seen = steps x batch (default: the profile's "
+                                                            "first budget)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--model", default=None, help="e.g. convnet3-w128-instancenorm, resnet18")
+    p.add_argument("--optim", default="auto", help="auto (the regime's recipe), sgd or adamw")
+    p.add_argument("--batch", type=int, default=None)
+    p.add_argument("--aug", default=None, help="none, crop_flip or dsa")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="KD temperature (default: chosen on the validation split as the book does)")
     p.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE",
                    help="a selector knob (YAML value), e.g. --knob which=easiest; repeatable")
-    p.add_argument("--recorder-model", default=r.model, help="score selectors: the scoring run's model")
-    p.add_argument("--recorder-epochs", type=float, default=r.epochs, help="score selectors: scoring-run epochs")
-    p.add_argument("--recorder-batch", type=int, default=r.batch)
+    p.add_argument("--recorder-model", default=None, help="score selectors: the scoring run's model")
+    p.add_argument("--recorder-epochs", type=float, default=None, help="score selectors: scoring-run epochs")
+    p.add_argument("--recorder-batch", type=int, default=None)
     p.add_argument("--label-views", type=int, default=0, help="SL only: k stored labelled views per image")
-    p.add_argument("--device", default=default_device(), help="cpu or cuda (default: cuda when available)")
     p.add_argument("--no-cache", action="store_true", help="train even if this exact run is cached")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.add_argument("--progress", action="store_true", help="show a progress bar")
 
 
+def _yaml_value(text: str, what: str):
+    """A flag's YAML value (``3``, ``easiest``, ``[0, 1]``); a one-line DDLibError for text YAML cannot read."""
+    import yaml
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise DDLibError(f"{what}: {text!r} is not a YAML value ({str(e).splitlines()[0]})") from None
+
+
 def _knobs(pairs) -> tuple:
     """``--knob NAME=VALUE`` arguments as sorted (name, YAML value) pairs."""
-    import yaml
     knobs = []
     for k in pairs:
         name, sep, value = k.partition("=")
         if not sep or not name:
             raise DDLibError(f"--knob takes NAME=VALUE, got {k!r}")
-        knobs.append((name, yaml.safe_load(value)))
+        knobs.append((name, _yaml_value(value, f"--knob {name}")))
     return tuple(sorted(knobs))
 
 
 def _train(a) -> int:
-    knobs = _knobs(a.knob)
-    cfg = RunConfig(dataset=a.dataset, ipc=a.ipc, select=a.select, regime=a.regime, budget=a.budget, seed=a.seed,
-                    model=a.model, optim=a.optim, batch=a.batch, aug=a.aug, temperature=a.temperature,
-                    val_per_class=a.val_per_class, device=a.device, label_views=a.label_views,
-                    teacher=TeacherConfig(model=a.teacher_model, epochs=a.teacher_epochs, floor=a.teacher_floor),
-                    recorder=RecorderConfig(model=a.recorder_model, epochs=a.recorder_epochs, batch=a.recorder_batch),
-                    select_knobs=knobs, distill=a.distill, distill_knobs=_knobs(a.distill_knob))
-    cfg.validate()
+    p = _profile(a)
+    run_fields = dict(ipc=a.ipc, regime=a.regime, optim=a.optim, budget=p.budgets[0] if a.budget is None else a.budget, seed=a.seed,
+                      label_views=a.label_views)
+    if a.distill:
+        distillers.check(a.distill)
+        p = p.override(distill_knobs={**p.distill_knobs,
+                                      a.distill: {**p.distill_knobs.get(a.distill, {}), **dict(_knobs(a.distill_knob))}})
+        build = lambda t: prof.distilled_run(p, a.distill, t, **run_fields)  # noqa: E731
+    else:
+        own = p.cad_knobs if a.select == "cad" else {}      # the profile's CAD-Prune knobs, as chapter 05 runs it
+        build = lambda t: prof.subset_run(p, a.select, t, knobs={**own, **dict(_knobs(a.knob))},  # noqa: E731
+                                          **run_fields)
+    cfg = check_inputs(build(1.0 if a.temperature is None else a.temperature))
+    check_device(cfg.device)
+    if a.temperature is None and cfg.regime != "hl":     # as the book: T chosen on validation (cached runs)
+        cfg = check_inputs(build(prof.tune_temperature(p, min(p.budgets), progress=a.progress)[0]))
     result = run(cfg, progress=a.progress) if a.no_cache else cached_run(cfg, progress=a.progress)
     if a.json:
         print(json.dumps(result, default=str))
@@ -105,36 +139,33 @@ def _distill_parser(sub):
                        description=f"Distil a synthetic set with one of: {methods}. Writes FILE (safetensors: "
                                    f"images in [0, 1], labels) and FILE.json (provenance and compute).")
     p.add_argument("--method", required=True, help=f"one of {methods}")
-    p.add_argument("--dataset", default=RunConfig.dataset, help=f"one of {', '.join(data.LOADERS)}")
+    _params_arg(p)
+    _recipe_args(p)
     p.add_argument("--ipc", type=int, required=True, help="images per class")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None, help="the set's seed (default: the profile's distill_seed)")
     p.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE",
-                   help="a method knob (YAML value), e.g. --knob iterations=500; repeatable; a wrong name lists them")
-    p.add_argument("--val-per-class", type=int, default=RunConfig.val_per_class)
-    t = TeacherConfig()
-    p.add_argument("--teacher-model", default=t.model, help="the observer / teacher recipe's model (rded, sre2l)")
-    p.add_argument("--teacher-epochs", type=float, default=t.epochs)
-    p.add_argument("--teacher-floor", type=float, default=None, help="least teacher validation accuracy")
-    p.add_argument("--device", default=default_device(), help="cpu or cuda (default: cuda when available)")
+                   help="a method knob (YAML value) over the profile's, e.g. --knob iterations=500; repeatable; a "
+                        "wrong name lists them")
     p.add_argument("--out", required=True, metavar="FILE", help="where to write the set (.safetensors)")
     p.add_argument("--progress", action="store_true", help="show a progress bar")
 
 
 def _distill(a) -> int:
-    from .experiment import device_type
     from .synset import save
     distillers.check(a.method)
-    knobs = dict(_knobs(a.knob))
-    distillers.make_knobs(a.method, knobs)
-    device_type(a.device)
-    if a.device.startswith("cuda") and not torch.cuda.is_available():
-        raise DDLibError("device 'cuda' asked for, but torch sees no CUDA device; use --device cpu")
-    data.load(a.dataset, a.val_per_class)          # a missing dataset fails here, before any compute
-    s = distillers.get(a.method, a.dataset, a.ipc, a.seed, device=a.device, val_per_class=a.val_per_class,
-                       teacher=TeacherConfig(model=a.teacher_model, epochs=a.teacher_epochs, floor=a.teacher_floor),
-                       progress=a.progress, **knobs)
+    out = Path(a.out)
+    if out.is_dir() or not out.parent.is_dir():
+        raise DDLibError(f"--out {out}: {'a folder' if out.is_dir() else 'its folder does not exist'}; give a file "
+                         f"path in an existing folder")
+    p = _profile(a)
+    knobs = {**prof.distill_knobs(p, a.method), **dict(_knobs(a.knob))}
+    seed = a.seed if a.seed is not None else p.distill_seed if p.distill_seed is not None else 0
+    cfg = check_inputs(RunConfig(**prof.base(p), ipc=a.ipc, budget=p.budgets[0], seed=seed, distill=a.method,
+                                 distill_knobs=tuple(knobs.items())))   # names, knobs, IPC, device: no compute yet
+    check_device(cfg.device)
+    s = cfg.synset(progress=a.progress)
     save(a.out, s)
-    print(f"{a.method} {a.dataset} ipc={a.ipc} seed={a.seed}: {len(s)} images {tuple(s.images.shape[1:])} "
+    print(f"{a.method} {cfg.dataset} ipc={a.ipc} seed={seed}: {len(s)} images {tuple(s.images.shape[1:])} "
           f"in {s.meta['compute']['wall_s']:.1f}s -> {a.out} (+ .json)")
     return 0
 
@@ -165,10 +196,8 @@ def _audit_parser(sub):
     p.add_argument("--budget", type=_positive_int, default=None,
                    help="samples seen per run (default: the parameters' first budget, 12800 on the quick profile)")
     p.add_argument("--seeds", type=_positive_int, default=None, help="how many seeds (default: the parameters', 3)")
-    p.add_argument("--device", default=None,
-                   help="cpu or cuda (default: the parameters', else cuda when available)")
-    p.add_argument("--params", default=None, metavar="YAML",
-                   help="the recipe: a profile (params/quick.yaml, params/paper.yaml); default: the quick profile")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: the profile's)")
+    _params_arg(p)
     p.add_argument("--temperature", type=float, default=None,
                    help="KD temperature (default: chosen on the validation split from the parameters' list)")
     p.add_argument("--out", default=None, metavar="DIR",
@@ -178,11 +207,8 @@ def _audit_parser(sub):
 
 
 def _audit(a) -> int:
-    from pathlib import Path
-
     from . import audit
-    device = a.device if a.device is not None else (None if a.params else default_device())
-    pl = audit.plan(a.file, dataset=a.dataset, ipc=a.ipc, budget=a.budget, seeds=a.seeds, device=device,
+    pl = audit.plan(a.file, dataset=a.dataset, ipc=a.ipc, budget=a.budget, seeds=a.seeds, device=a.device,
                     params=a.params, temperature=a.temperature)
     out = Path(a.out) if a.out else audit.default_out(pl)
     if out.exists() and not out.is_dir():
@@ -227,25 +253,18 @@ def _sweep_parser(sub):
     from .findings import FINDINGS
     p = sub.add_parser("sweep", help="run a chapter's sweep and write its results (e.g. on a GPU machine)")
     p.add_argument("finding", help=f"one of {', '.join(FINDINGS)}")
-    p.add_argument("--params", help="a YAML file of parameters (params/quick.yaml, params/paper.yaml)")
+    _params_arg(p)
     p.add_argument("-p", dest="overrides", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                    help="override one parameter (YAML value), like papermill's -p")
 
 
 def _sweep(a) -> int:
-    import yaml
     from .findings import FINDINGS
     if a.finding not in FINDINGS:
         raise DDLibError(f"unknown finding {a.finding!r}; valid: {', '.join(FINDINGS)}")
-    params = {}
-    if a.params:
-        try:
-            with open(a.params) as f:
-                params = yaml.safe_load(f) or {}
-        except OSError as e:
-            raise DDLibError(f"cannot read parameters file {a.params}: {e.strerror}") from None
-    params.update({k: yaml.safe_load(v) for k, v in a.overrides})
-    from .findings.common import main
+    params = prof.read_yaml(a.params) if a.params else {}
+    params.update({k: _yaml_value(v, f"-p {k}") for k, v in a.overrides})
+    from .findings import main
     summary = main(FINDINGS[a.finding], params)
     print(json.dumps({k: summary[k] for k in ("chapter", "status", "sentence")}))
     return 0
@@ -298,8 +317,8 @@ def main(argv=None) -> int:
     a.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return COMMANDS[a.command](a)
-    except DDLibError as e:
-        print(f"error: {e}", file=sys.stderr)
+    except DDLibError as e:   # one line, whatever text of the user's the message quotes
+        print("error: " + " ".join(str(e).split("\n")), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: finished runs are cached; run the same command again to resume", file=sys.stderr)

@@ -6,12 +6,15 @@ and nothing half-written is read back.
 """
 from __future__ import annotations
 
-import hashlib
+import ctypes
 import json
+import math
 import multiprocessing
 import os
 import platform
+import signal
 import subprocess
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -23,13 +26,14 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from . import __version__, augment, data, distill as distillers, models, regimes, scores, select, synset as synsets
+from . import augment, data, distill as distillers, models, regimes, scores, select, synset as synsets
 from . import teacher as teachers
 from .budget import Budget
-from .errors import DDLibError, check_choice
+from .errors import SEED_MAX, DDLibError, check_choice
 from .paths import cache_dir, repo_root
-from .store import read_json, write_json
+from .store import digest, read_record, write_json
 from .train import TEMPERATURE, TrainSpec, accuracy, fit, predict
+from .version import __version__
 
 
 def device_type(device: str) -> str:
@@ -38,6 +42,17 @@ def device_type(device: str) -> str:
         return torch.device(device).type
     except (RuntimeError, TypeError):
         raise DDLibError(f"unknown device {device!r}; valid: cpu, cuda, cuda:<n>, mps") from None
+
+
+def check_device(device: str) -> str:
+    """A device this machine has; a one-line DDLibError otherwise. Checked before a run trains, not in
+    ``RunConfig.validate``: runs recorded on a GPU can be read back from the cache on any machine."""
+    kind = device_type(device)
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise DDLibError("device 'cuda' asked for, but torch sees no CUDA device; use --device cpu")
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise DDLibError("device 'mps' asked for, but torch sees no MPS device; use --device cpu")
+    return device
 
 
 @dataclass(frozen=True)
@@ -67,79 +82,78 @@ class RunConfig:
     synset_file: str = ""                    # a user's set (safetensors, npz or image folder; see ddlib.synset):
                                              # train on it instead; keyed by its content, not its path
 
+    def __post_init__(self):
+        # One tuple per choice: knobs sorted, a selector's defaults written out (the cache key is built from them).
+        object.__setattr__(self, "select_knobs", select.canonical_knobs(self.select, self.select_knobs))
+        if self.distill:
+            distillers.check(self.distill)
+        object.__setattr__(self, "distill_knobs", tuple(sorted(dict(self.distill_knobs).items())))
+
+    @property
+    def source(self) -> str:
+        """What the run trains on: ``"subset"`` (real images chosen by ``select``), ``"distilled"`` (``distill``'s
+        set) or ``"file"`` (a user's set, ``synset_file``)."""
+        return "file" if self.synset_file else "distilled" if self.distill else "subset"
+
     def validate(self) -> "RunConfig":
-        """Check every name and number before any compute; raise a one-line DDLibError otherwise."""
+        """Check every name and number, without reading any data; a one-line DDLibError otherwise
+        (:func:`check_inputs` adds the checks that read the data and the set)."""
         check_choice("dataset", self.dataset, data.LOADERS)
         regimes.check(self.regime)
-        select.check(self.select)
-        select.check_knobs(self.select, dict(self.select_knobs))
         models.ModelSpec.parse(self.model)
         models.ModelSpec.parse(self.teacher.model)
         TrainSpec(self.regime, Budget(self.budget, self.batch), self.optim, aug=self.aug).validate()
         check_choice("device", device_type(self.device), ("cpu", "cuda", "mps"))
-        if not self.temperature > 0:
-            raise DDLibError(f"temperature must be positive, got {self.temperature!r}")
+        if not (isinstance(self.temperature, (int, float)) and 0 < self.temperature < math.inf):
+            raise DDLibError(f"temperature must be a positive finite number, got {self.temperature!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= SEED_MAX:
+            raise DDLibError(f"seed must be an integer in [0, {SEED_MAX:,}], got {self.seed!r}")
+        self.teacher.validate()
+        if self.distill and self.synset_file:
+            raise DDLibError(f"a run trains on a set from a file (synset_file) or on a method's distilled set "
+                             f"(distill={self.distill!r}), not both")
+        if self.source != "subset":
+            if self.select != "random" or self.select_knobs:
+                raise DDLibError(f"a run trains either on a {'distilled set' if self.distill else 'set from a file'}"
+                                 f" or on a selected subset (select={self.select!r}), not both")
+            if self.ipc == "full":
+                raise DDLibError(f"a {'distilled set' if self.distill else 'set from a file'} needs an integer IPC, "
+                                 f"not 'full'")
         if self.distill:
             distillers.check(self.distill)
             self.distill_knob_values()
-            if self.select != "random" or self.select_knobs:
-                raise DDLibError(f"a run trains either on a distilled set (distill={self.distill!r}) or on a "
-                                 f"selected subset (select={self.select!r}), not both")
-            if self.ipc == "full":
-                raise DDLibError("a distilled set needs an integer IPC, not 'full'")
-        if self.synset_file:
-            if self.distill:
-                raise DDLibError(f"a run trains either on a set from a file (synset_file) or on a method's distilled "
-                                 f"set (distill={self.distill!r}), not both")
-            if self.select != "random" or self.select_knobs:
-                raise DDLibError(f"a run trains either on a set from a file (synset_file) or on a selected subset "
-                                 f"(select={self.select!r}), not both")
-            if self.ipc == "full":
-                raise DDLibError("a set from a file needs an integer IPC (its claim), not 'full'")
         if self.label_views and (self.regime != "sl" or self.label_views < 0):
             raise DDLibError(f"label_views (k stored labels per image) applies to regime 'sl' only and must be "
                              f">= 1, got {self.label_views} with regime {self.regime!r}")
-        if self.ipc != "full":
-            if isinstance(self.ipc, bool) or not isinstance(self.ipc, int) or self.ipc < 1:
-                raise DDLibError(f"IPC must be a positive integer or 'full', got {self.ipc!r}")
-            counts = torch.bincount(data.load(self.dataset, self.val_per_class, self.split_seed).y_train)
-            if self.ipc > int(counts.min()):
-                raise DDLibError(f"IPC {self.ipc} is larger than the smallest class of {self.dataset}'s training "
-                                 f"split ({int(counts.min())} images)")
-        if self.synset_file:
-            self.synset()                    # read and checked (cached by content), before any compute
+        if self.ipc != "full" and (isinstance(self.ipc, bool) or not isinstance(self.ipc, int) or self.ipc < 1):
+            raise DDLibError(f"IPC must be a positive integer or 'full', got {self.ipc!r}")
         return self
 
     @property
-    def selects_by_teacher(self) -> bool:
-        """Whether the cached teacher chooses the subset: its embeddings (herding, k-center) or its loss (a window
-        or CCS on ``teacher_loss``)."""
-        return self.select in ("herding", "kcenter") or dict(self.select_knobs).get("score") == select.TEACHER_SCORE
+    def select_reads(self) -> str:
+        """What the selector reads besides the split (``select.Selector``): nothing, teacher, recorder or own."""
+        return select.reads(self.select, self.select_knobs) if self.source == "subset" else "nothing"
 
     def key_fields(self) -> dict:
         d = asdict(self)
         d["device"] = device_type(self.device)
+        teacher = self.teacher.key(self.dataset, self.val_per_class, self.split_seed)
         if self.regime == "hl":          # HL reads neither the teacher nor the temperature
             d["teacher"], d["temperature"] = None, None
         else:
-            d["teacher"] = self.teacher.key(self.dataset, self.val_per_class, self.split_seed)
-            d["temperature"] = float(self.temperature)
-        if self.selects_by_teacher:          # the teacher picks the subset, even under HL
-            d["select_teacher"] = self.teacher.key(self.dataset, self.val_per_class, self.split_seed)
-        if self.select in ("random", "cad") or self.selects_by_teacher:
+            d["teacher"], d["temperature"] = teacher, float(self.temperature)
+        if self.select_reads == "teacher":   # the teacher picks the subset, even under HL
+            d["select_teacher"] = teacher
+        if self.select_reads != "recorder":
             del d["recorder"]                # only the score selectors read a scoring run (CAD-Prune: its own)
-        if not self.select_knobs:
-            del d["select_knobs"]
-        for name in ("distill", "distill_knobs", "distill_seed"):
-            del d[name]
-        if self.distill:                     # the set's own key covers method, knobs, seed and its teacher
-            for name in ("select", "recorder", "select_teacher"):
-                d.pop(name, None)
+        for name in ("distill", "distill_knobs", "distill_seed", "synset_file"):
+            del d[name]                      # a path: where a set lies is no part of what it is
+        if self.source != "subset":          # the set's own key covers method, knobs, seed and its teacher
+            for name in ("select", "select_knobs"):
+                del d[name]
+        if self.distill:
             d["synset"] = distillers.key(self.distill, self.distill_context(), self.distill_knob_values())
-        del d["synset_file"]                 # a path: where the set lies is no part of what it is
         if self.synset_file:                 # a user's set: its content (a moved file still hits the cache)
-            for name in ("select", "recorder", "select_teacher", "select_knobs"):
-                d.pop(name, None)
             own = distillers.cached_key(self.synset_file)
             if own:                          # byte for byte one of ddlib's cached sets: that set's runs
                 d["synset"] = own
@@ -179,7 +193,7 @@ class RunConfig:
                               **self.distill_knob_dict())
 
     def key(self) -> str:
-        return hashlib.sha256(json.dumps(self.key_fields(), sort_keys=True).encode()).hexdigest()[:20]
+        return digest(self.key_fields())
 
 
 def file_synset(path: str, dataset: str, ipc: int | None, val_per_class: int = 500, split_seed: int = 0):
@@ -201,6 +215,20 @@ def _file_synset(sig: tuple, dataset: str, ipc, val_per_class: int, split_seed: 
     s.labels = s.labels.long()
     s.meta = dict(s.meta, path=str(path), sha256=synsets.sha256(path))
     return s
+
+
+def check_inputs(cfg: RunConfig) -> RunConfig:
+    """``cfg.validate()`` and the checks that read data, before any compute: the IPC against the training split's
+    smallest class, and a set from a file (read and checked, cached by content)."""
+    cfg.validate()
+    if cfg.ipc != "full":
+        counts = torch.bincount(data.load(cfg.dataset, cfg.val_per_class, cfg.split_seed).y_train)
+        if cfg.ipc > int(counts.min()):
+            raise DDLibError(f"IPC {cfg.ipc} is larger than the smallest class of {cfg.dataset}'s training "
+                             f"split ({int(counts.min())} images)")
+    if cfg.synset_file:
+        cfg.synset()
+    return cfg
 
 
 @lru_cache(maxsize=1)
@@ -244,10 +272,8 @@ def training_inputs(cfg: RunConfig, progress: bool = False) -> tuple:
 
 def run(cfg: RunConfig, progress: bool = False) -> dict:
     """Train one student as ``cfg`` says and evaluate it on the validation and test splits."""
-    cfg.validate()
-    # Checked here, not in validate(): runs recorded on a GPU can be read back from the cache on any machine.
-    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
-        raise DDLibError("device 'cuda' asked for, but torch sees no CUDA device; use --device cpu")
+    check_inputs(cfg)
+    check_device(cfg.device)
     start = time.perf_counter()
     splits = data.load(cfg.dataset, cfg.val_per_class, cfg.split_seed)
     d = data.on_device(cfg.dataset, cfg.val_per_class, cfg.split_seed, cfg.device)
@@ -282,7 +308,7 @@ def run(cfg: RunConfig, progress: bool = False) -> dict:
     elif synset is not None:
         result.update(synset_key=synset.meta["key"], distill_compute=synset.meta["compute"],
                       distill_wall_s=synset.meta["compute"]["wall_s"])
-    elif cfg.selects_by_teacher:
+    elif cfg.select_reads == "teacher":
         result["select_teacher_id"] = cfg.teacher.key(cfg.dataset, cfg.val_per_class, cfg.split_seed)
     elif picked.get("compute"):                # a selector's own scoring run (CAD-Prune), and what it cost
         result.update(picked["compute"])
@@ -312,15 +338,22 @@ def as_asked(result: dict, cfg: RunConfig) -> dict:
     return dict(result, **json.loads(json.dumps(asked)))      # as stored: tuples read back as lists
 
 
+RECORD_FIELDS = ("key", "val_acc", "test_acc", "samples_seen", "wall_s")   # what a finished run's record holds
+
+
 def _read_cached(cfg: RunConfig) -> dict | None:
+    """The cached result of ``cfg``, or None. A record that is not JSON, not this run's, or lacks a result is
+    reported in one line and recomputed (writes are atomic, so that is outside damage)."""
     path = _cache_path(cfg)
-    if not path.exists():
+    record = read_record(path)
+    if record is None:
         return None
-    try:
-        return dict(as_asked(read_json(path), cfg), cache_hit=True)
-    except (OSError, json.JSONDecodeError):
-        path.unlink()  # unreadable: recompute (writes are atomic, so this is outside damage)
+    if record.get("key") != cfg.key() or any(not isinstance(record.get(k), (int, float, str)) or
+                                             isinstance(record.get(k), bool) for k in RECORD_FIELDS):
+        print(f"ddlib: corrupt run record {path} (not this run's, or without its result); recomputing",
+              file=sys.stderr)
         return None
+    return dict(as_asked(record, cfg), cache_hit=True)
 
 
 def cached_run(cfg: RunConfig, progress: bool = False) -> dict:
@@ -331,6 +364,9 @@ def cached_run(cfg: RunConfig, progress: bool = False) -> dict:
     result = run(cfg, progress)
     write_json(_cache_path(cfg), result)
     return dict(result, cache_hit=False)
+
+
+PR_SET_PDEATHSIG = 1   # <linux/prctl.h>
 
 
 def default_workers(configs) -> int:
@@ -347,8 +383,16 @@ def default_workers(configs) -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
-def _worker_start():
-    torch.set_num_threads(1)   # one thread per worker: the workers share the cores (recorded as cpu_threads)
+def _worker_start(parent: int):
+    """A sweep worker: one thread (the workers share the cores; recorded as cpu_threads), and it dies with its
+    parent: Linux's PR_SET_PDEATHSIG, so a killed sweep leaves no worker training on (elsewhere: best effort)."""
+    torch.set_num_threads(1)
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:   # the parent died before the signal was armed
+        os._exit(1)
 
 
 def _prepare(cfg: RunConfig) -> None:
@@ -374,7 +418,7 @@ def sweep(configs, progress: bool = True, desc: str = "runs", workers: int | Non
     made first, once: teachers and scoring runs here, then the distilled sets in the workers, then the runs."""
     configs = list(configs)
     for c in configs:
-        c.validate()
+        check_inputs(c)
     rows, todo = {}, {}
     for i, c in enumerate(configs):
         hit = _read_cached(c)
@@ -399,7 +443,7 @@ def sweep(configs, progress: bool = True, desc: str = "runs", workers: int | Non
             if c.distill:
                 synsets.setdefault(c.key_fields()["synset"], c)
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(n, mp_context=ctx, initializer=_worker_start) as pool:
+        with ProcessPoolExecutor(n, mp_context=ctx, initializer=_worker_start, initargs=(os.getpid(),)) as pool:
             try:
                 for f in as_completed([pool.submit(_make_synset, c) for c in synsets.values()]):
                     f.result()

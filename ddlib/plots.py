@@ -138,6 +138,21 @@ def accuracy_by_selector(table, budgets, arms, selectors):
     return fig
 
 
+
+def _budget_title(ax, b, budgets) -> None:
+    """A panel's title names its budget when the figure has more than one."""
+    if len(budgets) > 1:
+        ax.set_title(f"budget {b:,} samples seen")
+
+
+def _finish(fig, axes, ylabel: str):
+    """The y label on the first panel, the legend on the last, a tight layout."""
+    axes[0][0].set_ylabel(ylabel)
+    axes[0][-1].legend(loc="best", frameon=True)
+    fig.tight_layout()
+    return fig
+
+
 def gain_by_regime(best, budgets, arms):
     """One panel per budget: the best coreset's test gain over random (accuracy points, paired 95% interval)
     per IPC, one marker per arm side by side, the selector chosen on validation written above each point."""
@@ -158,12 +173,8 @@ def gain_by_regime(best, budgets, arms):
         ax.axhline(0, color="0.4", lw=1)
         ax.set_xticks(range(len(ipcs)), [str(i) for i in ipcs])
         ax.set_xlabel("images per class (IPC)")
-        if len(budgets) > 1:
-            ax.set_title(f"budget {b:,} samples seen")
-    axes[0][0].set_ylabel("best coreset minus random\n(test accuracy points)")
-    axes[0][-1].legend(loc="best", frameon=True)
-    fig.tight_layout()
-    return fig
+        _budget_title(ax, b, budgets)
+    return _finish(fig, axes, "best coreset minus random\n(test accuracy points)")
 
 
 def views_dial(dial, budgets, selectors):
@@ -198,12 +209,8 @@ def views_dial(dial, budgets, selectors):
         ax.set_xticks([lo_x, *map(float, ks), hi_x], ["SL", *map(str, ks), "SL+KD"])
         ax.minorticks_off()
         ax.set_xlabel("stored labelled views per image (k)")
-        if len(budgets) > 1:
-            ax.set_title(f"budget {b:,} samples seen")
-    axes[0][0].set_ylabel("coreset minus random\n(test accuracy points)")
-    axes[0][-1].legend(loc="best", frameon=True)
-    fig.tight_layout()
-    return fig
+        _budget_title(ax, b, budgets)
+    return _finish(fig, axes, "coreset minus random\n(test accuracy points)")
 
 
 # --- chapter 03: distilled sets next to random and the coresets ---------------------------------------------------
@@ -246,10 +253,7 @@ def accuracy_by_method(table, budgets, ipcs, arms):
         kinds = t.drop_duplicates("method").set_index("method")["kind"]
         ax.set_xticks(range(len(methods)), [NAMES.get(m, m) if kinds[m] == "distilled" else m for m in methods])
         ax.set_title(_panel_title(b, ipc, budgets))
-    axes[0][0].set_ylabel("test accuracy (%)")
-    axes[0][-1].legend(loc="best", frameon=True)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, axes, "test accuracy (%)")
 
 
 def rank_shift(ranks, budgets, ipcs, arms):

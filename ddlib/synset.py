@@ -22,7 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
 from .errors import DDLibError
-from .store import atomic_write, write_json
+from .store import atomic_write, file_sha256, write_json
 
 FORMAT = 1
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin")
@@ -107,8 +107,10 @@ def load(path, classes=None, shape=None) -> SynSet:
     if path.suffix.lower() == ".npz":
         try:
             with np.load(path, allow_pickle=False) as z:
-                arrays = {k: torch.from_numpy(np.array(z[k])) for k in z.files}
-        except (ValueError, OSError, zipfile.BadZipFile) as e:
+                arrays = {k: torch.from_numpy(_numeric(np.array(z[k]), k, path)) for k in z.files}
+        except DDLibError:
+            raise
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
             raise DDLibError(f"{path.name}: not a readable npz without pickle ({str(e).splitlines()[0]})") from None
         meta, kind = {}, "npz"
     else:
@@ -118,6 +120,7 @@ def load(path, classes=None, shape=None) -> SynSet:
                 meta = json.loads((f.metadata() or {}).get("ddlib", "{}"))
             if not isinstance(meta, dict):
                 raise json.JSONDecodeError("header metadata 'ddlib' is not a JSON object", "", 0)
+            meta = checked_header(meta, path)
         except (SafetensorError, OSError, json.JSONDecodeError) as e:
             raise DDLibError(f"{path.name}: not a readable safetensors file "
                              f"({(str(e).splitlines() or [type(e).__name__])[0]})") from None
@@ -132,6 +135,18 @@ def load(path, classes=None, shape=None) -> SynSet:
     soft = arrays.get("soft_labels")
     return SynSet(images.float() if images.is_floating_point() else images, arrays["labels"],
                   None if soft is None else soft.float(), dict(meta, file_format=kind))
+
+
+def _numeric(a: np.ndarray, name: str, path) -> np.ndarray:
+    """An npz array as torch takes it: numbers only (no text or records); unsigned 64-bit labels as int64 when they
+    fit. A one-line DDLibError otherwise."""
+    if a.dtype.kind not in "biuf":
+        raise DDLibError(f"{Path(path).name}: array {name!r} holds {a.dtype} values, not numbers")
+    if a.dtype == np.uint64 or a.dtype == np.uint32:
+        if a.size and a.max() > np.iinfo(np.int64).max:
+            raise DDLibError(f"{Path(path).name}: array {name!r} holds values too large for int64")
+        return a.astype(np.int64)
+    return a
 
 
 def _class_of_folder(name: str, classes) -> int | None:
@@ -239,16 +254,14 @@ def sha256(path) -> str:
         raise DDLibError(f"no such file: {path}")
     sig = signature(path)
     if sig not in _HASHES:
-        h = hashlib.sha256()
         if path.is_dir():
+            h = hashlib.sha256()
             for f in _files_of(path.resolve()):
                 h.update(str(f.relative_to(path.resolve())).encode() + b"\0")
                 h.update(hashlib.sha256(f.read_bytes()).digest())
+            _HASHES[sig] = h.hexdigest()
         else:
-            with open(path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    h.update(block)
-        _HASHES[sig] = h.hexdigest()
+            _HASHES[sig] = file_sha256(path)
     return _HASHES[sig]
 
 
@@ -260,6 +273,20 @@ def peek_meta(path) -> dict:
     try:
         with safe_open(path, "pt") as f:
             meta = json.loads((f.metadata() or {}).get("ddlib", "{}"))
-        return meta if isinstance(meta, dict) else {}
     except Exception:      # not safetensors, or unreadable: the loader says what is wrong
         return {}
+    return checked_header(meta, path) if isinstance(meta, dict) else {}
+
+
+HEADER_FIELDS = {"dataset": str, "method": str, "key": str, "ipc": int, "seed": int, "val_per_class": int,
+                 "split_seed": int, "compute": dict}   # what ddlib reads of a file's own provenance
+
+
+def checked_header(meta: dict, path) -> dict:
+    """A file's provenance header, each field ddlib reads of the type it must have (a file is untrusted input);
+    a one-line DDLibError otherwise."""
+    for name, kind in HEADER_FIELDS.items():
+        v = meta.get(name)
+        if v is not None and (not isinstance(v, kind) or isinstance(v, bool)):
+            raise DDLibError(f"{Path(path).name}: header field {name!r} must be {kind.__name__}, got {v!r}")
+    return meta

@@ -19,7 +19,7 @@ from safetensors.torch import save_file
 
 from ddlib import audit, cli, experiment, synset
 from ddlib.errors import DDLibError
-from ddlib.experiment import RunConfig, cached_run
+from ddlib.experiment import RunConfig, cached_run, check_inputs
 from ddlib.teacher import TeacherConfig
 
 from conftest import DIGITS, PYTHON, REPO, TINY_TEACHER, clear_ddlib_caches, subprocess_env
@@ -315,18 +315,42 @@ def test_the_key_follows_the_content_not_the_path(isolated):
     assert ka == kb != kc
     f = RunConfig(**base, synset_file=str(a)).key_fields()
     assert f["synset_sha256"] == sha(a) and not {"synset_file", "select", "recorder", "select_knobs"} & set(f)
-    # configs without a file keep exactly their key fields
+    # configs without a file keep exactly their key fields (select_knobs always: canonical, defaults written out)
     assert sorted(RunConfig().key_fields()) == ['aug', 'batch', 'budget', 'dataset', 'ddlib_version', 'device', 'ipc',
-                                                'model', 'optim', 'regime', 'seed', 'select', 'split_seed', 'teacher',
-                                                'temperature', 'val_per_class']
+                                                'model', 'optim', 'regime', 'seed', 'select', 'select_knobs',
+                                                'split_seed', 'teacher', 'temperature', 'val_per_class']
 
 
 def test_a_file_is_exclusive_with_distill_and_selectors(isolated):
     path = str(save_raw(isolated["tmp"] / "a.safetensors", digits_set()))
     base = dict(DIGITS, ipc=2, budget=96, synset_file=path)
-    with pytest.raises(DDLibError, match="either on a set from a file .* or on a method's distilled set"):
+    with pytest.raises(DDLibError, match="on a set from a file .* or on a method's distilled set"):
         RunConfig(**base, distill="dm").validate()
-    with pytest.raises(DDLibError, match="either on a set from a file .* or on a selected subset"):
+    with pytest.raises(DDLibError, match="either on a set from a file or on a selected subset"):
         RunConfig(**base, select="herding").validate()
+    with pytest.raises(DDLibError, match="a set from a file needs an integer IPC"):
+        RunConfig(**{**base, "ipc": "full"}).validate()
+    RunConfig(**{**base, "ipc": 3}).validate()              # reads no data: the claim is checked with the file
     with pytest.raises(DDLibError, match="the set claims IPC 3"):
-        RunConfig(**{**base, "ipc": 3}).validate()
+        check_inputs(RunConfig(**{**base, "ipc": 3}))
+    assert check_inputs(RunConfig(**base)).source == "file"
+
+
+def test_the_audits_baselines_are_the_chapters_runs_and_its_parameters_are_a_profile(tmp_path):
+    """Random and herding are built by the profile's run builders, as chapter 01 builds them: a profile's audit
+    reads them from the result cache. The recipe is a ``Profile``: an unknown or mistyped name is one line."""
+    from pathlib import Path
+
+    from ddlib.findings import label_regimes
+    from ddlib.profile import Profile
+    p = Profile.load(REPO / "params" / "quick.yaml")
+    pl = audit.Plan(Path(tmp_path / "set.safetensors"), p.dataset, p.dd_ipcs[0], "claimed (--ipc)", p.budgets[0], p,
+                    "0" * 64, None)
+    cfgs = audit.configs(pl, 4.0)
+    assert [c.source for c in cfgs[:3]] == ["file", "subset", "subset"] and len(cfgs) == 3 * 3 * len(p.seeds)
+    chapter = {c.key() for c in label_regimes.configs(p, 4.0)}
+    assert all(c.key() in chapter for c in cfgs if c.source == "subset")
+    for params, needle in (({"budgetz": [1]}, "budgetz"), ({"seeds": 2}, "parameter seeds must be")):
+        with pytest.raises(DDLibError, match=needle) as e:
+            audit.plan(tmp_path / "nowhere.safetensors", params=params)
+        assert "\n" not in str(e.value)

@@ -1,4 +1,5 @@
-"""``python -m ddlib train``: one JSON object per run, and user errors as one line with exit code 2."""
+"""``python -m ddlib train``: one JSON object per run, and user errors as one line with exit code 2. Without
+``--params`` every default is the quick profile's; with it, the profile's (the tiny profile here)."""
 import json
 import math
 import subprocess
@@ -60,9 +61,10 @@ def test_train_prints_one_json_object(env):
 
 
 def test_train_slkd_records_its_teacher(env):
-    args = with_option(with_option(TRAIN, "--regime", "slkd"), "--budget", "650")
+    # a temperature given: no tuning runs (without one, it is chosen on validation: see the tiny-profile test)
+    args = with_option(with_option(TRAIN, "--regime", "slkd"), "--budget", "650") + ["--temperature", "4"]
     r = one_json_object(ddlib(env, *args, *TEACHER, "--json"))
-    assert FIELDS <= set(r) and r["regime"] == "slkd"
+    assert FIELDS <= set(r) and r["regime"] == "slkd" and r["temperature"] == 4.0
     assert r["teacher_id"].startswith("digits-convnet3-w16-instancenorm-")
     assert 0 <= r["teacher_test_acc"] <= 1
     assert r["steps"] == math.ceil(650 / 32) and r["samples_seen"] == 21 * 32
@@ -121,6 +123,61 @@ def test_selector_knobs_from_the_cli(env):
     args = with_option(TRAIN + SCORING, "--select", "el2n")
     hard = one_json_object(ddlib(env, *args, "--json"))
     easy = one_json_object(ddlib(env, *args, "--knob", "which=easiest", "--json"))
-    assert easy["select_knobs"] == [["which", "easiest"]] and easy["key"] != hard["key"]
+    assert hard["select_knobs"] == [["epoch", -1], ["which", "hardest"]]        # canonical: defaults written out
+    assert easy["select_knobs"] == [["epoch", -1], ["which", "easiest"]] and easy["key"] != hard["key"]
     bad = ddlib(env, *args, "--knob", "wich=easiest")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "no knob 'wich'" in bad.stderr
+
+
+# --- a profile's defaults (--params) ------------------------------------------------------------------------------
+
+TINY = ["train", "--params", "params/tiny.yaml"]
+
+
+def test_train_with_a_profile_needs_no_other_flag(env):
+    """The tiny profile gives the dataset, networks, recipe and budget; SL+KD's temperature is chosen on the
+    validation split from the profile's list, as the book does (those runs are cached too)."""
+    from ddlib.profile import Profile
+    tiny = Profile.load(REPO / "params" / "tiny.yaml")
+    r = one_json_object(ddlib(env, *TINY, "--ipc", "5", "--regime", "slkd", "--json"))
+    assert 0 <= r["val_acc"] <= 1 and 0 <= r["test_acc"] <= 1
+    assert (r["dataset"], r["model"], r["budget"], r["batch"], r["ipc"], r["regime"]) == \
+        (tiny.dataset, tiny.model, tiny.budgets[0], tiny.batch, 5, "slkd")
+    assert r["temperature"] in tiny.temperatures and r["teacher_model"] == tiny.teacher_model
+    again = one_json_object(ddlib(env, *TINY, "--ipc", "5", "--regime", "slkd", "--json"))
+    assert again["cache_hit"] is True and again["key"] == r["key"]                  # the tuning runs are cached
+
+
+def test_one_cad_prune_choice_is_one_cache_entry_however_its_knobs_are_written(env):
+    from ddlib import profile as prof
+    from ddlib.select import selector_knobs
+    assert selector_knobs("cad")["stratify"] is False and selector_knobs("cad")["J"] == 6
+    cad = [*TINY, "--ipc", "2", "--select", "cad", "--json"]
+    first = one_json_object(ddlib(env, *cad, "--knob", "which=easiest", "--knob", "probe=10"))
+    assert first["cache_hit"] is False and first["select"] == "cad" and first["scoring_samples_seen"] == \
+        first["samples_seen"]
+    again = one_json_object(ddlib(env, *cad, "--knob", "probe=10", "--knob", "which=easiest",
+                                  "--knob", "stratify=false", "--knob", "J=3"))   # order changed, defaults written
+    assert again["cache_hit"] is True and again["key"] == first["key"]
+    assert again["test_acc"] == first["test_acc"]
+    # chapter 05's run builder gives the very same key (the profile's cad_knobs, J=3 on tiny, then the given ones)
+    tiny = prof.Profile.load(REPO / "params" / "tiny.yaml")
+    assert tiny.cad_knobs["J"] == 3
+    assert prof.cad_run(tiny, {"which": "easiest", "probe": 10}, ipc=2, budget=tiny.budgets[0],
+                        seed=0).key() == first["key"]
+
+
+@pytest.mark.parametrize("params,needle", [
+    ("nowhere.yaml", "cannot read parameters file nowhere.yaml"),
+    ("{budgetz: [1]}", "budgetz"),
+    ("{seeds: 3}", "parameter seeds must be"),
+])
+def test_a_bad_profile_is_one_line_and_exit_2(env, tmp_path, params, needle):
+    path = params
+    if params.startswith("{"):
+        path = str(tmp_path / "p.yaml")
+        (tmp_path / "p.yaml").write_text(params)
+    proc = ddlib(env, "train", "--params", path, "--json")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], proc.stderr

@@ -4,8 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ddlib import profile as prof
 from ddlib.errors import DDLibError
-from ddlib.findings import cad_prune as ch05, difficulty as ch04, hard_labels, label_regimes
+from ddlib.findings import cad_prune as ch05, difficulty as ch04, hard_labels
+from ddlib.profile import Profile
 
 SEEDS = (0, 1, 2, 3, 4)
 WOBBLE = dict(zip(SEEDS, [1, -1, 2, -2, 0]))
@@ -25,7 +27,7 @@ def planted_bins(acc_by_budget, seeds=SEEDS):
 
 
 def ch04_verdict(df):
-    p = ch04.Params(compute_budgets=sorted(set(df["budget"])), difficulty_ipcs=[10], bins=3, seeds=list(SEEDS))
+    p = Profile(compute_budgets=sorted(set(df["budget"])), difficulty_ipcs=[10], bins=3, seeds=list(SEEDS))
     table = ch04.accuracy_table(df, p)
     return ch04.verdict(table, ch04.best_bins(table), ch04.shift(df, p), p), ch04.best_bins(table)
 
@@ -45,13 +47,20 @@ def test_a_fixed_best_bin_is_not_reproduced():
 
 
 def test_bins_are_the_window_selector_on_class_quantiles():
-    p = ch04.Params(bins=4)
-    assert [dict(ch04.bin_knobs(p, k))["lo"] for k in range(4)] == [0.0, 0.25, 0.5, 0.75]
-    assert dict(ch04.bin_knobs(p, 3)) == {"lo": 0.75, "hi": 1.0, "score": "teacher_loss"}
-    with pytest.raises(DDLibError, match="bins must be an integer >= 2"):
-        ch04.check(ch04.Params(bins=1))
-    with pytest.raises(DDLibError, match="unknown score 'loss'"):
-        ch04.check(ch04.Params(difficulty_score="loss"))
+    p = Profile(bins=4)
+    assert [prof.bin_knobs(p, k)["lo"] for k in range(4)] == [0.0, 0.25, 0.5, 0.75]
+    assert prof.bin_knobs(p, 3) == {"lo": 0.75, "hi": 1.0, "score": "teacher_loss"}
+    assert [prof.bin_name(p, k) for k in (0, 3)] == ["0%-25%", "75%-100%"]
+    run = prof.bin_run(p, 3, ipc=10, budget=800, seed=0)
+    assert (run.select, dict(run.select_knobs), run.regime, run.select_reads) == \
+        ("window", {"lo": 0.75, "hi": 1.0, "score": "teacher_loss"}, "hl", "teacher")
+    for bad, needle in ((dict(bins=1), "bins"),                   # refused by the profile, before any compute
+                        (dict(difficulty_score="loss"), "unknown score 'loss'"),
+                        (dict(compute_budgets=[]), "compute_budgets"),
+                        (dict(cad_knobs={"probes": 5}), "no knob 'probes'")):
+        with pytest.raises(DDLibError, match=needle) as e:
+            Profile(**bad).check()
+        assert "\n" not in str(e.value)
 
 
 def planted_sets(ca2d_gain, dm_gain=0.03, seeds=SEEDS):
@@ -69,7 +78,7 @@ def planted_sets(ca2d_gain, dm_gain=0.03, seeds=SEEDS):
 
 
 def ch05_verdict(df):
-    p = ch05.Params(cad_budgets=[3200], cad_ipcs=[10], seeds=list(SEEDS))
+    p = Profile(cad_budgets=[3200], cad_ipcs=[10], seeds=list(SEEDS))
     table = ch05.accuracy_table(df, p)
     comp = ch05.comparisons(df, table, p)
     return ch05.verdict(comp, p), comp
@@ -91,13 +100,44 @@ def test_ca2d_level_with_the_dd_methods_is_not_reproduced():
 
 
 def test_chapter_05_reuses_the_runs_of_chapters_01_03_and_04():
-    p = ch05.Params(cad_budgets=[12_800], seeds=[0])
+    p = Profile(cad_budgets=[12_800], seeds=[0])
     chosen = {(12_800, 10): p.cad_grid[0]}
     keys = {c.key() for c in ch05.configs(p, chosen)}
-    ch01 = label_regimes.Params(seeds=[0])
-    assert label_regimes.run_config(ch01, 1.0, "herding", ipc=10, regime="hl", optim="auto", budget=12_800,
-                                    seed=0).key() in keys
-    ch03 = hard_labels.configs(hard_labels.Params(seeds=[0]), 4.0)
+    ch01 = Profile(seeds=[0])
+    assert prof.subset_run(ch01, "herding", 1.0, ipc=10, regime="hl", optim="auto", budget=12_800,
+                           seed=0).key() in keys
+    ch03 = hard_labels.configs(Profile(seeds=[0]), 4.0)
     assert {c.key() for c in ch03 if c.regime == "hl" and c.distill} <= keys
-    ch04_keys = {c.key() for c in ch04.configs(ch04.Params(seeds=[0], compute_budgets=[12_800]))}
+    ch04_keys = {c.key() for c in ch04.configs(Profile(seeds=[0], compute_budgets=[12_800]))}
     assert ch04_keys <= keys
+    cad = [c for c in ch05.configs(p, chosen) if c.select == "cad"]
+    assert len(cad) == 1 and dict(cad[0].select_knobs)["which"] == "hardest" and dict(cad[0].select_knobs)["probe"] \
+        == 500 and cad[0].select_reads == "own" and "recorder" not in cad[0].key_fields()
+    ca2d = [c for c in ch05.configs(p, chosen) if c.distill == "ca2d"]
+    assert len(ca2d) == 1 and dict(ca2d[0].distill_knobs) == {"probe": 500, "which": "hardest"}
+
+
+def test_cad_prune_chooses_its_candidate_on_validation_per_point(monkeypatch):
+    """``tune`` runs every ``cad_grid`` candidate at every (budget, IPC), first seed, and keeps the one with the best
+    validation accuracy (ties: the first listed), never looking at the test accuracy; ``run`` takes that choice."""
+    p = Profile(cad_budgets=[800, 3200], cad_ipcs=[10], seeds=[3, 4],
+                cad_grid=[{"which": "hardest"}, {"which": "easiest"}, {"which": "hardest", "J": 3}])
+    val = {(800, "easiest", 6): 0.7, (3200, "hardest", 3): 0.7}            # everything else: 0.5
+
+    def fake_sweep(cfgs, progress=True, desc=""):
+        rows = []
+        for c in cfgs:
+            k = dict(c.select_knobs)
+            v = val.get((c.budget, k["which"], k["J"]), 0.5)
+            rows.append(dict(budget=c.budget, ipc=c.ipc, seed=c.seed, val_acc=v, test_acc=1 - v))
+        assert {c.seed for c in cfgs} == {3} and len(cfgs) == 2 * 3
+        return pd.DataFrame(rows)
+
+    monkeypatch.setattr(ch05, "sweep", fake_sweep)
+    chosen, table = ch05.tune(p, progress=False)
+    assert chosen == {(800, 10): {"which": "easiest"}, (3200, 10): {"which": "hardest", "J": 3}}
+    assert table["chosen"].sum() == 2 and len(table) == 6
+    val.clear()                                                          # a tie everywhere: the first listed
+    assert ch05.tune(p, progress=False)[0] == {(800, 10): {"which": "hardest"}, (3200, 10): {"which": "hardest"}}
+    cad = [c for c in ch05.configs(p, chosen) if c.select == "cad" and c.budget == 800]
+    assert cad and all(dict(c.select_knobs)["which"] == "easiest" for c in cad)

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from ddlib import data, experiment, store, teacher as teachers
+from ddlib import data, experiment, select, store, teacher as teachers
 from ddlib.errors import DDLibError
-from ddlib.experiment import RunConfig, cached_run, sweep, vary
+from ddlib.experiment import RunConfig, cached_run, check_inputs, sweep, vary
 from ddlib.teacher import TeacherConfig
 
 from conftest import DIGITS, PYTHON, REPO, TINY_TEACHER, subprocess_env
@@ -96,10 +96,8 @@ BAD = [
     (dict(model="vit-tiny"), "unknown model 'vit-tiny'"),
     (dict(model="convnet3-w16-layernorm"), "unknown norm 'layernorm'"),
     (dict(teacher=TeacherConfig(model="transformer")), "unknown model 'transformer'"),
-    (dict(select="best"), "unknown selector 'best'"),
     (dict(optim="rmsprop"), "unknown optimizer 'rmsprop'"),
     (dict(aug="mixup"), "unknown augmentation 'mixup'"),
-    (dict(ipc=500), "IPC 500 is larger than the smallest class"),
     (dict(ipc=0), "IPC must be a positive integer or 'full'"),
     (dict(ipc="10"), "IPC must be a positive integer or 'full'"),
     (dict(ipc=True), "IPC must be a positive integer or 'full'"),
@@ -110,7 +108,23 @@ BAD = [
     (dict(device="gpu"), "device"),
     (dict(label_views=2), "label_views"),                                    # k stored views: SL only
     (dict(regime="sl", label_views=-1), "label_views"),
+    (dict(distill="rded", ipc="full"), "needs an integer IPC"),
+    (dict(distill="rded", select="herding"), "not both"),
+]
+# Refused when the config is made: the selector's name and knobs are canonicalised then (sorted, every default
+# written out), and the method named, so a config that exists has a valid selector, knobs and method (its key can
+# be computed).
+BAD_AT_CONSTRUCTION = [
+    (dict(select="best"), "unknown selector 'best'"),
     (dict(select_knobs=(("no_such_knob", 1),)), "no_such_knob"),
+    (dict(select="el2n", select_knobs=(("wich", "easiest"),)), "no knob 'wich'"),
+    (dict(select="el2n", select_knobs=(("dynamics", None),)), "is an input of selector 'el2n'"),
+    (dict(select="window", select_knobs=(("score", "loss"),)), "unknown score 'loss'"),
+    (dict(distill="gm"), "unknown distillation method 'gm'"),
+]
+# Refused by check_inputs (and so by cached_run and sweep), not by validate(), which reads no data.
+BAD_INPUTS = [
+    (dict(ipc=500), "IPC 500 is larger than the smallest class"),
 ]
 
 
@@ -123,15 +137,70 @@ def no_compute(monkeypatch):
     monkeypatch.setattr(data, "on_device", boom)
 
 
-@pytest.mark.parametrize("change,needle", BAD, ids=[next(iter(c)) + "=" + str(next(iter(c.values())))[:20]
-                                                    for c, _ in BAD])
+def _id(change) -> str:
+    return next(iter(change)) + "=" + str(next(iter(change.values())))[:20]
+
+
+@pytest.mark.parametrize("change,needle", [pytest.param(c, n, id=_id(c)) for c, n in BAD])
 def test_bad_configs_fail_before_any_compute(change, needle, isolated, no_compute):
     cfg = dataclasses.replace(BASE, **change)
-    for call in (cfg.validate, lambda: cached_run(cfg), lambda: sweep([BASE, cfg], progress=False)):
+    for call in (cfg.validate, lambda: check_inputs(cfg), lambda: cached_run(cfg),
+                 lambda: sweep([BASE, cfg], progress=False)):
         with pytest.raises(DDLibError) as e:
             call()
         assert needle in str(e.value) and "\n" not in str(e.value)
     assert not (isolated["cache"] / "runs").exists()        # the sweep ran nothing, not even its valid config
+
+
+@pytest.mark.parametrize("change,needle", BAD_AT_CONSTRUCTION, ids=[str(c)[:30] for c, _ in BAD_AT_CONSTRUCTION])
+def test_a_bad_selector_or_knob_fails_when_the_config_is_made(change, needle):
+    with pytest.raises(DDLibError) as e:
+        dataclasses.replace(BASE, **change)
+    assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("change,needle", BAD_INPUTS, ids=[str(c)[:30] for c, _ in BAD_INPUTS])
+def test_checks_that_read_data_fail_in_check_inputs_before_any_compute(change, needle, isolated, no_compute,
+                                                                        monkeypatch):
+    cfg = dataclasses.replace(BASE, **change)
+    real_load = data.load
+    monkeypatch.setattr(data, "load", lambda *a, **k: (_ for _ in ()).throw(AssertionError("validate read data")))
+    assert cfg.validate() is cfg                             # names and numbers only: no data read
+    monkeypatch.setattr(data, "load", real_load)
+    for call in (lambda: check_inputs(cfg), lambda: cached_run(cfg), lambda: sweep([BASE, cfg], progress=False)):
+        with pytest.raises(DDLibError) as e:
+            call()
+        assert needle in str(e.value) and "\n" not in str(e.value)
+    assert not (isolated["cache"] / "runs").exists()
+
+
+def test_select_knobs_are_canonical_one_tuple_per_choice():
+    a = dataclasses.replace(BASE, select="cad", select_knobs=(("which", "easiest"), ("probe", 10)))
+    b = dataclasses.replace(BASE, select="cad", select_knobs=(("probe", 10), ("which", "easiest"), ("J", 6)))
+    c = dataclasses.replace(BASE, select="cad", select_knobs={"probe": 10, "which": "easiest"})
+    assert a == b == c and a.key() == b.key() == c.key()
+    assert [k for k, _ in a.select_knobs] == sorted(select.selector_knobs("cad"))   # sorted, defaults written out
+    assert dataclasses.replace(a, select_knobs=(("probe", 10),)).key() != a.key()    # which=hardest by default
+    assert dataclasses.replace(BASE, select="el2n").select_knobs == (("epoch", -1), ("which", "hardest"))
+    assert BASE.select_knobs == () and dataclasses.replace(BASE, select="el2n", select_knobs=(
+        ("which", "hardest"),)).key() == dataclasses.replace(BASE, select="el2n").key()
+    d1 = dataclasses.replace(BASE, distill="rded", distill_knobs=(("pool", 10), ("iterations", 2)))
+    d2 = dataclasses.replace(BASE, distill="rded", distill_knobs=(("iterations", 2), ("pool", 10)))
+    assert d1.distill_knobs == (("iterations", 2), ("pool", 10)) and d1 == d2
+
+
+def test_what_a_run_reads_is_what_its_key_covers():
+    reads = {name: dataclasses.replace(BASE, select=name).select_reads for name in ("random", "herding", "kcenter",
+                                                                                     "el2n", "ccs", "cad")}
+    assert reads == {"random": "nothing", "herding": "teacher", "kcenter": "teacher", "el2n": "recorder",
+                     "ccs": "recorder", "cad": "own"}
+    window = dataclasses.replace(BASE, select="window", select_knobs=(("score", "teacher_loss"),))
+    assert window.select_reads == "teacher" and "select_teacher" in window.key_fields()
+    assert dataclasses.replace(BASE, select="window").select_reads == "recorder"      # el2n by default
+    for cfg in (BASE, dataclasses.replace(BASE, select="cad")):
+        assert "recorder" not in cfg.key_fields() and "select_teacher" not in cfg.key_fields()
+    assert (BASE.source, dataclasses.replace(BASE, distill="dm").source) == ("subset", "distilled")
+    assert dataclasses.replace(BASE, distill="dm").select_reads == "nothing"
 
 
 def test_cuda_without_cuda_fails_before_compute_but_cached_gpu_runs_read_back(isolated, no_compute):
@@ -142,7 +211,8 @@ def test_cuda_without_cuda_fails_before_compute_but_cached_gpu_runs_read_back(is
     cfg.validate()                                   # a GPU config is valid anywhere (its results may be cached)
     with pytest.raises(DDLibError, match="no CUDA device; use --device cpu"):
         cached_run(cfg)
-    store.write_json(isolated["cache"] / "runs" / f"{cfg.key()}.json", {"key": cfg.key(), "test_acc": 0.5})
+    record = dict(key=cfg.key(), val_acc=0.5, test_acc=0.5, samples_seen=640, steps=20, wall_s=1.0)   # a whole one
+    store.write_json(isolated["cache"] / "runs" / f"{cfg.key()}.json", record)
     hit = cached_run(cfg)                            # read back, reported under the config that asked
     assert (hit["key"], hit["test_acc"], hit["cache_hit"], hit["device"]) == (cfg.key(), 0.5, True, "cuda")
 

@@ -3,12 +3,12 @@ the distilled sets' knobs, and the easy-patch statistic."""
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from conftest import REPO
-from ddlib import regimes
+from ddlib import profile as prof, regimes
 from ddlib.errors import DDLibError
-from ddlib.findings import chapter_params, hard_labels as ch, label_regimes
+from ddlib.findings import hard_labels as ch, label_regimes
+from ddlib.profile import Profile
 
 METHODS = ["dm", "dc", "mtt", "sre2l", "rded"]
 
@@ -35,7 +35,7 @@ def planted(hl_gains, coreset_gain=0.05, seeds=(0, 1, 2, 3, 4), soft_gain=0.0):
 
 
 def params(seeds=(0, 1, 2, 3, 4)):
-    return ch.Params(budgets=[1000], seeds=list(seeds), dd_ipcs=[10])
+    return Profile(budgets=[1000], seeds=list(seeds), dd_ipcs=[10])
 
 
 def verdict(df, p=None):
@@ -99,23 +99,29 @@ def test_easy_bias_is_measured_against_a_uniform_draw():
 
 
 def test_random_and_coreset_runs_are_chapter_01s_and_one_set_serves_every_seed():
-    quick = yaml.safe_load((REPO / "params" / "quick.yaml").read_text())
-    p = chapter_params(ch.Params, quick)
-    p01 = chapter_params(label_regimes.Params, quick)
+    p = Profile.load(REPO / "params" / "quick.yaml")
     ours = ch.configs(p, 1.0)
-    theirs = {c.key() for c in label_regimes.configs(p01, 1.0)}
+    theirs = {c.key() for c in label_regimes.configs(p, 1.0)}
     real = [c for c in ours if not c.distill]
     assert real and all(c.key() in theirs for c in real)
     rded = [c for c in ours if c.distill == "rded"]
     assert len(rded) == len(p.seeds) * len(p.dd_arms) and len({c.key_fields()["synset"] for c in rded}) == 1
-    assert dict(ch.knobs_for(p, "dm"))["model"] == p.model
-    assert dict(ch.knobs_for(p, "sre2l"))["teacher_model"] == p.teacher_model
+    assert prof.distill_knobs(p, "dm")["model"] == p.model
+    assert prof.distill_knobs(p, "sre2l")["teacher_model"] == p.teacher_model
+    assert "model" not in prof.distill_knobs(p, "rded")               # RDED trains no network on the images
+    given = p.override(distill_knobs={"dm": {"model": "convnet2-w16", "iterations": 5}})
+    assert prof.distill_knobs(given, "dm") == {"model": "convnet2-w16", "iterations": 5}   # the profile's win
+    dm = [c for c in ch.configs(given, 1.0) if c.distill == "dm"]
+    assert dm and all(dict(c.distill_knobs) == {"iterations": 5, "model": "convnet2-w16"} for c in dm)
+    assert all(c.distill_seed == p.distill_seed for c in ours if c.distill)
 
 
 def test_bad_parameters_fail_before_compute():
-    with pytest.raises(DDLibError, match="unknown distillation method 'gm'"):
-        ch.check(ch.Params(methods=["gm"]))
-    with pytest.raises(DDLibError, match="has no knob 'iters'"):
-        ch.check(ch.Params(distill_knobs={"dm": {"iters": 3}}))
-    with pytest.raises(DDLibError, match="must include 'HL'"):
-        ch.check(ch.Params(dd_arms=["SL+KD"]))
+    for bad, needle in ((dict(methods=["gm"]), "unknown distillation method 'gm'"),
+                        (dict(distill_knobs={"dm": {"iters": 3}}), "has no knob 'iters'"),
+                        (dict(distill_knobs={"gm": {}}), "unknown distillation method 'gm'"),
+                        (dict(dd_arms=["SL+KD"]), "must include 'HL'"),
+                        (dict(dd_arms=["HL", "KD"]), "unknown arm 'KD'")):
+        with pytest.raises(DDLibError, match=needle) as e:
+            Profile(**bad).check()
+        assert "\n" not in str(e.value)

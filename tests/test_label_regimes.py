@@ -5,17 +5,18 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from conftest import REPO
-from ddlib import regimes
-from ddlib.findings import chapter_params, label_regimes as ch, saturation as sat
+from ddlib import profile as prof, regimes
+from ddlib.errors import DDLibError
+from ddlib.findings import label_regimes as ch, saturation as sat
+from ddlib.profile import Profile
 
 NOTEBOOK = REPO / "notebooks" / "01_label_regimes.ipynb"
 
 
-def profile(name: str) -> dict:
-    return yaml.safe_load((REPO / "params" / f"{name}.yaml").read_text())
+def profile(name: str) -> Profile:
+    return Profile.load(REPO / "params" / f"{name}.yaml")
 
 
 def synthetic(gains, seeds=(0, 1, 2, 3, 4), ipcs=(1, 10), selectors=("herding", "el2n"), budget=1000,
@@ -51,8 +52,8 @@ def synthetic(gains, seeds=(0, 1, 2, 3, 4), ipcs=(1, 10), selectors=("herding", 
 
 
 def params(seeds=(0, 1, 2, 3, 4), ipcs=(1, 10), selectors=("herding", "el2n"), views=(), **kw):
-    return ch.Params(budgets=[1000], seeds=list(seeds), ipcs=list(ipcs), selectors=["random", *selectors],
-                     views=list(views), views_ipc=ipcs[-1], views_selectors=["random", selectors[0]], **kw)
+    return Profile(budgets=[1000], seeds=list(seeds), ipcs=list(ipcs), selectors=["random", *selectors],
+                   views=list(views), views_ipc=ipcs[-1], views_selectors=["random", selectors[0]], **kw)
 
 
 def status(gains, **kw):
@@ -132,36 +133,37 @@ def test_dial_finds_where_the_gain_vanishes():
 
 def test_random_configs_are_chapter_02s():
     for name in ("tiny", "quick", "paper"):
-        given = profile(name)
-        p, q = chapter_params(ch.Params, given), chapter_params(sat.Params, given)
+        p = profile(name)                                    # one profile for both chapters
         ours = [c for c in ch.grid_configs(p, 4.0) if c.select == "random" and c.seed in p.seeds]  # not ipc1_seeds
-        theirs = {c.key(): c for c in sat.configs(q, 4.0)}
+        theirs = {c.key(): c for c in sat.configs(p, 4.0)}
         assert ours and all(c.key() in theirs for c in ours), name
         assert all(c == theirs[c.key()] for c in ours), name            # the very same config, field by field
 
 
 def test_selector_configs():
-    p = chapter_params(ch.Params, dict(profile("tiny"), selectors=["random", "herding", "ccs"]))
+    p = profile("tiny").override(selectors=["random", "herding", "ccs"])
     cfgs = ch.grid_configs(p, 4.0)
     ccs = [c for c in cfgs if c.select == "ccs"]
     herding = [c for c in cfgs if c.select == "herding"]
-    assert ccs and all(c.recorder == ch.recorder(p) for c in ccs)
-    assert ch.recorder(p).model == p.recorder_model and ch.recorder(p).epochs == p.recorder_epochs
+    assert ccs and all(c.recorder == prof.recorder(p) for c in ccs)
+    assert prof.recorder(p).model == p.recorder_model and prof.recorder(p).epochs == p.recorder_epochs
     assert "recorder" in ccs[0].key_fields() and "recorder" not in herding[0].key_fields()
-    assert all(c.teacher == ch.common.teacher_config(p) for c in herding)    # herding reads the teacher
+    assert all(c.teacher == prof.teacher(p) for c in herding)                  # herding reads the teacher
+    assert (ccs[0].select_reads, herding[0].select_reads) == ("recorder", "teacher")
+    assert "select_teacher" in herding[0].key_fields() and "select_teacher" not in ccs[0].key_fields()
     n = len(p.budgets) * len(p.coreset_arms) * len(p.ipcs) * len(p.selectors) * len(p.seeds)
     assert len(cfgs) == n
 
 
 def test_ipc1_seeds_only_at_ipc_1():
-    p = chapter_params(ch.Params, dict(profile("tiny"), ipc1_seeds=[0, 1, 2, 3]))
+    p = profile("tiny").override(ipc1_seeds=[0, 1, 2, 3])
     seeds = {(c.ipc, c.seed) for c in ch.grid_configs(p, 4.0)}
     assert {s for i, s in seeds if i == 1} == {0, 1, 2, 3}
     assert {s for i, s in seeds if i != 1} == set(p.seeds)
 
 
 def test_dial_configs_use_label_views():
-    p = chapter_params(ch.Params, profile("tiny"))
+    p = profile("tiny")
     dial = ch.dial_configs(p, 4.0)
     grid = {c.key() for c in ch.grid_configs(p, 4.0)}
     for k in p.views:
@@ -177,8 +179,11 @@ def test_dial_configs_use_label_views():
 
 
 def test_bad_parameters_fail_in_one_line():
-    from ddlib.errors import DDLibError
-    for bad in (dict(selectors=["random", "herdin"]), dict(selectors=["random"]), dict(coreset_arms=["HL", "KD"]),
-                dict(views=[0, 4])):
-        with pytest.raises(DDLibError):
-            ch.check(chapter_params(ch.Params, dict(profile("tiny"), **bad)))
+    for bad, needle in ((dict(selectors=["random", "herdin"]), "unknown selector 'herdin'"),
+                        (dict(selectors=["random"]), "at least one selector besides 'random'"),
+                        (dict(views_selectors=["random", "kmeans"]), "unknown selector 'kmeans'"),
+                        (dict(coreset_arms=["HL", "KD"]), "unknown arm 'KD'"),
+                        (dict(views=[0, 4]), "views")):
+        with pytest.raises(DDLibError, match=needle) as e:
+            profile("tiny").override(**bad).check()
+        assert "\n" not in str(e.value)

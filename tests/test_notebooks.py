@@ -1,25 +1,28 @@
-"""Every chapter notebook: its parameters cell matches the quick profile, it runs end to end on the tiny profile
-with papermill and writes its result files, and the executed copy passes nbval (lax)."""
+"""Every chapter notebook: its parameters cell names fields of ``Profile`` at their defaults (the quick profile),
+every profile in params/ loads and passes ``check()``, each notebook runs end to end on the tiny profile with
+papermill and writes its result files, and the executed copy passes nbval (lax)."""
 import ast
 import json
 import math
 import subprocess
 import sys
-from dataclasses import asdict
+from dataclasses import fields
 
 import nbformat
 import pandas as pd
 import pytest
 import yaml
 
-from ddlib.findings import ALL_PARAMS, FINDINGS, TOOLS, chapter_params
+from ddlib.findings import FINDINGS, audit_sets
+from ddlib.profile import Profile
 from ddlib.report import STATUSES
 
 from conftest import REPO, clear_ddlib_caches, subprocess_env
 
 PARAMS = REPO / "params"
-CHAPTERS = {m.CHAPTER: m for m in (*FINDINGS.values(), *TOOLS.values())}
-TOOL_CHAPTERS = {m.CHAPTER for m in TOOLS.values()}     # no finding: no results.csv or summary.json of their own
+CHAPTERS = {m.CHAPTER: m for m in (*FINDINGS.values(), audit_sets)}
+TOOL_CHAPTERS = {audit_sets.CHAPTER}     # no finding: no results.csv or summary.json of their own
+FIELDS = {f.name for f in fields(Profile)}
 
 
 def load_yaml(name):
@@ -60,16 +63,27 @@ def test_notebook_source_is_clean_and_its_parameters_are_the_quick_profile(chapt
     nb = nbformat.read(path, as_version=4)
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith(f"({mod.LABEL})=")
     assert not any(c.get("outputs") or c.get("execution_count") for c in nb.cells if c.cell_type == "code")
-    cell, quick = parameters_cell(path), load_yaml("quick")
-    assert set(cell) == set(mod.Params.__dataclass_fields__)            # the cell lists every parameter
-    assert {k: quick[k] for k in cell} == cell                           # with the quick profile's values
-    assert asdict(mod.Params()) == cell                                  # and so do the Params defaults
+    cell, default = parameters_cell(path), Profile()
+    assert set(cell) <= FIELDS, f"not a Profile field: {sorted(set(cell) - FIELDS)}"
+    assert {"profile", "dataset", "model", "seeds", "device"} <= set(cell)
+    assert cell == {k: getattr(default, k) for k in cell}                # each at Profile's default (quick)
+    assert Profile.from_dict(cell) == default                           # of the right type, too
+    # the chapter reads its parameters as one profile, checked before any compute, after the parameters cell
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    first = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    reads = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
+             and "Profile.from_namespace(globals()).check()" in c.source]
+    assert code and len(reads) == 1 and reads[0] > first
 
 
-def test_profiles_have_the_same_names_and_every_name_belongs_to_a_chapter():
-    quick, tiny, paper = load_yaml("quick"), load_yaml("tiny"), load_yaml("paper")
-    assert set(tiny) == set(quick) == set(paper) == ALL_PARAMS
-    assert (quick["profile"], tiny["profile"], paper["profile"]) == ("quick", "tiny", "paper")
+def test_every_profile_loads_and_checks_and_quick_is_the_default():
+    files = sorted(PARAMS.glob("*.yaml"))
+    assert {f.stem for f in files} >= {"quick", "tiny", "paper"}
+    for f in files:
+        p = Profile.load(f)
+        assert p.check() is p and p.profile == f.stem, f.name
+        assert set(load_yaml(f.stem)) == FIELDS, f"{f.name} does not list every parameter once"
+    assert Profile.load(PARAMS / "quick.yaml") == Profile()
 
 
 @pytest.fixture(scope="module", params=sorted(CHAPTERS))
@@ -92,7 +106,7 @@ def executed(request, tmp_path_factory):
     clear_ddlib_caches()
     mod = CHAPTERS[chapter]
     return dict(dirs, chapter=chapter, module=mod, notebook=out, folder=dirs["results"] / "tiny" / chapter,
-                params=chapter_params(mod.Params, load_yaml("tiny")))
+                params=Profile.load(PARAMS / "tiny.yaml"))
 
 
 def check_saturation_rows(df, p):

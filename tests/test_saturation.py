@@ -1,14 +1,14 @@
-"""The saturation chapter's verdict on synthetic result frames (no training), and its parameter handling."""
+"""The saturation chapter's verdict on synthetic result frames (no training), and the runs it asks for. (Its old
+parameter-handling tests, from_dict and the notebook namespace, now test ``Profile`` in test_profile.py.)"""
 import math
-import os
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from ddlib import regimes
-from ddlib.errors import DDLibError
-from ddlib.findings import params_from_namespace, saturation
+from ddlib.findings import saturation
+from ddlib.profile import Profile
 from ddlib.report import STATUSES
 
 ARMS = list(regimes.ARMS)          # HL, HL (AdamW), SL, SL+KD
@@ -40,8 +40,7 @@ def frame(slkd, hl=0.7, other=0.85, seeds=(0, 1, 2), ipcs=(1, 10, 50), budgets=(
 
 def params(**kw):
     kw.setdefault("seeds", [0, 1, 2])
-    return saturation.Params(**{**dict(ipcs=[1, 10, 50], budgets=[12_800], arms=ARMS, min_ipc=10,
-                                       threshold=0.95), **kw})
+    return Profile(**{**dict(ipcs=[1, 10, 50], budgets=[12_800], arms=ARMS, min_ipc=10, threshold=0.95), **kw})
 
 
 def verdict(df, p):
@@ -124,35 +123,16 @@ def test_tables():
     assert set(curve["arm"]) == set(ARMS) and (curve["budget"] == 12_800).all()
 
 
-# --- parameters ------------------------------------------------------------------------------------------------
+# --- the runs -------------------------------------------------------------------------------------------------
 
-def test_from_dict_rejects_an_unknown_parameter():
-    p = saturation.Params.from_dict({"budgets": [100], "seeds": [4]})
-    assert p.budgets == [100] and p.seeds == [4] and p.ipcs == saturation.Params().ipcs
-    with pytest.raises(DDLibError) as e:
-        saturation.Params.from_dict({"budgets": [100], "budget": 100})
-    assert "'budget'" in str(e.value) and "\n" not in str(e.value)
-
-
-def _notebook_globals(**extra):
-    def helper():
-        return 1
-
-    class Thing:
-        pass
-
-    return dict(budgets=[800], seeds=[0, 1], profile="tiny", os=os, np=np, chapter=saturation, helper=helper,
-                Thing=Thing, print=print, _=None, __name__="__main__", _i1="budgets = [800]", In=[""], Out={},
-                get_ipython=lambda: None, exit=None, quit=None, **extra)
-
-
-def test_params_from_namespace_keeps_parameters_and_ignores_the_rest():
-    p = params_from_namespace(saturation.Params, _notebook_globals())
-    assert (p.budgets, p.seeds, p.profile) == ([800], [0, 1], "tiny")
-    assert p.model == saturation.Params().model
-
-
-def test_params_from_namespace_rejects_a_stray_variable():
-    with pytest.raises(DDLibError) as e:
-        params_from_namespace(saturation.Params, _notebook_globals(budgetz=[800]))
-    assert "budgetz" in str(e.value) and "\n" not in str(e.value)
+def test_configs_cover_every_point_and_the_full_data_curve():
+    p = Profile(budgets=[1600], full_budgets=[800, 1600], ipcs=[1, 5], seeds=[0, 1], arms=ARMS,
+                full_arms=["HL", "SL+KD"])
+    cfgs = saturation.configs(p, 4.0)
+    seen = [(c.budget, regimes.arm_name(c.regime, c.optim), c.ipc, c.seed) for c in cfgs]
+    assert len(seen) == len(set(seen))
+    main = {(1600, a, ipc, s) for a in ARMS for ipc in (1, 5, "full") for s in (0, 1)}
+    curve = {(800, a, "full", s) for a in ("HL", "SL+KD") for s in (0, 1)}        # 1600 is already in the grid
+    assert set(seen) == main | curve
+    assert all(c.select == "random" and c.temperature == 4.0 and c.dataset == p.dataset for c in cfgs)
+    assert saturation.tune(p.override(temperatures=[2]))[0] == 2.0   # one temperature listed: no tuning runs

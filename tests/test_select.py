@@ -217,3 +217,32 @@ def test_adapters_on_digits(tmp_path, monkeypatch):
     assert torch.bincount(splits.y_train[out["indices"]]).tolist() == [2] * 10
     with pytest.raises(DDLibError, match="pass the split_seed"):
         select.teacher_embeddings(splits, cfg, split_seed=1)
+
+
+# --- the registry: what each selector reads, and its knobs written out ---------------------------------------------
+
+def test_each_registry_entry_says_what_it_reads():
+    assert all(isinstance(s, select.Selector) and callable(s.fn) for s in select.SELECTORS.values())
+    assert select.reads("random", {}) == "nothing" and select.reads("cad", {}) == "own"
+    assert select.reads("herding", {}) == select.reads("kcenter", {}) == "teacher"
+    assert all(select.reads(s, {}) == "recorder" for s in ("el2n", "forgetting", "aum"))
+    for name in ("window", "ccs"):                       # depends on the score: the teacher's loss or a recorder's
+        assert select.reads(name, {}) == "recorder"
+        assert select.reads(name, {"score": select.TEACHER_SCORE}) == "teacher"
+    with pytest.raises(DDLibError, match="unknown selector 'best'"):
+        select.reads("best", {})
+
+
+def test_canonical_knobs_are_sorted_with_every_default_written_out():
+    cad = select.canonical_knobs("cad", {"which": "easiest", "probe": 10})
+    assert cad == tuple(sorted({**select.selector_knobs("cad"), "which": "easiest", "probe": 10}.items()))
+    assert select.canonical_knobs("cad", (("probe", 10), ("which", "easiest"), ("J", 6))) == cad
+    assert select.canonical_knobs("random", ()) == ()
+    assert select.canonical_knobs("el2n", {}) == (("epoch", -1), ("which", "hardest"))
+    assert dict(select.canonical_knobs("window", {"score": "teacher_loss"})) == {"lo": 0.25, "hi": 0.75,
+                                                                                 "score": "teacher_loss"}
+    for given, msg in (({"wich": "easiest"}, "no knob 'wich'"), ({"dynamics": None}, "is an input"),
+                       ({"teacher": None, "device": "cpu"}, "are inputs")):
+        with pytest.raises(DDLibError, match=msg) as e:
+            select.canonical_knobs("el2n", given)
+        assert "\n" not in str(e.value)

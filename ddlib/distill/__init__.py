@@ -12,8 +12,8 @@ Methods: DM, DC, MTT (classic small scale), SRe2L and RDED (large scale); CA2D b
 """
 from __future__ import annotations
 
-import hashlib
-import json
+import sys
+
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from functools import cached_property
@@ -21,11 +21,12 @@ from functools import cached_property
 import torch
 from tqdm import tqdm
 
-from .. import __version__, data, models, teacher as teachers
-from ..errors import DDLibError, check_choice
+from .. import data, models, teacher as teachers
+from ..errors import DDLibError, check_choice, check_like
 from ..paths import cache_dir
-from ..store import read_json
+from ..store import digest, read_record
 from ..synset import SynSet, load as load_synset, peek_meta, save as save_synset, sha256
+from ..version import __version__
 from . import ca2d, dc, dm, mtt, rded, sre2l
 
 METHODS = {"dm": dm, "dc": dc, "mtt": mtt, "sre2l": sre2l, "rded": rded, "ca2d": ca2d}
@@ -116,7 +117,8 @@ def make_knobs(method: str, given: dict | tuple = ()):
     if bad:
         valid = ", ".join(f"{f.name}={getattr(cls(), f.name)!r}" for f in fields(cls))
         raise DDLibError(f"method {method!r} has no knob {', '.join(map(repr, bad))}; its knobs: {valid}")
-    knobs = cls(**given)
+    defaults = cls()
+    knobs = cls(**{k: check_like(f"method {method!r}", k, v, getattr(defaults, k)) for k, v in given.items()})
     getattr(knobs, "validate", lambda: None)()
     return knobs
 
@@ -133,8 +135,7 @@ def key(method: str, ctx: Context, knobs) -> str:
     if uses_teacher(method):
         d["teacher"] = teachers.TeacherConfig.key(_teacher_of(method, ctx, knobs), ctx.dataset, ctx.val_per_class,
                                                   ctx.split_seed)
-    blob = hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    return f"{method}-{ctx.dataset}-ipc{ctx.ipc}-s{ctx.seed}-{blob}"
+    return f"{method}-{ctx.dataset}-ipc{ctx.ipc}-s{ctx.seed}-{digest(d)}"
 
 
 def _teacher_of(method: str, ctx: Context, knobs) -> teachers.TeacherConfig:
@@ -191,14 +192,20 @@ def _check_ipc(ctx: Context) -> None:
 def get(method: str, dataset: str, ipc: int, seed: int = 0, *, device: str = "cpu",
         teacher: teachers.TeacherConfig | None = None, val_per_class: int = 500, split_seed: int = 0,
         progress: bool = False, **knobs) -> SynSet:
-    """``distill(...)``, read from ``<cache>/synsets/`` when this exact set was made before."""
+    """``distill(...)``, read from ``<cache>/synsets/<key>.safetensors`` when this exact set was made before. The
+    set is a file (what ``distill --out`` hands a user), its record the ``.json`` beside it, which ``synset.save``
+    writes last (the rule of ``store.cached_folder``; a corrupt record is remade)."""
     k = make_knobs(method, knobs)
     ctx = Context(dataset, ipc, seed, str(device), teacher or teachers.TeacherConfig(), val_per_class, split_seed)
     path = cache_dir() / "synsets" / f"{key(method, ctx, k)}.safetensors"
-    if path.exists() and path.with_name(path.name + ".json").exists():
-        s = load_synset(path)
-        s.meta = dict(read_json(path.with_name(path.name + ".json")), cache_hit=True)
-        return s
+    meta = read_record(path.with_name(path.name + ".json"))
+    if meta is not None and path.is_file():
+        try:
+            s = load_synset(path)
+            s.meta = dict(meta, cache_hit=True)
+            return s
+        except DDLibError as e:              # truncated or changed: made again
+            print(f"ddlib: corrupt cached set {path} ({e}); recomputing", file=sys.stderr)
     s = distill(method, dataset, ipc, seed, device=device, teacher=teacher, val_per_class=val_per_class,
                 split_seed=split_seed, progress=progress, **asdict(k))
     save_synset(path, s)

@@ -8,60 +8,40 @@ The sets are handed to the audit as their cache files; a file whose bytes equal 
 from __future__ import annotations
 
 import tempfile
-from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from .. import audit, distill, synset as synsets
+from .. import audit, distill, profile as prof, synset as synsets
+from ..analysis import points_text
 from ..errors import DDLibError
-from ..experiment import RunConfig
 from ..paths import cache_dir, results_dir
-from . import common, hard_labels
-from .common import CommonParams
+from ..profile import Profile
 
 CHAPTER = "06_audit_your_set"
 LABEL = "tool-audit"
 TITLE = "Audit your own distilled set"
 
 
-@dataclass
-class Params(CommonParams):
-    """The audit's recipe (a profile's common parameters and its first budget) and which of chapter 03's sets."""
-    budgets: list = field(default_factory=lambda: [12_800])
-    audit_methods: list = field(default_factory=lambda: ["dm", "rded"])
-    dd_ipcs: list = field(default_factory=lambda: [10])      # the sets' IPC: the first of chapter 03's
-    distill_seed: int | None = 0
-    distill_knobs: dict = field(default_factory=dict)
-
-
-def check(p: Params) -> Params:
-    if not p.audit_methods:
-        raise DDLibError("audit_methods is empty")
-    hard_labels.check(replace(common.as_params(hard_labels.Params, p), methods=list(p.audit_methods)))
-    return p
-
-
-def set_file(p: Params, method: str) -> Path:
+def set_file(p: Profile, method: str) -> Path:
     """The file of chapter 03's ``method`` set at the first of ``dd_ipcs`` (distilled and cached if needed): what
     ``python -m ddlib distill --method METHOD --out FILE`` hands a user."""
-    cfg = RunConfig(**common.run_kwargs(p, 1.0), ipc=p.dd_ipcs[0], distill=method, distill_seed=p.distill_seed,
-                    distill_knobs=hard_labels.knobs_for(p, method))
+    cfg = prof.distilled_run(p, method, ipc=p.dd_ipcs[0])
     cfg.synset()
     return cache_dir() / "synsets" / f"{cfg.key_fields()['synset']}.safetensors"
 
 
-def folder(p: Params, method: str) -> Path:
+def folder(p: Profile, method: str) -> Path:
     return results_dir() / p.profile / CHAPTER / method
 
 
-def run(p: Params, progress: bool = True) -> dict:
+def run(p: Profile, progress: bool = True) -> dict:
     """Audit every set of ``audit_methods``; {method: ``audit.load`` of its folder}."""
     out = {}
     for m in p.audit_methods:
-        pl = audit.plan(set_file(p, m), params=asdict(p))
+        pl = audit.plan(set_file(p, m), params=prof.as_dict(p))
         audit.run(pl, folder(p, m), progress=progress, command=f"python -m ddlib audit <{m} set> "
                                                                 f"--params params/{p.profile}.yaml")
         out[m] = audit.load(folder(p, m))
@@ -77,7 +57,7 @@ def overview(audits: dict) -> pd.DataFrame:
         row = {}
         for arm in audit.ARMS:
             g = s["regimes"][arm]["gain_over_random"]
-            row[f"{arm} gain"] = common.pts(g["mean"], _nan(g["lo"]), _nan(g["hi"]))
+            row[f"{arm} gain"] = points_text(g["mean"], _nan(g["lo"]), _nan(g["hi"]))
         sh = s["hl_share_of_slkd_lead"]
         row["share of the SL+KD lead left under HL"] = "–" if sh["share"] is None else f"{sh['share']:.0%}"
         rows[distill.NAMES.get(m, m)] = row
@@ -88,7 +68,7 @@ def _nan(v):
     return np.nan if v is None else v
 
 
-def refusals(p: Params) -> pd.DataFrame:
+def refusals(p: Profile) -> pd.DataFrame:
     """What the audit says to inputs it cannot use, before any compute: each bad file next to the one-line error
     it gets (written to a temporary folder, never trained on)."""
     good = synsets.load(set_file(p, p.audit_methods[0]))
@@ -112,7 +92,7 @@ def refusals(p: Params) -> pd.DataFrame:
             else:
                 np.savez(path, **{k: v.numpy() for k, v in arrays.items()})
             try:
-                audit.plan(path, params=asdict(p))
+                audit.plan(path, params=prof.as_dict(p))
                 message = "(accepted)"
             except DDLibError as e:
                 message = str(e).replace(tmp + "/", "")

@@ -13,17 +13,15 @@ strongest coreset and the best fixed window.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-
-import numpy as np
 import pandas as pd
 
-from .. import distill as distillers, regimes, select
-from ..errors import DDLibError
-from ..experiment import RunConfig, sweep, unique
-from ..stats import paired_difference, t_interval
-from . import common, difficulty, hard_labels, label_regimes
-from .common import CommonParams
+from .. import distill as distillers, profile as prof
+from ..analysis import above_zero, best_on_validation, by_seed, ci_text, gain_table, key_number, \
+    status as status_rule
+from ..experiment import sweep, unique
+from ..profile import Profile, bin_name
+from ..stats import paired_difference
+from . import difficulty
 
 CHAPTER = "05_cad_prune_ca2d"
 LABEL = "ch-cad"
@@ -32,116 +30,51 @@ CLAIM = ("Selecting images of the difficulty that suits the compute budget (CAD-
          "(CA2D) beats the DD methods under hard labels.")
 
 
-@dataclass
-class Params(CommonParams):
-    """The chapter's knobs (and the common ones, and chapters 01, 03 and 04's where it reuses their runs)."""
-    cad_budgets: list = field(default_factory=lambda: [3200, 12_800])      # [ours, CPU] two budgets, x4 apart
-    cad_ipcs: list = field(default_factory=lambda: [10])                   # [ours, CPU] the paper: several
-    cad_knobs: dict = field(default_factory=lambda: {"probe": 500})        # [ours, CPU] 500 images per class scored
-    cad_grid: list = field(default_factory=lambda: [{"which": "hardest"}, {"which": "easiest"},
-                                                    {"which": "hardest", "J": 3}])   # chosen on validation
-    selectors: list = field(default_factory=lambda: ["random", "herding"])
-    methods: list = field(default_factory=lambda: ["dm", "dc", "mtt", "sre2l", "rded"])
-    distill_seed: int | None = 0
-    distill_knobs: dict = field(default_factory=dict)
-    recorder_model: str = "convnet3-w16-instancenorm"
-    recorder_epochs: float = 2.0
-    recorder_batch: int = 32
-    bins: int = 3
-    difficulty_score: str = "teacher_loss"
-
-
-def check(p: Params) -> Params:
-    if not p.cad_grid or not all(isinstance(c, dict) for c in p.cad_grid):
-        raise DDLibError(f"cad_grid must be a non-empty list of knob dicts, got {p.cad_grid!r}")
-    for c in p.cad_grid:
-        select.check_knobs("cad", {**p.cad_knobs, **c})
-    hard_labels.check(common.as_params(hard_labels.Params, p))
-    difficulty.check(_ch04(p))
-    return p
-
-
-def _ch04(p: Params) -> difficulty.Params:
-    return replace(common.as_params(difficulty.Params, p), compute_budgets=list(p.cad_budgets),
-                   difficulty_ipcs=list(p.cad_ipcs))
-
-
-def tune_temperature(p: Params, progress: bool = True) -> tuple:
-    """HL only: no temperature is read."""
-    return 1.0, pd.DataFrame()
-
-
-def _base(p: Params, ipc, budget, seed) -> dict:
-    regime, optim = regimes.ARMS["HL"]
-    return dict(common.run_kwargs(p, 1.0), ipc=ipc, regime=regime, optim=optim, budget=budget, seed=seed)
-
-
-def cad_config(p: Params, ipc, budget, seed, candidate: dict) -> RunConfig:
-    return RunConfig(**_base(p, ipc, budget, seed), select="cad",
-                     select_knobs=tuple(sorted({**p.cad_knobs, **candidate}.items())))
-
-
-def ca2d_knobs(p: Params, candidate: dict) -> tuple:
-    """CA2D's knobs: CAD-Prune's as chosen, then the profile's own for ca2d (budget, model, batch: the run's)."""
-    own = (p.distill_knobs or {}).get("ca2d", {})
-    return tuple(sorted({**p.cad_knobs, **candidate, **own}.items()))
-
-
-def tune(p: Params, progress: bool = True) -> tuple:
+def tune(p: Profile, progress: bool = True) -> tuple:
     """Per (budget, IPC), the ``cad_grid`` candidate with the best validation accuracy (first seed; ties: the first
     listed). Returns ({(budget, ipc): candidate}, the tuning table)."""
-    check(p)
-    cfgs = [cad_config(p, ipc, b, p.seeds[0], c) for b in p.cad_budgets for ipc in p.cad_ipcs for c in p.cad_grid]
+    names = [_cand_name(c) for c in p.cad_grid]
+    cfgs = [prof.cad_run(p, c, ipc=ipc, budget=b, seed=p.seeds[0])
+            for b in p.cad_budgets for ipc in p.cad_ipcs for c in p.cad_grid]
     df = sweep(cfgs, progress=progress, desc="CAD-Prune on validation")
-    vals = iter(df["val_acc"].tolist())                       # the sweep's rows come in the configs' order
-    rows, chosen = [], {}
-    for b in p.cad_budgets:
-        for ipc in p.cad_ipcs:
-            v = [next(vals) for _ in p.cad_grid]
-            best = int(np.argmax(v))
-            chosen[(b, ipc)] = p.cad_grid[best]
-            rows += [dict(budget=b, ipc=ipc, candidate=_cand_name(c), val_acc=a, chosen=j == best)
-                     for j, (c, a) in enumerate(zip(p.cad_grid, v))]
-    return chosen, pd.DataFrame(rows)
+    df = df.assign(candidate=names * (len(p.cad_budgets) * len(p.cad_ipcs)))   # rows come in the configs' order
+    chosen = {(int(r["budget"]), int(r["ipc"])): p.cad_grid[names.index(r["candidate"])]
+              for _, r in best_on_validation(df, by=["budget", "ipc"], value="val_acc").iterrows()}
+    table = df[["budget", "ipc", "candidate", "val_acc"]].assign(
+        chosen=[n == _cand_name(chosen[int(b), int(i)]) for b, i, n in zip(df["budget"], df["ipc"], df["candidate"])])
+    return chosen, table
 
 
 def _cand_name(c: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in c.items()) or "defaults"
 
 
-def configs(p: Params, chosen: dict) -> list:
+def configs(p: Profile, chosen: dict) -> list:
     """Every (budget, IPC) x (random, coresets, DD methods, CAD-Prune, CA2D, difficulty bins) x seed, under HL."""
-    ch01 = common.as_params(label_regimes.Params, p)
-    ch03 = common.as_params(hard_labels.Params, p)
-    regime, optim = regimes.ARMS["HL"]
     out = []
     for b in p.cad_budgets:
         for ipc in p.cad_ipcs:
             cand = chosen[(b, ipc)]
             for s in p.seeds:
-                base = _base(p, ipc, b, s)
-                out += [label_regimes.run_config(ch01, 1.0, name, ipc=ipc, regime=regime, optim=optim, budget=b,
-                                                 seed=s) for name in p.selectors]
-                out += [RunConfig(**base, distill=m, distill_knobs=hard_labels.knobs_for(ch03, m),
-                                  distill_seed=p.distill_seed) for m in p.methods]
-                out.append(cad_config(p, ipc, b, s, cand))
-                out.append(RunConfig(**base, distill="ca2d", distill_knobs=ca2d_knobs(p, cand),
-                                     distill_seed=p.distill_seed))
-    out += difficulty.configs(_ch04(p))
+                run = dict(ipc=ipc, budget=b, seed=s)
+                out += [prof.subset_run(p, name, **prof.arm("HL"), **run) for name in p.selectors]
+                out += [prof.distilled_run(p, m, **prof.arm("HL"), **run) for m in p.methods]
+                out.append(prof.cad_run(p, cand, **run))
+                out.append(prof.ca2d_run(p, cand, **run))
+    out += difficulty.configs(p, p.cad_budgets, p.cad_ipcs)
     return unique(out)
 
 
-def run(p: Params, temperature: float = 1.0, progress: bool = True) -> pd.DataFrame:
-    """CAD-Prune's choice on validation (:func:`tune`, cached), then every run of :func:`configs`."""
-    chosen, _ = tune(p, progress)
+def run(p: Profile, chosen: dict, progress: bool = True) -> pd.DataFrame:
+    """Every run of :func:`configs` for CAD-Prune's choice on validation (:func:`tune`)."""
     df = sweep(configs(p, chosen), progress=progress, desc="CAD-Prune and CA2D runs")
-    df = difficulty.label(df, _ch04(p))
+    df = difficulty.label(df, p)
     df["method"] = [d if isinstance(d, str) and d else f"bin {int(k)}" if sel == "window" else sel
                     for d, sel, k in zip(df["distill"].fillna(""), df["select"], df["bin"])]
     return df
 
 
-def describe(p: Params, n_train: int) -> str:
+def describe(p: Profile, n_train: int) -> str:
     return (f"- **Data**: `{p.dataset}`, {n_train:,} training images after the validation split\n"
             f"- **Student**: `{p.model}`, HL (SGD), batch {p.batch}; **budgets**: "
             f"{', '.join(f'{b:,}' for b in p.cad_budgets)} samples seen; **IPC**: "
@@ -155,48 +88,38 @@ def describe(p: Params, n_train: int) -> str:
 
 # --- analysis ---------------------------------------------------------------------------------------------------
 
-def _name(m: str, p: Params | None = None) -> str:
+def _name(m: str, p: Profile | None = None) -> str:
     if p is not None and m.startswith("bin "):
-        return f"bin {difficulty.bin_name(p, int(m[4:]))}"
+        return f"bin {bin_name(p, int(m[4:]))}"
     return {"cad": "CAD-Prune", **distillers.NAMES}.get(m, m)
 
 
-def kind(m: str, p: Params) -> str:
+def kind(m: str, p: Profile) -> str:
     return ("random" if m == "random" else "distilled" if m in p.methods else "compute-aligned" if m in ("cad", "ca2d")
             else "bin" if m.startswith("bin ") else "coreset")
 
 
-def accuracy_table(df: pd.DataFrame, p: Params) -> pd.DataFrame:
+def accuracy_table(df: pd.DataFrame, p: Profile) -> pd.DataFrame:
     """Per (budget, IPC, method): test accuracy with its interval, mean validation accuracy, gain over random."""
-    rows = []
-    for b in p.cad_budgets:
-        for ipc in p.cad_ipcs:
-            rnd = common.by_seed(df, method="random", budget=b, ipc=ipc)
-            for m in dict.fromkeys(df["method"]):
-                acc = common.by_seed(df, method=m, budget=b, ipc=ipc)
-                if not acc:
-                    continue
-                val = common.by_seed(df, "val_acc", method=m, budget=b, ipc=ipc)
-                gain = paired_difference(acc, rnd) if m != "random" else dict(mean=0.0, lo=0.0, hi=0.0)
-                rows.append(dict(budget=int(b), ipc=int(ipc), method=m, name=_name(m, p), kind=kind(m, p),
-                                 **t_interval(acc.values()), val=float(np.mean(list(val.values()))),
-                                 gain=gain["mean"], gain_lo=gain["lo"], gain_hi=gain["hi"]))
-    return pd.DataFrame(rows)
+    rows = gain_table(df, [dict(budget=b, ipc=ipc) for b in p.cad_budgets for ipc in p.cad_ipcs],
+                      dict.fromkeys(df["method"]))
+    return pd.DataFrame([dict(r, budget=int(r["budget"]), ipc=int(r["ipc"]), name=_name(r["method"], p),
+                              kind=kind(r["method"], p)) for r in rows])
 
 
 def _best(table: pd.DataFrame, b, ipc, kinds) -> str | None:
-    t = table[(table["budget"] == b) & (table["ipc"] == ipc) & table["kind"].isin(kinds)]
-    return None if t.empty else str(t.loc[t["val"].idxmax(), "method"])
+    best = best_on_validation(table[(table["budget"] == b) & (table["ipc"] == ipc) & table["kind"].isin(kinds)])
+    return None if best is None else str(best["method"])
 
 
-def comparisons(df: pd.DataFrame, table: pd.DataFrame, p: Params) -> pd.DataFrame:
+def comparisons(df: pd.DataFrame, table: pd.DataFrame, p: Profile) -> pd.DataFrame:
     """Paired differences (test accuracy, by seed) of CA2D and CAD-Prune against what the claim names: CA2D minus
     each DD method and minus the strongest one; CAD-Prune minus random, the strongest coreset and the best fixed
     window (strongest = best validation accuracy)."""
     rows = []
     for b in p.cad_budgets:
         for ipc in p.cad_ipcs:
-            acc = lambda m: common.by_seed(df, method=m, budget=b, ipc=ipc)  # noqa: E731
+            acc = lambda m: by_seed(df, method=m, budget=b, ipc=ipc)  # noqa: E731
             pairs = [("ca2d", m, _name(m)) for m in p.methods]
             strongest = {"DD method": _best(table, b, ipc, ["distilled"]),
                          "coreset": _best(table, b, ipc, ["coreset"]), "window": _best(table, b, ipc, ["bin"])}
@@ -224,11 +147,7 @@ def scoring_compute(df: pd.DataFrame) -> pd.DataFrame:
                         index=pd.Index(t["budget"].astype(int), name="budget"))
 
 
-def _pts(r) -> str:
-    return common.pts(r["mean"], r["lo"], r["hi"])
-
-
-def verdict(comp: pd.DataFrame, p: Params) -> dict:
+def verdict(comp: pd.DataFrame, p: Profile) -> dict:
     """Apply the criterion of the module docstring at every (budget, IPC), and say where CAD-Prune stands."""
     details, key, held, points = [], [], 0, 0
     for (b, ipc), c in comp.groupby(["budget", "ipc"], sort=False):
@@ -237,24 +156,23 @@ def verdict(comp: pd.DataFrame, p: Params) -> dict:
             continue
         points += 1
         r = top.iloc[0]
-        ok = bool(np.isfinite(r["lo"]) and r["lo"] > 0)
+        ok = above_zero(r)
         held += ok
-        vs = "; ".join(f"{x['against']} {_pts(x)}" for _, x in c[c["set"] == "CA2D"].iterrows()
+        vs = "; ".join(f"{x['against']} {ci_text(x)}" for _, x in c[c["set"] == "CA2D"].iterrows()
                        if not x["against"].startswith("strongest"))
-        cad = "; ".join(f"{x['against']} {_pts(x)}" for _, x in c[c["set"] == "CAD-Prune"].iterrows())
-        details.append(f"Budget {b:,}, IPC {ipc}: CA2D minus the {r['against']}: {_pts(r)} points "
+        cad = "; ".join(f"{x['against']} {ci_text(x)}" for _, x in c[c["set"] == "CAD-Prune"].iterrows())
+        details.append(f"Budget {b:,}, IPC {ipc}: CA2D minus the {r['against']}: {ci_text(r)} points "
                        f"({'beats it' if ok else 'does not beat it'}); minus each DD method: {vs}. "
                        f"CAD-Prune minus {cad}.")
         for _, x in c.iterrows():
             if x["against"].startswith(("strongest", "random", "best")):
-                key.append(dict(name=f"{x['set']} minus {x['against']}, budget {b:,}, IPC {ipc}", unit="points",
-                                mean=float(x["mean"]), lo=float(x["lo"]), hi=float(x["hi"]), n=int(x["n"])))
+                key.append(key_number(f"{x['set']} minus {x['against']}, budget {b:,}, IPC {ipc}", x))
     if not points or len(p.seeds) < 2:
         return dict(status="inconclusive", sentence="Too few seeds or no CA2D results to judge.", details=details,
                     key_numbers=key)
-    status = "reproduced" if held == points else "partly reproduced" if held else "not reproduced"
+    status = status_rule(held, points, len(p.seeds))
     pairs = comp[comp["against"].str.startswith(("strongest", "best fixed"))]
-    parts = [f"{r['set']} minus the {r['against']} {_pts(r)} (budget {r['budget']:,}, IPC {r['ipc']})"
+    parts = [f"{r['set']} minus the {r['against']} {ci_text(r)} (budget {r['budget']:,}, IPC {r['ipc']})"
              for _, r in pairs.iterrows()]
     sentence = (f"CA2D beats the strongest DD method under hard labels at {held} of {points} (budget, IPC) points "
                 f"with a 95% interval above zero ({len(p.seeds)} seeds): the paper's claim is {status} at this "
@@ -263,7 +181,7 @@ def verdict(comp: pd.DataFrame, p: Params) -> dict:
     return dict(status=status, sentence=sentence, details=details, key_numbers=key)
 
 
-def analyse(df: pd.DataFrame, p: Params) -> dict:
+def analyse(df: pd.DataFrame, p: Profile) -> dict:
     table = accuracy_table(df, p)
     comp = comparisons(df, table, p)
     return dict(table=table, comparisons=comp, scoring=scoring_compute(df), verdict=verdict(comp, p))

@@ -15,18 +15,16 @@ reproduced; neither anywhere: not reproduced.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import pandas as pd
 import torch
 
-from .. import data, regimes, select
-from ..errors import DDLibError
-from ..experiment import RunConfig, sweep, unique
-from ..stats import fmt, paired_difference, t_interval
-from . import common, hard_labels, label_regimes
-from .common import CommonParams
+from .. import data, profile as prof, select
+from ..analysis import best_on_validation, by_seed, ci_text, gain_table, key_number, label_arms, \
+    status as status_rule
+from ..experiment import sweep, unique
+from ..profile import Profile, bin_name
+from ..stats import paired_difference, t_interval
 
 CHAPTER = "04_difficulty_vs_compute"
 LABEL = "ch-difficulty"
@@ -35,77 +33,34 @@ CLAIM = ("The best difficulty of a subset depends on the training budget: easy i
          "harder ones as it grows.")
 
 
-@dataclass
-class Params(CommonParams):
-    """The chapter's knobs (and the common ones); the defaults are the quick profile."""
-    compute_budgets: list = field(default_factory=lambda: [800, 3200, 12_800])   # [ours, CPU] x4 steps
-    difficulty_ipcs: list = field(default_factory=lambda: [10])                  # [ours, CPU] paper: 1, 10, 50
-    bins: int = 3                                   # [ours, CPU] easy / middle / hard thirds; paper profile: 5
-    difficulty_score: str = "teacher_loss"          # [ours] or a recorder score: el2n, forgetting, aum, ...
-    recorder_model: str = "convnet3-w16-instancenorm"
-    recorder_epochs: float = 2.0
-    recorder_batch: int = 32
-    cad_knobs: dict = field(default_factory=lambda: {"probe": 500})   # CAD-Prune's, as chapter 05 runs it
-    distill_seed: int | None = 0                    # chapter 03's RDED set, whose source images are placed
-    distill_knobs: dict = field(default_factory=dict)
-    methods: list = field(default_factory=lambda: ["dm", "dc", "mtt", "sre2l", "rded"])
+tune = prof.hl_only
 
 
-def check(p: Params) -> Params:
-    if isinstance(p.bins, bool) or not isinstance(p.bins, int) or p.bins < 2:
-        raise DDLibError(f"bins must be an integer >= 2, got {p.bins!r}")
-    select.check_knobs("window", {"score": p.difficulty_score})
-    select.check_knobs("cad", dict(p.cad_knobs))
-    if not p.seeds:
-        raise DDLibError("seeds is empty")
-    if not p.compute_budgets or not p.difficulty_ipcs:
-        raise DDLibError("compute_budgets and difficulty_ipcs must not be empty")
-    return p
-
-
-def tune_temperature(p: Params, progress: bool = True) -> tuple:
-    """HL only: no temperature is read (1.0 is recorded and is no part of any run's key)."""
-    return 1.0, pd.DataFrame()
-
-
-def bin_knobs(p: Params, k: int) -> tuple:
-    """The window selector's knobs for bin ``k`` of ``p.bins`` (0 = easiest)."""
-    return tuple(sorted({"lo": k / p.bins, "hi": (k + 1) / p.bins, "score": p.difficulty_score}.items()))
-
-
-def bin_name(p: Params, k: int) -> str:
-    return f"{k / p.bins:.0%}-{(k + 1) / p.bins:.0%}"
-
-
-def configs(p: Params, budgets=None, ipcs=None) -> list:
-    """Every (IPC, budget) x (each bin, random) x seed, under HL."""
-    check(p)
-    regime, optim = regimes.ARMS["HL"]
+def configs(p: Profile, budgets=None, ipcs=None) -> list:
+    """Every (IPC, budget) x (random, each bin) x seed, under HL."""
     out = []
     for ipc in ipcs or p.difficulty_ipcs:
         for b in budgets or p.compute_budgets:
             for s in p.seeds:
-                kw = dict(common.run_kwargs(p, 1.0), ipc=ipc, regime=regime, optim=optim, budget=b, seed=s,
-                          recorder=label_regimes.recorder(p))
-                out.append(RunConfig(**kw))                                            # random (no recorder read)
-                out += [RunConfig(**kw, select="window", select_knobs=bin_knobs(p, k)) for k in range(p.bins)]
+                out.append(prof.subset_run(p, "random", ipc=ipc, **prof.arm("HL"), budget=b, seed=s))
+                out += [prof.bin_run(p, k, ipc=ipc, budget=b, seed=s) for k in range(p.bins)]
     return unique(out)
 
 
-def label(df: pd.DataFrame, p: Params) -> pd.DataFrame:
+def label(df: pd.DataFrame, p: Profile) -> pd.DataFrame:
     """Add 'bin' (0 = easiest; -1 for random, None for any other set) and 'arm' columns to a sweep's rows."""
-    df = common.label_arms(df)
+    df = label_arms(df)
     lo = [dict(k).get("lo") if k else None for k in df["select_knobs"]]    # (name, value) pairs; JSON: lists
     df["bin"] = pd.array([-1 if s == "random" and not d else int(round(v * p.bins)) if s == "window" else None
                           for s, d, v in zip(df["select"], df["distill"].fillna(""), lo)], dtype="Int64")
     return df
 
 
-def run(p: Params, temperature: float = 1.0, progress: bool = True) -> pd.DataFrame:
+def run(p: Profile, temperature: float = 1.0, progress: bool = True) -> pd.DataFrame:
     return label(sweep(configs(p), progress=progress, desc="difficulty bins"), p)
 
 
-def describe(p: Params, n_train: int) -> str:
+def describe(p: Profile, n_train: int) -> str:
     score = ("the teacher's loss on the clean image" if p.difficulty_score == select.TEACHER_SCORE else
              f"`{p.difficulty_score}` from chapter 01's scoring run (`{p.recorder_model}`, {p.recorder_epochs:g} "
              f"epochs)")
@@ -119,33 +74,22 @@ def describe(p: Params, n_train: int) -> str:
 
 # --- analysis ---------------------------------------------------------------------------------------------------
 
-def accuracy_table(df: pd.DataFrame, p: Params) -> pd.DataFrame:
+def accuracy_table(df: pd.DataFrame, p: Profile) -> pd.DataFrame:
     """Per (IPC, budget, bin or random): test accuracy with its interval, mean validation accuracy, and the gain
     over random (paired by seed)."""
-    rows = []
-    for ipc in p.difficulty_ipcs:
-        for b in p.compute_budgets:
-            rnd = common.by_seed(df, bin=-1, ipc=ipc, budget=b)
-            for k in [-1, *range(p.bins)]:
-                acc = common.by_seed(df, bin=k, ipc=ipc, budget=b)
-                if not acc:
-                    continue
-                val = common.by_seed(df, "val_acc", bin=k, ipc=ipc, budget=b)
-                gain = paired_difference(acc, rnd) if k >= 0 else dict(mean=0.0, lo=0.0, hi=0.0)
-                rows.append(dict(ipc=int(ipc), budget=int(b), bin=k, name="random" if k < 0 else bin_name(p, k),
-                                 **t_interval(acc.values()), val=float(np.mean(list(val.values()))),
-                                 gain=gain["mean"], gain_lo=gain["lo"], gain_hi=gain["hi"]))
-    return pd.DataFrame(rows)
+    rows = gain_table(df, [dict(ipc=ipc, budget=b) for ipc in p.difficulty_ipcs for b in p.compute_budgets],
+                      [-1, *range(p.bins)], column="bin", baseline=-1)
+    return pd.DataFrame([dict(r, ipc=int(r["ipc"]), budget=int(r["budget"]), kind="random" if r["bin"] < 0 else "bin",
+                              name="random" if r["bin"] < 0 else bin_name(p, r["bin"])) for r in rows])
 
 
 def best_bins(table: pd.DataFrame) -> pd.DataFrame:
     """Per (IPC, budget): the bin with the best mean VALIDATION accuracy, and its test accuracy."""
-    bins = table[table["bin"] >= 0]
-    best = bins.loc[bins.groupby(["ipc", "budget"])["val"].idxmax()]
-    return best[["ipc", "budget", "bin", "name", "mean", "lo", "hi", "val"]].reset_index(drop=True)
+    best = best_on_validation(table[table["bin"] >= 0], by=["ipc", "budget"])
+    return best[["ipc", "budget", "bin", "name", "mean", "lo", "hi", "val"]]
 
 
-def shift(df: pd.DataFrame, p: Params) -> pd.DataFrame:
+def shift(df: pd.DataFrame, p: Profile) -> pd.DataFrame:
     """Per IPC: the hard-minus-easy gap at each budget (paired by seed) and the change of that gap from the smallest
     to the largest budget (a difference of paired differences, paired by seed)."""
     rows = []
@@ -153,8 +97,8 @@ def shift(df: pd.DataFrame, p: Params) -> pd.DataFrame:
     for ipc in p.difficulty_ipcs:
         gap = {}
         for b in p.compute_budgets:
-            hard = common.by_seed(df, bin=p.bins - 1, ipc=ipc, budget=b)
-            easy = common.by_seed(df, bin=0, ipc=ipc, budget=b)
+            hard = by_seed(df, bin=p.bins - 1, ipc=ipc, budget=b)
+            easy = by_seed(df, bin=0, ipc=ipc, budget=b)
             gap[b] = {s: hard[s] - easy[s] for s in hard if s in easy}
             rows.append(dict(ipc=int(ipc), budget=int(b), what="hard minus easy", **paired_difference(hard, easy)))
         if lo_b != hi_b:
@@ -163,18 +107,17 @@ def shift(df: pd.DataFrame, p: Params) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def picks_on_axis(df: pd.DataFrame, p: Params) -> pd.DataFrame:
+def picks_on_axis(df: pd.DataFrame, p: Profile) -> pd.DataFrame:
     """Where chapter 03's RDED source images and CAD-Prune's picks at each budget sit on the chapter's difficulty
     axis (percentile within the class; 0 = easiest). One row per picked image (first seed)."""
     splits = data.load(p.dataset, p.val_per_class)
-    d = select.difficulty(p.difficulty_score, splits, teacher=common.teacher_config(p),
-                          recorder=label_regimes.recorder(p), device=p.device)
+    d = select.difficulty(p.difficulty_score, splits, teacher=prof.teacher(p), recorder=prof.recorder(p),
+                          device=p.device)
     pct = select.class_percentile(d, splits.y_train)
     rows, s = [], p.seeds[0]
     for ipc in p.difficulty_ipcs:
         if "rded" in p.methods:
-            rcfg = RunConfig(**common.run_kwargs(p, 1.0), ipc=ipc, distill="rded", distill_seed=p.distill_seed,
-                             distill_knobs=hard_labels.knobs_for(p, "rded"))
+            rcfg = prof.distilled_run(p, "rded", ipc=ipc)
             rows += [dict(ipc=ipc, budget="any", set="RDED", percentile=float(v))
                      for v in pct[torch.tensor(rcfg.synset().meta["sources"])]]
         for b in p.compute_budgets:
@@ -191,17 +134,7 @@ def placement(picks: pd.DataFrame) -> pd.DataFrame:
                          for (ipc, name), t in picks.groupby(["ipc", "set"], sort=False)])
 
 
-def _pts(r) -> str:
-    return common.pts(r["mean"], r["lo"], r["hi"])
-
-
-def placement_for_page(place: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({"mean difficulty percentile (50 = uniform)": [fmt(r, digits=0) for _, r in place.iterrows()],
-                         "images": place["n"].astype(int).to_numpy()},
-                        index=pd.MultiIndex.from_frame(place[["ipc", "set"]]))
-
-
-def verdict(table: pd.DataFrame, best: pd.DataFrame, sh: pd.DataFrame, p: Params,
+def verdict(table: pd.DataFrame, best: pd.DataFrame, sh: pd.DataFrame, p: Profile,
             place: pd.DataFrame | None = None) -> dict:
     """Apply the module docstring's criterion per IPC and say plainly where the best bin sits at each budget."""
     lo_b, hi_b = min(p.compute_budgets), max(p.compute_budgets)
@@ -219,17 +152,12 @@ def verdict(table: pd.DataFrame, best: pd.DataFrame, sh: pd.DataFrame, p: Params
         txt = f"IPC {ipc}: the best bin on validation, by budget: {path} (0% = easiest)."
         for _, r in sh[sh["ipc"] == ipc].iterrows():
             txt += (f" {r['what'].capitalize()}{'' if r['what'].startswith('change') else f' at {r.budget:,}'}: "
-                    f"{_pts(r)} points.")
-            key.append(dict(name=f"{r['what']}, IPC {ipc}" + ("" if r["what"].startswith("change") else
-                                                             f", budget {r['budget']:,}"),
-                            unit="points", mean=float(r["mean"]), lo=float(r["lo"]), hi=float(r["hi"]),
-                            n=int(r["n"])))
+                    f"{ci_text(r)} points.")
+            key.append(key_number(f"{r['what']}, IPC {ipc}" + ("" if r["what"].startswith("change") else
+                                                               f", budget {r['budget']:,}"), r))
         details.append(txt)
-    n_ipc = len(p.difficulty_ipcs)
-    if len(p.seeds) < 2 or lo_b == hi_b or not details:
-        status = "inconclusive"
-    else:
-        status = "reproduced" if both == n_ipc else "partly reproduced" if any_part else "not reproduced"
+    n_ipc = len(p.difficulty_ipcs) if lo_b != hi_b and details else 0
+    status = status_rule(both, n_ipc, len(p.seeds), some=any_part)
     first = details[0] if details else ""
     sentence = (f"The claim that the best difficulty moves toward harder images as compute grows is {status} at this "
                 f"scale ({len(p.seeds)} seeds, budgets {lo_b:,} to {hi_b:,} samples seen). {first}")
@@ -241,7 +169,7 @@ def verdict(table: pd.DataFrame, best: pd.DataFrame, sh: pd.DataFrame, p: Params
     return dict(status=status, sentence=sentence, details=details, key_numbers=key)
 
 
-def analyse(df: pd.DataFrame, p: Params) -> dict:
+def analyse(df: pd.DataFrame, p: Profile) -> dict:
     table = accuracy_table(df, p)
     best = best_bins(table)
     sh = shift(df, p)

@@ -16,18 +16,19 @@ distribution) and each method's share of its SL+KD lead over random that survive
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
 import torch
 
-from .. import data, distill as distillers, regimes, select
-from ..errors import DDLibError
-from ..experiment import RunConfig, sweep, unique
+from .. import data, distill as distillers, profile as prof, select
+from ..analysis import above_zero, best_on_validation, by_seed, gain_table, key_number, label_arms, points_text, \
+    status as status_rule
+from ..experiment import sweep, unique
+from ..profile import Profile
 from ..stats import fmt, paired_difference, t_interval
-from . import common, label_regimes
-from .common import CommonParams
+from .label_regimes import coresets
 
 CHAPTER = "03_hard_label_reevaluation"
 LABEL = "ch-hard-labels"
@@ -37,89 +38,37 @@ CLAIM = ("Under hard labels most DD methods fail to beat a random subset of the 
 EASY_METHOD = "rded"
 
 
-@dataclass
-class Params(CommonParams):
-    """The chapter's knobs (and the common ones); the defaults are the quick profile. ``budgets``, ``seeds`` and
-    ``selectors`` mean what they mean in chapter 01, so the random subsets and coresets come from the cache."""
-    budgets: list = field(default_factory=lambda: [12_800])
-    dd_ipcs: list = field(default_factory=lambda: [10])          # [ours, CPU] the paper profile: 1, 10, 50
-    methods: list = field(default_factory=lambda: ["dm", "dc", "mtt", "sre2l", "rded"])
-    dd_arms: list = field(default_factory=lambda: ["HL", "SL+KD"])
-    selectors: list = field(default_factory=lambda: ["random", "herding"])   # chapter 01's; the strongest is used
-    recorder_model: str = "convnet3-w16-instancenorm"
-    recorder_epochs: float = 2.0
-    recorder_batch: int = 32
-    distill_seed: int | None = 0     # one set per (method, IPC) for every training seed; None: a set per seed
-    distill_knobs: dict = field(default_factory=dict)   # {method: {knob: value}}; the student's model by default
+tune = prof.kd_temperature      # the KD temperature chosen on validation (chapter 02's runs)
 
 
-def check(p: Params) -> Params:
-    for m in p.methods:
-        distillers.check(m)
-    for m, k in (p.distill_knobs or {}).items():
-        distillers.check(m)
-        distillers.make_knobs(m, k)
-    for arm in p.dd_arms:
-        if arm not in regimes.ARMS:
-            raise DDLibError(f"unknown arm {arm!r}; valid: {', '.join(regimes.ARMS)}")
-    if "HL" not in p.dd_arms:
-        raise DDLibError("dd_arms must include 'HL' (the chapter's claim is about hard labels)")
-    for s in p.selectors:
-        select.check(s)
-    if not p.seeds:
-        raise DDLibError("seeds is empty")
-    return p
-
-
-def tune_temperature(p: Params, progress: bool = True) -> tuple:
-    """The KD temperature chosen on validation: exactly chapter 02's runs (cached)."""
-    return common.tune_temperature(p, min(p.budgets), progress)
-
-
-def knobs_for(p: Params, method: str) -> tuple:
-    """The method's knobs: the profile's, plus, unless given, the student's network for the methods that train one
-    on the images (DM, DC, MTT: the DD convention) and the chapter's teacher for SRe2L (it must use BatchNorm)."""
-    k = dict((p.distill_knobs or {}).get(method, {}))
-    fields = distillers.METHODS[method].Knobs.__dataclass_fields__
-    if "model" in fields:
-        k.setdefault("model", p.model)
-    if method == "sre2l":
-        k.setdefault("teacher_model", p.teacher_model)
-    return tuple(sorted(k.items()))
-
-
-def knobs_table(p: Params) -> pd.DataFrame:
+def knobs_table(p: Profile) -> pd.DataFrame:
     """Every method's knobs as this run uses them (one column per method, values as written)."""
-    cols = {distillers.NAMES[m]: {k: str(v) for k, v in asdict(distillers.make_knobs(m, knobs_for(p, m))).items()}
+    cols = {distillers.NAMES[m]: {k: str(v) for k, v in
+                                  asdict(distillers.make_knobs(m, prof.distill_knobs(p, m))).items()}
             for m in p.methods}
     return pd.DataFrame(cols).fillna("")
 
 
-def configs(p: Params, temperature: float) -> list:
+def configs(p: Profile, temperature: float) -> list:
     """Every (budget, arm, IPC) x (random, chapter 01's coresets, each method) x seed."""
-    check(p)
-    ch01 = common.as_params(label_regimes.Params, p)
     out = []
     for b in p.budgets:
         for arm in p.dd_arms:
-            regime, optim = regimes.ARMS[arm]
             for ipc in p.dd_ipcs:
                 for s in p.seeds:
-                    out += [label_regimes.run_config(ch01, temperature, name, ipc=ipc, regime=regime, optim=optim,
-                                                  budget=b, seed=s) for name in p.selectors]
-                    out += [RunConfig(**common.run_kwargs(p, temperature), ipc=ipc, regime=regime, optim=optim,
-                                      budget=b, seed=s, distill=m, distill_knobs=knobs_for(p, m),
-                                      distill_seed=p.distill_seed) for m in p.methods]
+                    run = dict(ipc=ipc, **prof.arm(arm), budget=b, seed=s)
+                    out += [prof.subset_run(p, name, temperature, **run) for name in p.selectors]
+                    out += [prof.distilled_run(p, m, temperature, **run) for m in p.methods]
     return unique(out)
 
 
-def run(p: Params, temperature: float, progress: bool = True) -> pd.DataFrame:
-    df = common.label_arms(sweep(configs(p, temperature), progress=progress, desc="re-evaluation runs"))
+def run(p: Profile, temperature: float, progress: bool = True) -> pd.DataFrame:
+    df = label_arms(sweep(configs(p, temperature), progress=progress, desc="re-evaluation runs"))
     df["method"] = [d if isinstance(d, str) and d else s for d, s in zip(df["distill"].fillna(""), df["select"])]
     return df
 
 
-def describe(p: Params, n_train: int) -> str:
+def describe(p: Profile, n_train: int) -> str:
     budgets = ", ".join(f"{b:,} samples seen ({-(-b // p.batch):,} steps of {p.batch})" for b in p.budgets)
     sets = ("one distilled set per method and IPC (seed "
             f"{p.distill_seed}), trained with every seed" if p.distill_seed is not None
@@ -131,50 +80,37 @@ def describe(p: Params, n_train: int) -> str:
             f"and the SL+KD teacher)\n"
             f"- **Budget**: {budgets}, the same for every set\n"
             f"- **Sets**: IPC {', '.join(map(str, p.dd_ipcs))}; methods {', '.join(map(_name, p.methods))}; {sets}; "
-            f"against random and the strongest of chapter 01's coresets ({', '.join(label_regimes.coresets(p.selectors))})\n"
+            f"against random and the strongest of chapter 01's coresets ({', '.join(coresets(p.selectors))})\n"
             f"- **Arms**: {', '.join(p.dd_arms)}; **seeds**: {', '.join(map(str, p.seeds))}; **device**: "
             f"`{p.device}`; **profile**: `{p.profile}`")
 
 
 # --- analysis ---------------------------------------------------------------------------------------------------
 
-def _acc(df, value="test_acc", **where) -> dict:
-    return common.by_seed(df, value, **where)
-
-
-def strongest_coreset(df: pd.DataFrame, p: Params, budget, arm, ipc) -> str | None:
+def strongest_coreset(df: pd.DataFrame, p: Profile, budget, arm, ipc) -> str | None:
     """Chapter 01's non-random selector with the best mean validation accuracy at (budget, arm, IPC)."""
-    best, name = -np.inf, None
-    for s in label_regimes.coresets(p.selectors):
-        v = _acc(df, "val_acc", method=s, budget=budget, arm=arm, ipc=ipc)
-        if v and np.mean(list(v.values())) > best:
-            best, name = float(np.mean(list(v.values()))), s
-    return name
+    t = pd.DataFrame(gain_table(df, [dict(budget=budget, arm=arm, ipc=ipc)], coresets(p.selectors)))
+    best = best_on_validation(t)
+    return None if best is None else str(best["method"])
 
 
-def accuracy_table(df: pd.DataFrame, p: Params) -> pd.DataFrame:
+def accuracy_table(df: pd.DataFrame, p: Profile) -> pd.DataFrame:
     """Per (budget, arm, IPC, method): test accuracy with its interval, the gain over random (paired), and the
     distillation wall time and kind of each set ('random', 'coreset' or 'distilled')."""
     rows = []
     for b in p.budgets:
         for arm in p.dd_arms:
             for ipc in p.dd_ipcs:
-                where = dict(budget=b, arm=arm, ipc=ipc)
-                rnd = _acc(df, method="random", **where)
                 core = strongest_coreset(df, p, b, arm, ipc)
-                for m in ["random", *label_regimes.coresets(p.selectors), *p.methods]:
-                    acc = _acc(df, method=m, **where)
-                    if not acc:
-                        continue
+                for r in gain_table(df, [dict(budget=b, arm=arm, ipc=ipc)],
+                                    ["random", *coresets(p.selectors), *p.methods]):
+                    m = r["method"]
                     sub = df[(df["method"] == m) & (df["budget"] == b) & (df["arm"] == arm)
                              & (df["ipc"].astype(str) == str(ipc))]
                     kind = "random" if m == "random" else "distilled" if m in p.methods else "coreset"
-                    gain = paired_difference(acc, rnd) if m != "random" else dict(mean=0.0, lo=0.0, hi=0.0, n=len(acc))
                     wall = float(sub["distill_wall_s"].mean()) if kind == "distilled" and "distill_wall_s" in sub \
                         else np.nan
-                    rows.append(dict(budget=int(b), arm=arm, ipc=int(ipc), method=m, kind=kind,
-                                     strongest=m == core, **t_interval(acc.values()),
-                                     gain=gain["mean"], gain_lo=gain["lo"], gain_hi=gain["hi"], distill_s=wall))
+                    rows.append(dict(r, budget=int(b), ipc=int(ipc), kind=kind, strongest=m == core, distill_s=wall))
     return pd.DataFrame(rows)
 
 
@@ -185,8 +121,8 @@ def table_for_page(table: pd.DataFrame, arms: list) -> pd.DataFrame:
     for arm in arms:
         t = table[table["arm"] == arm].set_index(["budget", "ipc", "method"])
         out[f"{arm} accuracy"] = pd.Series([fmt(r) for _, r in t.iterrows()], index=t.index, dtype=object)
-        out[f"{arm} gain"] = pd.Series(["" if r["kind"] == "random" else common.pts(r["gain"], r["gain_lo"],
-                                                                                    r["gain_hi"])
+        out[f"{arm} gain"] = pd.Series(["" if r["kind"] == "random" else points_text(r["gain"], r["gain_lo"],
+                                                                                      r["gain_hi"])
                                         for _, r in t.iterrows()], index=t.index, dtype=object)
     wall = table.groupby(["budget", "ipc", "method"], sort=False)["distill_s"].first()
     out["distillation s"] = wall.map(lambda v: "" if not np.isfinite(v) else f"{v:.0f}")
@@ -200,12 +136,6 @@ def survival_for_page(survival: pd.DataFrame) -> pd.DataFrame:
                     ).set_index(["budget", "ipc", "method", "soft_arm"])
 
 
-def bias_for_page(bias: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({"mean difficulty percentile (50 = uniform)": [fmt(r, digits=0) for _, r in bias.iterrows()],
-                         "images": bias["n"].astype(int).to_numpy()},
-                        index=pd.MultiIndex.from_frame(bias[["budget", "ipc", "method"]]))
-
-
 def ranking(table: pd.DataFrame) -> pd.DataFrame:
     """Rank of every set by mean test accuracy (1 = best) within each (budget, arm, IPC)."""
     t = table.copy()
@@ -213,7 +143,7 @@ def ranking(table: pd.DataFrame) -> pd.DataFrame:
     return t
 
 
-def survival_table(table: pd.DataFrame, p: Params) -> pd.DataFrame:
+def survival_table(table: pd.DataFrame, p: Profile) -> pd.DataFrame:
     """DD-Ranking's question: of each set's lead over random under the soft-label arm, how much is left under HL?
     ``share`` = gain_HL / gain_soft, defined only where the soft-label gain is positive."""
     soft = [a for a in p.dd_arms if a != "HL"]
@@ -229,15 +159,15 @@ def survival_table(table: pd.DataFrame, p: Params) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def teacher_difficulty(p: Params) -> torch.Tensor:
+def teacher_difficulty(p: Profile) -> torch.Tensor:
     """Each training image's difficulty as its percentile (0 = easiest, 1 = hardest) within its class, by the
     teacher's true-class cross-entropy on the un-augmented image."""
     splits = data.load(p.dataset, p.val_per_class)
-    return select.class_percentile(select.teacher_loss(splits, common.teacher_config(p), device=p.device),
+    return select.class_percentile(select.teacher_loss(splits, prof.teacher(p), device=p.device),
                                    splits.y_train)
 
 
-def picks_difficulty(df: pd.DataFrame, p: Params) -> pd.DataFrame:
+def picks_difficulty(df: pd.DataFrame, p: Profile) -> pd.DataFrame:
     """Where the images behind each set sit in their class's difficulty distribution (teacher-loss percentile):
     RDED's source images, the strongest HL coreset's picks and the random subset's, per (budget, IPC, seed).
     One row per picked image."""
@@ -248,14 +178,12 @@ def picks_difficulty(df: pd.DataFrame, p: Params) -> pd.DataFrame:
         for ipc in p.dd_ipcs:
             core = strongest_coreset(df, p, b, "HL", ipc)
             for s in p.seeds:
-                cfg = RunConfig(**common.run_kwargs(p, 1.0), ipc=ipc, budget=b, seed=s)  # T: no part of a set
                 picks = {"random": select.select("random", splits, ipc, s)["indices"]}
                 if core:
-                    picks[core] = select.select(core, splits, ipc, s, teacher=cfg.teacher, device=p.device,
-                                                recorder=label_regimes.recorder(p))["indices"]
+                    picks[core] = select.select(core, splits, ipc, s, teacher=prof.teacher(p), device=p.device,
+                                                recorder=prof.recorder(p))["indices"]
                 if EASY_METHOD in p.methods:
-                    rcfg = replace(cfg, distill=EASY_METHOD, distill_knobs=knobs_for(p, EASY_METHOD),
-                                   distill_seed=p.distill_seed)
+                    rcfg = prof.distilled_run(p, EASY_METHOD, ipc=ipc, budget=b, seed=s)
                     picks[EASY_METHOD] = torch.tensor(rcfg.synset().meta["sources"])
                 for m, idx in picks.items():
                     rows += [dict(budget=b, ipc=ipc, seed=s, method=m, percentile=float(v)) for v in pct[idx]]
@@ -276,17 +204,7 @@ def _name(m: str) -> str:
     return distillers.NAMES.get(m, m)
 
 
-def _above(lo) -> bool:
-    return bool(np.isfinite(lo) and lo > 0)
-
-
-def _pts(mean, lo, hi) -> str:
-    if not np.isfinite(lo):
-        return f"{mean * 100:+.1f} (no interval)"
-    return f"{mean * 100:+.1f} [{lo * 100:+.1f}, {hi * 100:+.1f}]"
-
-
-def verdict(df: pd.DataFrame, table: pd.DataFrame, p: Params, bias: pd.DataFrame | None = None) -> dict:
+def verdict(df: pd.DataFrame, table: pd.DataFrame, p: Profile, bias: pd.DataFrame | None = None) -> dict:
     """Apply the criterion of the module docstring at every (budget, IPC); say plainly which methods beat random
     under HL, with intervals."""
     others = [m for m in p.methods if m != EASY_METHOD]
@@ -299,23 +217,23 @@ def verdict(df: pd.DataFrame, table: pd.DataFrame, p: Params, bias: pd.DataFrame
                 continue
             points += 1
             g = {r["method"]: r for _, r in hl.iterrows()}
-            beats = [m for m in p.methods if m in g and _above(g[m]["gain_lo"])]
-            a = EASY_METHOD in g and _above(g[EASY_METHOD]["gain_lo"])
+            beats = [m for m in p.methods if m in g and above_zero(g[m]["gain_lo"])]
+            a = EASY_METHOD in g and above_zero(g[EASY_METHOD]["gain_lo"])
             n_other = sum(m in beats for m in others)
             b_ = bool(others) and n_other < len([m for m in others if m in g]) / 2
             core = strongest_coreset(df, p, b, "HL", ipc)
             c, trail = False, None
             if core and EASY_METHOD in g:
-                trail = paired_difference(_acc(df, method=core, budget=b, arm="HL", ipc=ipc),
-                                          _acc(df, method=EASY_METHOD, budget=b, arm="HL", ipc=ipc))
-                c = _above(trail["lo"])
+                trail = paired_difference(by_seed(df, method=core, budget=b, arm="HL", ipc=ipc),
+                                          by_seed(df, method=EASY_METHOD, budget=b, arm="HL", ipc=ipc))
+                c = above_zero(trail["lo"])
             subs = [a, b_, c] if EASY_METHOD in p.methods else [b_]
             for name, ok in zip(sub_held, subs):
                 sub_held[name] &= bool(ok)
             held += all(subs)
             any_sub |= any(subs)
             lead = f"budget {b:,}, " if len(p.budgets) > 1 else ""
-            gains = "; ".join(f"{_name(m)} {_pts(g[m]['gain'], g[m]['gain_lo'], g[m]['gain_hi'])}" for m in p.methods
+            gains = "; ".join(f"{_name(m)} {points_text(g[m]['gain'], g[m]['gain_lo'], g[m]['gain_hi'])}" for m in p.methods
                               if m in g)
             txt = (f"{lead}IPC {ipc} under HL, gain over random in accuracy points (95% interval): {gains}. "
                    f"Beat random: {', '.join(map(_name, beats)) if beats else 'none'}. "
@@ -323,20 +241,18 @@ def verdict(df: pd.DataFrame, table: pd.DataFrame, p: Params, bias: pd.DataFrame
                    f"{'yes' if b_ else 'no'} ({n_other} of {len(others)} do)")
             if trail is not None:
                 txt += (f"; (c) RDED trails the strongest coreset ({core}): {'yes' if c else 'no'}, coreset minus "
-                        f"RDED {_pts(trail['mean'], trail['lo'], trail['hi'])}")
+                        f"RDED {points_text(trail['mean'], trail['lo'], trail['hi'])}")
             details.append(txt + ".")
             for m in p.methods:
                 if m in g:
-                    key.append(dict(name=f"HL gain over random, {_name(m)}, IPC {ipc}" + (f", budget {b:,}" if lead else ""),
-                                    unit="points", mean=float(g[m]["gain"]), lo=float(g[m]["gain_lo"]),
-                                    hi=float(g[m]["gain_hi"]), n=int(g[m]["n"])))
+                    key.append(key_number(f"HL gain over random, {_name(m)}, IPC {ipc}"
+                                          + (f", budget {b:,}" if lead else ""),
+                                          dict(mean=g[m]["gain"], lo=g[m]["gain_lo"], hi=g[m]["gain_hi"], n=g[m]["n"])))
     if not points:
         return dict(status="inconclusive", sentence="The sweep has no HL results.", details=[], key_numbers=[])
-    status = "reproduced" if held == points else "partly reproduced" if any_sub else "not reproduced"
-    if len(p.seeds) < 2:
-        status = "inconclusive"
+    status = status_rule(held, points, len(p.seeds), some=any_sub)
     beaters = sorted({m for m in p.methods for _, r in table[(table["arm"] == "HL") & (table["method"] == m)].iterrows()
-                      if _above(r["gain_lo"])})
+                      if above_zero(r["gain_lo"])})
     names = {"a": "RDED beats random", "b": "most other methods fail to beat random",
              "c": "RDED trails the strongest coreset"}
     holding = " and ".join(f"({k}) {names[k]}" for k in sub_held if sub_held[k])
@@ -365,7 +281,7 @@ def verdict(df: pd.DataFrame, table: pd.DataFrame, p: Params, bias: pd.DataFrame
     return dict(status=status, sentence=sentence, details=details, key_numbers=key)
 
 
-def analyse(df: pd.DataFrame, p: Params) -> dict:
+def analyse(df: pd.DataFrame, p: Profile) -> dict:
     table = accuracy_table(df, p)
     picks = picks_difficulty(df, p)
     bias = easy_bias(picks) if not picks.empty else pd.DataFrame()

@@ -17,19 +17,16 @@ it: whether each soft arm's gain is distinguishable from zero (its interval excl
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from .. import regimes
-from ..errors import DDLibError
-from ..experiment import RunConfig, sweep, unique
-from ..scores import RecorderConfig
-from ..select import SELECTORS
+from .. import profile as prof, select
+from ..analysis import above_zero, best_on_validation, by_seed, excludes_zero, key_number, label_arms, \
+    ci_text, status as status_rule
+from ..experiment import sweep, unique
+from ..profile import Profile
 from ..stats import paired_difference, t_interval
-from . import common
-from .common import CommonParams
 
 CHAPTER = "01_label_regimes"
 LABEL = "ch-label-regimes"
@@ -37,39 +34,9 @@ TITLE = "Label regimes decide what quality means"
 CLAIM = ("At a fixed compute budget, strong coresets beat random subsets under hard labels, but not convincingly "
          "under soft labels (SL) or soft labels with knowledge distillation (SL+KD).")
 SOFT_ARMS = ("SL", "SL+KD")
-EMBEDDING_SELECTORS = ("herding", "kcenter")   # read the teacher's penultimate features (RunConfig.teacher)
-PLAIN_SELECTORS = ("random", *EMBEDDING_SELECTORS)  # everything else reads a scoring run (RunConfig.recorder)
 
 
-@dataclass
-class Params(CommonParams):
-    """The chapter's knobs (and the common ones); the defaults are the quick profile. ``budgets``, ``ipcs`` and
-    ``seeds`` mean what they mean in chapter 02, so the random subsets' runs are shared through the cache."""
-    budgets: list = field(default_factory=lambda: [12_800])   # samples seen; the whole grid runs at each
-    ipcs: list = field(default_factory=lambda: [1, 10, 50])
-    selectors: list = field(default_factory=lambda: ["random", "herding"])  # random: the baseline, always run
-    coreset_arms: list = field(default_factory=lambda: ["HL", "SL", "SL+KD"])
-    recorder_model: str = "convnet3-w16-instancenorm"   # the score selectors' scoring run on the full split
-    recorder_epochs: float = 2.0                        # [ours, CPU] the paper profile uses 10
-    recorder_batch: int = 32
-    views: list = field(default_factory=lambda: [16])  # the dial: k stored labelled views per image (SL)
-    views_ipc: int = 10
-    views_selectors: list = field(default_factory=lambda: ["random", "herding"])
-    ipc1_seeds: list = field(default_factory=list)  # seeds at IPC 1, where random draws vary most; [] = seeds
-
-
-def seeds_at(p: Params, ipc) -> list:
-    """The seeds of the grid at ``ipc``: ``ipc1_seeds`` at IPC 1 when given, else ``seeds``."""
-    return list(p.ipc1_seeds) if int(ipc) == 1 and p.ipc1_seeds else list(p.seeds)
-
-
-def tune_temperature(p: Params, progress: bool = True) -> tuple:
-    """The KD temperature chosen on validation: exactly chapter 02's runs (cached)."""
-    return common.tune_temperature(p, min(p.budgets), progress)
-
-
-def recorder(p: Params) -> RecorderConfig:
-    return RecorderConfig(model=p.recorder_model, epochs=float(p.recorder_epochs), batch=int(p.recorder_batch))
+tune = prof.kd_temperature      # the KD temperature chosen on validation (chapter 02's runs)
 
 
 def coresets(names) -> list:
@@ -77,75 +44,49 @@ def coresets(names) -> list:
     return [s for s in names if s != "random"]
 
 
-def check(p: Params) -> Params:
-    """One-line errors for names the sweep cannot run, before any compute."""
-    for s in [*p.selectors, *p.views_selectors]:
-        if s not in SELECTORS:
-            raise DDLibError(f"unknown selector {s!r}; valid: {', '.join(SELECTORS)}")
-    for arm in p.coreset_arms:
-        if arm not in regimes.ARMS:
-            raise DDLibError(f"unknown arm {arm!r}; valid: {', '.join(regimes.ARMS)}")
-    if not coresets(p.selectors):
-        raise DDLibError("selectors needs at least one selector besides 'random'")
-    if not p.seeds:
-        raise DDLibError("seeds is empty")
-    if any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in p.views):
-        raise DDLibError(f"views (k stored labelled views per image) must be positive integers, got {p.views}")
-    return p
-
-
-def run_config(p: Params, temperature: float, name: str, **fields) -> RunConfig:
-    """One run. The random subset's config is built exactly as chapter 02 builds it (same fields, default
-    recorder, no knobs), so its result comes from the shared cache."""
-    extra = {} if name in PLAIN_SELECTORS else {"recorder": recorder(p)}
-    return RunConfig(select=name, **common.run_kwargs(p, temperature), **extra, **fields)
-
-
-def grid_configs(p: Params, temperature: float) -> list:
+def grid_configs(p: Profile, temperature: float) -> list:
     """The main grid: every budget x arm x IPC x selector (random always included) x seed."""
     out = []
     for b in p.budgets:
         for arm in p.coreset_arms:
-            regime, optim = regimes.ARMS[arm]
             for ipc in p.ipcs:
                 for name in ["random", *coresets(p.selectors)]:
-                    out += [run_config(p, temperature, name, ipc=ipc, regime=regime, optim=optim, budget=b, seed=s)
-                            for s in seeds_at(p, ipc)]
+                    out += [prof.subset_run(p, name, temperature, ipc=ipc, **prof.arm(arm), budget=b, seed=s)
+                            for s in prof.seeds_at(p, ipc)]
     return out
 
 
-def dial_configs(p: Params, temperature: float) -> list:
+def dial_configs(p: Profile, temperature: float) -> list:
     """The k-view dial at ``views_ipc``: SL with ``label_views=k`` for every k in ``views``, plus its two ends,
     classic SL (k = 0) and SL+KD (the same configs as the main grid's, so shared when the grid has them)."""
     out = []
     names = ["random", *coresets(p.views_selectors)]
     for b in p.budgets:
         for k in [0, *p.views]:
-            out += [run_config(p, temperature, n, ipc=p.views_ipc, regime="sl", budget=b, seed=s, label_views=k)
+            out += [prof.subset_run(p, n, temperature, ipc=p.views_ipc, regime="sl", budget=b, seed=s, label_views=k)
                     for n in names for s in p.seeds]
-        out += [run_config(p, temperature, n, ipc=p.views_ipc, regime="slkd", budget=b, seed=s)
+        out += [prof.subset_run(p, n, temperature, ipc=p.views_ipc, regime="slkd", budget=b, seed=s)
                 for n in names for s in p.seeds]
     return out
 
 
-def configs(p: Params, temperature: float) -> list:
-    check(p)
+def configs(p: Profile, temperature: float) -> list:
     return unique([*grid_configs(p, temperature), *dial_configs(p, temperature)])
 
 
-def run(p: Params, temperature: float, progress: bool = True) -> pd.DataFrame:
-    df = common.label_arms(sweep(configs(p, temperature), progress=progress, desc="label-regime runs"))
+def run(p: Profile, temperature: float, progress: bool = True) -> pd.DataFrame:
+    df = label_arms(sweep(configs(p, temperature), progress=progress, desc="label-regime runs"))
     df["label_views"] = df["label_views"].fillna(0).astype(int)
     return df
 
 
-def describe(p: Params, n_train: int) -> str:
+def describe(p: Profile, n_train: int) -> str:
     """The setup in a few Markdown lines."""
     budgets = ", ".join(f"{b:,} samples seen ({-(-b // p.batch):,} steps of {p.batch})" for b in p.budgets)
-    scored = [s for s in coresets(p.selectors) if s not in PLAIN_SELECTORS]
+    scored = [s for s in coresets(p.selectors) if select.reads(s, {}) == "recorder"]
     rec = (f"; score selectors ({', '.join(scored)}) read one scoring run of `{p.recorder_model}` on the full "
            f"split, {p.recorder_epochs:g} epochs, batch {p.recorder_batch}" if scored else "")
-    emb = [s for s in coresets(p.selectors) if s in EMBEDDING_SELECTORS]
+    emb = [s for s in coresets(p.selectors) if select.reads(s, {}) == "teacher"]
     emb = f"; {', '.join(emb)} read{'s' if len(emb) == 1 else ''} the teacher's penultimate features" if emb else ""
     return (f"- **Data**: `{p.dataset}`, {n_train:,} training images after the validation split "
             f"({p.val_per_class} per class)\n"
@@ -167,11 +108,7 @@ def _grid(df: pd.DataFrame) -> pd.DataFrame:
     return df[views.fillna(0).astype(int) == 0]
 
 
-def _acc(df: pd.DataFrame, value: str = "test_acc", **where) -> dict:
-    return common.by_seed(df, value, **where)
-
-
-def accuracy_table(df: pd.DataFrame, p: Params) -> pd.DataFrame:
+def accuracy_table(df: pd.DataFrame, p: Profile) -> pd.DataFrame:
     """Mean test accuracy (95% interval) and mean validation accuracy per (budget, arm, selector, IPC) of the main
     grid (the dial's extra ends, when ``views_ipc`` or ``views_selectors`` lie outside it, are left out)."""
     g = _grid(df)
@@ -184,7 +121,7 @@ def accuracy_table(df: pd.DataFrame, p: Params) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def gain_table(df: pd.DataFrame, p: Params) -> pd.DataFrame:
+def gain_table(df: pd.DataFrame, p: Profile) -> pd.DataFrame:
     """Per (budget, arm, IPC, coreset): test gain over random paired by seed (interval), the mean validation
     gain, and whether it is the best coreset of its (budget, arm, IPC) on validation."""
     g = _grid(df)
@@ -193,10 +130,10 @@ def gain_table(df: pd.DataFrame, p: Params) -> pd.DataFrame:
         for arm in p.coreset_arms:
             for ipc in p.ipcs:
                 where = dict(budget=b, arm=arm, ipc=ipc)
-                rnd, rnd_val = _acc(g, select="random", **where), _acc(g, "val_acc", select="random", **where)
+                rnd, rnd_val = by_seed(g, select="random", **where), by_seed(g, "val_acc", select="random", **where)
                 block = []
                 for sel in coresets(p.selectors):
-                    acc, val = _acc(g, select=sel, **where), _acc(g, "val_acc", select=sel, **where)
+                    acc, val = by_seed(g, select=sel, **where), by_seed(g, "val_acc", select=sel, **where)
                     if not acc:
                         continue
                     d = paired_difference(acc, rnd)
@@ -204,7 +141,7 @@ def gain_table(df: pd.DataFrame, p: Params) -> pd.DataFrame:
                     block.append(dict(budget=b, arm=arm, ipc=int(ipc), selector=sel, **d,
                                       val_gain=vd["mean"], val_mean=float(np.mean(list(val.values())))))
                 if block:
-                    best = max(range(len(block)), key=lambda i: (block[i]["val_mean"], -i))
+                    best = best_on_validation(pd.DataFrame(block), value="val_mean").name
                     for i, r in enumerate(block):
                         r["best"] = i == best
                 rows += block
@@ -220,29 +157,14 @@ def best_gains(df: pd.DataFrame, gains: pd.DataFrame) -> tuple:
         return pd.DataFrame(rows), per_seed
     for _, r in gains[gains["best"]].iterrows():
         where = dict(budget=r["budget"], arm=r["arm"], ipc=r["ipc"])
-        acc, rnd = _acc(g, select=r["selector"], **where), _acc(g, select="random", **where)
+        acc, rnd = by_seed(g, select=r["selector"], **where), by_seed(g, select="random", **where)
         per_seed[int(r["budget"]), r["arm"], int(r["ipc"])] = {s: acc[s] - rnd[s] for s in acc if s in rnd}
         rows.append(dict(budget=int(r["budget"]), arm=r["arm"], ipc=int(r["ipc"]), best=r["selector"],
                          val_gain=r["val_gain"], **{k: r[k] for k in ("mean", "lo", "hi", "n")}))
     return pd.DataFrame(rows), per_seed
 
 
-def _above(ci: dict) -> bool:
-    return bool(np.isfinite(ci["lo"]) and ci["lo"] > 0)
-
-
-def _excludes_zero(ci: dict) -> bool:
-    return bool(np.isfinite(ci["lo"]) and (ci["lo"] > 0 or ci["hi"] < 0))
-
-
-def _pts(ci: dict) -> str:
-    """'+3.1 [+1.0, +5.2]' accuracy points, or '+3.1 (no interval)' with one seed."""
-    if not np.isfinite(ci["lo"]):
-        return f"{ci['mean'] * 100:+.1f} (no interval)"
-    return f"{ci['mean'] * 100:+.1f} [{ci['lo'] * 100:+.1f}, {ci['hi'] * 100:+.1f}]"
-
-
-def verdict_points(best: pd.DataFrame, per_seed: dict, p: Params) -> list:
+def verdict_points(best: pd.DataFrame, per_seed: dict, p: Profile) -> list:
     """The criterion of the module docstring at every (budget, IPC): one dict per point."""
     points = []
     soft_arms = [a for a in p.coreset_arms if a in SOFT_ARMS]
@@ -252,15 +174,15 @@ def verdict_points(best: pd.DataFrame, per_seed: dict, p: Params) -> list:
             if hl is None:
                 continue
             hl_ci = t_interval(hl.values())
-            pt = dict(budget=int(b), ipc=int(ipc), hl=hl_ci, hl_above=_above(hl_ci), soft={})
+            pt = dict(budget=int(b), ipc=int(ipc), hl=hl_ci, hl_above=above_zero(hl_ci), soft={})
             for arm in soft_arms:
                 soft = per_seed.get((int(b), arm, int(ipc)))
                 if soft is None:
                     continue
                 soft_ci = t_interval(soft.values())
                 diff = paired_difference(hl, soft)
-                pt["soft"][arm] = dict(gain=soft_ci, diff=diff, smaller=_above(diff),
-                                       distinguishable=_excludes_zero(soft_ci))
+                pt["soft"][arm] = dict(gain=soft_ci, diff=diff, smaller=above_zero(diff),
+                                       distinguishable=excludes_zero(soft_ci))
             pt["holds"] = bool(pt["hl_above"] and pt["soft"] and all(s["smaller"] for s in pt["soft"].values()))
             points.append(pt)
     return points
@@ -271,7 +193,7 @@ def _best_name(best: pd.DataFrame, b, arm, ipc) -> str:
     return str(m["best"].iloc[0]) if len(m) else "?"
 
 
-def verdict(best: pd.DataFrame, per_seed: dict, p: Params, dial: dict | None = None) -> dict:
+def verdict(best: pd.DataFrame, per_seed: dict, p: Profile, dial: dict | None = None) -> dict:
     """Apply the reproduction criterion; say per soft arm whether its gain is distinguishable from zero."""
     points = verdict_points(best, per_seed, p)
     soft_arms = [a for a in p.coreset_arms if a in SOFT_ARMS]
@@ -281,20 +203,18 @@ def verdict(best: pd.DataFrame, per_seed: dict, p: Params, dial: dict | None = N
     details = []
     for pt in points:
         b, ipc = pt["budget"], pt["ipc"]
-        parts = [f"HL gain {_pts(pt['hl'])} ({_best_name(best, b, 'HL', ipc)}, "
+        parts = [f"HL gain {ci_text(pt['hl'])} ({_best_name(best, b, 'HL', ipc)}, "
                  f"{'above zero' if pt['hl_above'] else 'not above zero'})"]
         for arm, s in pt["soft"].items():
-            parts.append(f"{arm} gain {_pts(s['gain'])} ({_best_name(best, b, arm, ipc)}; "
+            parts.append(f"{arm} gain {ci_text(s['gain'])} ({_best_name(best, b, arm, ipc)}; "
                          f"{'distinguishable from zero' if s['distinguishable'] else 'not distinguishable from zero'})"
-                         f", HL minus {arm} {_pts(s['diff'])} "
+                         f", HL minus {arm} {ci_text(s['diff'])} "
                          f"({'HL larger' if s['smaller'] else 'HL not shown larger'})")
         lead = f"budget {b:,}, " if len(p.budgets) > 1 else ""
         details.append(f"{lead}IPC {ipc}: {'holds' if pt['holds'] else 'does not hold'}. " + "; ".join(parts)
                        + " (accuracy points, 95% interval over seeds).")
     held = sum(pt["holds"] for pt in points)
-    status = "reproduced" if held == len(points) else "partly reproduced" if held else "not reproduced"
-    if len(p.seeds) < 2:
-        status = "inconclusive"
+    status = status_rule(held, len(points), len(p.seeds))
     where = "(budget, IPC) points" if len(p.budgets) > 1 else "IPCs"
     soft_bits = []
     for arm in soft_arms:
@@ -309,12 +229,12 @@ def verdict(best: pd.DataFrame, per_seed: dict, p: Params, dial: dict | None = N
     return dict(status=status, sentence=sentence, details=details, key_numbers=key_numbers(best, p), points=points)
 
 
-def _n_seeds(p: Params) -> str:
+def _n_seeds(p: Profile) -> str:
     extra = f", {len(p.ipc1_seeds)} at IPC 1" if p.ipc1_seeds and 1 in p.ipcs else ""
     return f"{len(p.seeds)} seed{'s' if len(p.seeds) != 1 else ''} per point{extra}"
 
 
-def key_numbers(best: pd.DataFrame, p: Params) -> list:
+def key_numbers(best: pd.DataFrame, p: Profile) -> list:
     """Best-coreset test gains (fractions of accuracy), the dial's IPC first, HL before the soft arms."""
     if best.empty:
         return []
@@ -322,15 +242,13 @@ def key_numbers(best: pd.DataFrame, p: Params) -> list:
     t = best.assign(_first=(best["ipc"] != p.views_ipc).astype(int), _arm=best["arm"].map(order))
     t = t.sort_values(["_first", "budget", "ipc", "_arm"])
     lead = len(p.budgets) > 1
-    return [dict(name=f"{r['arm']} best-coreset gain over random ({r['best']}), IPC {int(r['ipc'])}"
-                      + (f", budget {int(r['budget']):,}" if lead else ""), unit="points",
-                 mean=float(r["mean"]), lo=float(r["lo"]), hi=float(r["hi"]), n=int(r["n"]))
-            for _, r in t.iterrows()]
+    return [key_number(f"{r['arm']} best-coreset gain over random ({r['best']}), IPC {int(r['ipc'])}"
+                       + (f", budget {int(r['budget']):,}" if lead else ""), r) for _, r in t.iterrows()]
 
 
 # --- the k dial ------------------------------------------------------------------------------------------------
 
-def dial_table(df: pd.DataFrame, p: Params) -> pd.DataFrame:
+def dial_table(df: pd.DataFrame, p: Profile) -> pd.DataFrame:
     """At ``views_ipc``: the gain of each ``views_selectors`` coreset over random (paired by seed) against the
     soft-label supply: 'SL' (k = 0, one label from the clean image), k stored views, 'SL+KD' (a fresh label per
     augmented view). Column ``k`` is 0 for SL and inf for SL+KD (their order on the dial)."""
@@ -357,7 +275,7 @@ def dial_table(df: pd.DataFrame, p: Params) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def flatten_point(dial: pd.DataFrame, p: Params, gains: pd.DataFrame | None = None) -> dict:
+def flatten_point(dial: pd.DataFrame, p: Profile, gains: pd.DataFrame | None = None) -> dict:
     """Per (budget, selector): the least soft-label supply along the dial (SL, k = 1, ..., SL+KD) at which the
     gain's interval includes zero, and whether it stays so at every larger supply. A computed sentence, which says
     so when the HL gain at that IPC is itself not distinguishable from zero (then the dial shows nothing vanish)."""
@@ -396,7 +314,7 @@ def flatten_point(dial: pd.DataFrame, p: Params, gains: pd.DataFrame | None = No
     return dict(points=out, sentence=sentence[:1].upper() + sentence[1:] + "." if sentence else "")
 
 
-def analyse(df: pd.DataFrame, p: Params) -> dict:
+def analyse(df: pd.DataFrame, p: Profile) -> dict:
     gains = gain_table(df, p)
     best, per_seed = best_gains(df, gains)
     dial = dial_table(df, p)

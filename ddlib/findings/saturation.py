@@ -7,16 +7,14 @@ SL+KD ratio acc(IPC)/acc(full), paired by seed, is at least ``threshold`` on ave
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import pandas as pd
 
-from .. import regimes
-from ..experiment import RunConfig, sweep
+from .. import profile as prof
+from ..analysis import by_seed, label_arms, status as status_rule
+from ..experiment import sweep
+from ..profile import Profile
 from ..stats import fmt, paired_difference, t_interval
-from . import common
-from .common import CommonParams
 
 CHAPTER = "02_saturation"
 LABEL = "ch-saturation"
@@ -25,39 +23,21 @@ CLAIM = ("Under SL+KD, at a fixed compute budget, accuracy approaches the full-d
          "whatever the subset's size; under HL it does not.")
 
 
-@dataclass
-class Params(CommonParams):
-    """The chapter's knobs (and the common ones); the defaults are the quick profile."""
-    budgets: list = field(default_factory=lambda: [12_800])  # samples seen; the full grid runs at each
-    full_budgets: list = field(default_factory=lambda: [3_200])  # extra budgets, full data only
-    full_arms: list = field(default_factory=lambda: ["HL", "SL+KD"])    # arms of the full-data curve
-    ipcs: list = field(default_factory=lambda: [1, 10, 50])
-    arms: list = field(default_factory=lambda: list(regimes.ARMS))
-    threshold: float = 0.95                   # "near-optimal": at least 95% of full-data accuracy
-    min_ipc: int = 10                         # the verdict reads IPC >= this; IPC 1 is reported beside it
+tune = prof.kd_temperature      # the KD temperature chosen on validation (chapter 02's runs)
 
 
-def tune_temperature(p: Params, progress: bool = True) -> tuple:
-    return common.tune_temperature(p, min(p.budgets), progress)
-
-
-def configs(p: Params, temperature: float) -> list:
-    base = dict(common.run_kwargs(p, temperature), select="random")
+def configs(p: Profile, temperature: float) -> list:
     grid = [(b, ipc, p.arms) for b in p.budgets for ipc in [*p.ipcs, "full"]]
     grid += [(b, "full", p.full_arms) for b in p.full_budgets if b not in p.budgets]
-    out = []
-    for budget, ipc, arms in grid:
-        for arm in arms:
-            regime, optim = regimes.ARMS[arm]
-            out += [RunConfig(ipc=ipc, regime=regime, optim=optim, budget=budget, seed=s, **base) for s in p.seeds]
-    return out
+    return [prof.subset_run(p, "random", temperature, ipc=ipc, **prof.arm(arm), budget=budget, seed=s)
+            for budget, ipc, arms in grid for arm in arms for s in p.seeds]
 
 
-def run(p: Params, temperature: float, progress: bool = True) -> pd.DataFrame:
-    return common.label_arms(sweep(configs(p, temperature), progress=progress, desc="saturation runs"))
+def run(p: Profile, temperature: float, progress: bool = True) -> pd.DataFrame:
+    return label_arms(sweep(configs(p, temperature), progress=progress, desc="saturation runs"))
 
 
-def describe(p: Params, n_train: int) -> str:
+def describe(p: Profile, n_train: int) -> str:
     """The setup in a few Markdown lines, budgets in samples seen, steps and epochs of the full split."""
     budgets = ", ".join(f"{b:,} samples seen ({-(-b // p.batch):,} steps of {p.batch}; "
                         f"{b / n_train:.2f} epochs of the full split)" for b in p.budgets)
@@ -80,15 +60,15 @@ def accuracy_table(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def ratio_table(df: pd.DataFrame, p: Params) -> pd.DataFrame:
+def ratio_table(df: pd.DataFrame, p: Profile) -> pd.DataFrame:
     """Per (budget, arm, IPC): acc(IPC)/acc(full) paired by seed, and for the soft arms its difference to HL's."""
     rows = []
     for budget in p.budgets:
         ratios = {}
         for arm in p.arms:
-            full = common.by_seed(df, budget=budget, arm=arm, ipc_label="full")
+            full = by_seed(df, budget=budget, arm=arm, ipc_label="full")
             for ipc in p.ipcs:
-                sub = common.by_seed(df, budget=budget, arm=arm, ipc_label=ipc)
+                sub = by_seed(df, budget=budget, arm=arm, ipc_label=ipc)
                 ratios[arm, ipc] = {s: sub[s] / full[s] for s in sub if s in full and full[s] > 0}
                 rows.append(dict(budget=budget, arm=arm, ipc=ipc, **t_interval(ratios[arm, ipc].values())))
         for row in rows:
@@ -98,7 +78,7 @@ def ratio_table(df: pd.DataFrame, p: Params) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def verdict(ratios: pd.DataFrame, df: pd.DataFrame, p: Params) -> dict:
+def verdict(ratios: pd.DataFrame, df: pd.DataFrame, p: Profile) -> dict:
     """Apply the reproduction criterion of the module docstring to the SL+KD rows."""
     pts = ratios[(ratios["arm"] == "SL+KD") & (ratios["ipc"].astype(int) >= p.min_ipc)]
     if pts.empty or "SL+KD" not in p.arms or "HL" not in p.arms:
@@ -116,9 +96,7 @@ def verdict(ratios: pd.DataFrame, df: pd.DataFrame, p: Params) -> dict:
                        f"[{r['diff_lo'] * 100:+.1f}, {r['diff_hi'] * 100:+.1f}] "
                        f"({'above zero' if above else 'not distinguishable from zero or below'})")
     held = sum(pt["holds"] for pt in points)
-    status = ("reproduced" if held == len(points) else "partly reproduced" if held else "not reproduced")
-    if len(p.seeds) < 2:
-        status = "inconclusive"
+    status = status_rule(held, len(points), len(p.seeds))
     sentence = (f"Saturation {status} at this scale: the criterion holds at {held} of {len(points)} "
                 f"(budget, IPC >= {p.min_ipc}) points, with {len(p.seeds)} seeds per point.")
     key_numbers = [dict(name=f"SL+KD acc(IPC {int(r['ipc'])}) / acc(full), budget {int(r['budget']):,}",
@@ -137,7 +115,7 @@ def full_data_curve(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values(["arm", "budget"])
 
 
-def reference_caveats(df: pd.DataFrame, p: Params) -> list:
+def reference_caveats(df: pd.DataFrame, p: Profile) -> list:
     """Is the full-data reference trained at each verdict budget? For each arm of the full-data curve, the gain
     (paired by seed) from that budget to the curve's largest budget; a gain above one point means the saturation
     ratio there is read against an under-trained reference (the pilot's trap)."""
@@ -147,8 +125,8 @@ def reference_caveats(df: pd.DataFrame, p: Params) -> list:
         for arm in p.full_arms:
             if budget == top:
                 continue
-            d = paired_difference(common.by_seed(df, budget=top, arm=arm, ipc_label="full"),
-                                  common.by_seed(df, budget=budget, arm=arm, ipc_label="full"))
+            d = paired_difference(by_seed(df, budget=top, arm=arm, ipc_label="full"),
+                                  by_seed(df, budget=budget, arm=arm, ipc_label="full"))
             if d["n"] and d["mean"] > 0.01:
                 out.append(f"Caveat: full-data {arm} still gains {d['mean'] * 100:+.1f} points from budget "
                            f"{budget:,} to {top:,} (n={d['n']}); the ratio at {budget:,} compares subsets with an "
@@ -156,7 +134,7 @@ def reference_caveats(df: pd.DataFrame, p: Params) -> list:
     return out
 
 
-def analyse(df: pd.DataFrame, p: Params) -> dict:
+def analyse(df: pd.DataFrame, p: Profile) -> dict:
     ratios = ratio_table(df, p)
     v = verdict(ratios, df, p)
     v["details"] = v["details"] + reference_caveats(df, p)

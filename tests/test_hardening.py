@@ -1,0 +1,315 @@
+"""Hostile and careless input, as the hardening issue lists it: every bad parameter, flag or file is one line on
+stderr and exit 2 before any compute, with nothing written; a corrupt cache is reported in one line and remade;
+a killed sweep leaves no worker behind; text from a user's file cannot add active content to report.html."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from hypothesis import HealthCheck, given, settings, strategies as st
+from safetensors.torch import save_file
+
+from ddlib import audit, cli, experiment, profile as prof, teacher as teachers
+from ddlib.errors import DDLibError
+from ddlib.experiment import RunConfig, cached_run
+
+from conftest import DIGITS, PYTHON, REPO, TINY_TEACHER, clear_ddlib_caches, subprocess_env
+
+TINY = str(REPO / "params" / "tiny.yaml")
+
+
+def _yaml(tmp, name, text):
+    (tmp / name).write_text(text)
+    return str(tmp / name)
+
+
+def _npz(tmp, name, labels):
+    np.savez(tmp / name, images=np.random.rand(20, 1, 8, 8).astype("float32"), labels=labels)
+    return str(tmp / name)
+
+
+def _header(tmp, meta):
+    save_file({"images": torch.rand(20, 1, 8, 8), "labels": torch.arange(20) % 10}, tmp / "h.safetensors",
+              metadata={"ddlib": json.dumps(meta)})
+    return str(tmp / "h.safetensors")
+
+
+TRAIN = ["train", "--params", TINY, "--ipc", "2"]
+AUDIT = ["audit", "--dataset", "digits", "--params", TINY]
+CASES = {
+    "params a list": (lambda t: ["sweep", "saturation", "--params", _yaml(t, "l.yaml", "- 1\n- 2\n")], "a mapping"),
+    "params a scalar": (lambda t: ["sweep", "saturation", "--params", _yaml(t, "s.yaml", "3\n")], "a mapping"),
+    "params not YAML": (lambda t: ["sweep", "saturation", "--params", _yaml(t, "b.yaml", "a: [1\n")], "not valid YAML"),
+    "-p seeds [0": (lambda t: ["sweep", "saturation", "--params", TINY, "-p", "seeds", "[0"], "not a YAML value"),
+    "-p seeds 3": (lambda t: ["sweep", "saturation", "--params", TINY, "-p", "seeds", "3"], "seeds must be list"),
+    "-p seeds []": (lambda t: ["sweep", "saturation", "--params", TINY, "-p", "seeds", "[]"], "seeds takes 1 to"),
+    "-p seeds [0.5]": (lambda t: ["sweep", "saturation", "--params", TINY, "-p", "seeds", "[0.5]"], "seeds takes"),
+    "-p seeds [-1]": (lambda t: ["sweep", "saturation", "--params", TINY, "-p", "seeds", "[-1]"], "seeds takes"),
+    "-p budgets []": (lambda t: ["sweep", "saturation", "--params", TINY, "-p", "budgets", "[]"], "budgets takes"),
+    "-p temperatures abc": (lambda t: ["sweep", "saturation", "--params", TINY, "-p", "temperatures", "abc"],
+                            "temperatures must be list"),
+    "-p arms [nope]": (lambda t: ["sweep", "saturation", "--params", TINY, "-p", "arms", "[nope]"], "unknown arm"),
+    "-p profile ../../x": (lambda t: ["sweep", "saturation", "--params", TINY, "-p", "profile", "../../x"],
+                           "names a folder"),
+    "audit budgets: 1600": (lambda t: ["audit", "x.npz", "--params", _yaml(t, "a.yaml", "budgets: 1600\n")],
+                            "budgets must be list"),
+    "audit temperatures: 4": (lambda t: ["audit", "x.npz", "--params", _yaml(t, "a.yaml", "temperatures: 4\n")],
+                              "temperatures must be list"),
+    "audit seeds: 3": (lambda t: ["audit", "x.npz", "--params", _yaml(t, "a.yaml", "seeds: 3\n")], "seeds must be"),
+    "audit device: 7": (lambda t: ["audit", "x.npz", "--params", _yaml(t, "a.yaml", "device: 7\n")], "device must"),
+    "audit val_per_class: x": (lambda t: ["audit", "x.npz", "--params", _yaml(t, "a.yaml", "val_per_class: x\n")],
+                               "val_per_class must be int"),
+    "audit --seeds 100000000": (lambda t: [*AUDIT, _header(t, {}), "--seeds", "100000000"], "seeds takes how many"),
+    "--knob which=[x": (lambda t: [*TRAIN, "--select", "cad", "--knob", "which=[x"], "not a YAML value"),
+    "--knob probe=abc": (lambda t: [*TRAIN, "--select", "cad", "--knob", "probe=abc"], "takes a whole number"),
+    "--knob which=nope": (lambda t: [*TRAIN, "--select", "el2n", "--knob", "which=nope"], "knob which 'nope'"),
+    "--distill-knob iterations=abc": (lambda t: [*TRAIN, "--distill", "dm", "--distill-knob", "iterations=abc"],
+                                      "takes a whole number"),
+    "--teacher-epochs nan": (lambda t: [*TRAIN, "--regime", "slkd", "--teacher-epochs", "nan"], "teacher_epochs"),
+    "--teacher-epochs -3": (lambda t: [*TRAIN, "--regime", "slkd", "--teacher-epochs", "-3"], "teacher_epochs"),
+    "--seed 1e23": (lambda t: [*TRAIN, "--seed", "99999999999999999999999"], "seed must be an integer in"),
+    "--device mps": (lambda t: [*TRAIN, "--device", "mps"], "no MPS device"),
+    "--temperature inf": (lambda t: [*TRAIN, "--regime", "slkd", "--temperature", "inf"], "positive finite"),
+    "npz of zero bytes": (lambda t: [*AUDIT, _yaml(t, "z.npz", "")], "not a readable npz"),
+    "npz string labels": (lambda t: [*AUDIT, _npz(t, "s.npz", np.array(["a"] * 20))], "not numbers"),
+    "npz structured labels": (lambda t: [*AUDIT, _npz(t, "r.npz", np.zeros(20, dtype=[("a", "i4")]))], "not numbers"),
+    "header dataset a list": (lambda t: [*AUDIT, _header(t, {"dataset": ["digits"]})], "header field 'dataset'"),
+    "header method not text": (lambda t: [*AUDIT, _header(t, {"method": {"x": 1}})], "header field 'method'"),
+    "distill --out a folder": (lambda t: ["distill", "--method", "dm", "--params", TINY, "--ipc", "1", "--out",
+                                          str(t)], "a folder"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, isolated, capsys, monkeypatch):
+    monkeypatch.chdir(isolated["tmp"])
+    argv, needle = CASES[case]
+    argv = argv(isolated["tmp"])
+    before = set(isolated["tmp"].rglob("*"))
+    rc = cli.main(argv)
+    cap = capsys.readouterr()
+    lines = cap.err.strip().splitlines()
+    assert rc == 2 and len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], cap.err
+    assert "Traceback" not in cap.err and cap.out == ""
+    assert not isolated["cache"].exists() and not isolated["results"].exists()
+    assert set(isolated["tmp"].rglob("*")) == before                       # nothing written anywhere
+
+
+# --- a property: random parameter files and flags never end in a traceback, and never write before compute ------
+
+class Computes(Exception):
+    """Raised where the CLI would start to compute: validation passed."""
+
+
+_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-2 ** 70, 2 ** 70) | st.floats() |
+                       st.text(max_size=12), lambda inner: st.lists(inner, max_size=4) |
+                       st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=8)
+_NAMES = st.sampled_from(sorted(f.name for f in prof.Profile.__dataclass_fields__.values())) | st.text(max_size=8)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.dictionaries(_NAMES, _VALUES, max_size=4))
+def test_any_parameter_file_is_accepted_or_refused_in_one_line(given_params):
+    try:
+        prof.Profile.from_dict(given_params).check()
+    except DDLibError as e:
+        assert "\n" not in str(e)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(flag=st.sampled_from(["--seed", "--budget", "--temperature", "--teacher-epochs", "--teacher-floor",
+                             "--ipc", "--knob", "--distill-knob", "--batch", "--val-per-class", "--device",
+                             "--regime", "--select", "--model", "--label-views"]),
+       value=st.one_of(st.text(max_size=10), st.integers(-10 ** 30, 10 ** 30).map(str),
+                       st.floats().map(str), st.sampled_from(["which=easiest", "probe=-1", "J=0", "x=1", "nan"])))
+def test_any_train_flag_is_accepted_or_refused_in_one_line(flag, value, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("flags")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DDLIB_CACHE", str(tmp / "cache"))
+        mp.setenv("DDLIB_RESULTS", str(tmp / "results"))
+        for name in ("cached_run", "run"):
+            mp.setattr(cli, name, lambda *a, **k: (_ for _ in ()).throw(Computes()))
+        mp.setattr(prof, "tune_temperature", lambda *a, **k: (_ for _ in ()).throw(Computes()))
+        select = ["--select", "cad"] if flag == "--knob" else []
+        try:
+            rc = cli.main(["train", "--params", TINY, *select, flag, value])
+        except Computes:
+            rc = 0
+        except SystemExit as e:             # argparse's own one-line usage error
+            rc = e.code
+        assert rc in (0, 2)
+    assert not (tmp / "cache").exists() and not (tmp / "results").exists()
+
+
+# --- a corrupt cache is said in one line and remade ---------------------------------------------------------------
+
+TEACHER = teachers.TeacherConfig(**TINY_TEACHER)
+CFG = RunConfig(**DIGITS, ipc=2, budget=64, regime="slkd", teacher=TEACHER)
+
+
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[: max(1, path.stat().st_size // 2)])
+
+
+def _teacher_file(cache, name):
+    """A file of the run's teacher, with the run's own record removed (so the run reads its teacher again)."""
+    (cache / "runs" / f"{CFG.key()}.json").unlink()
+    return cache / "teachers" / TEACHER.key(DIGITS["dataset"], DIGITS["val_per_class"], 0) / name
+
+
+CORRUPT = {
+    "teacher meta.json truncated": (lambda c: _truncate(_teacher_file(c, "meta.json")), "corrupt cache record"),
+    "teacher weights truncated": (lambda c: _truncate(_teacher_file(c, "model.safetensors")),
+                                  "corrupt cache folder"),
+    "run record not UTF-8": (lambda c: (c / "runs" / f"{CFG.key()}.json").write_bytes(b"\xff\xfe{"),
+                             "corrupt cache record"),
+    "run record {}": (lambda c: (c / "runs" / f"{CFG.key()}.json").write_text("{}"), "corrupt run record"),
+}
+
+
+@pytest.mark.parametrize("case", list(CORRUPT))
+def test_a_corrupt_cache_is_reported_and_recomputed(case, isolated, capfd):
+    first = cached_run(CFG)
+    clear_ddlib_caches()
+    damage, needle = CORRUPT[case]
+    damage(isolated["cache"])
+    capfd.readouterr()
+    again = cached_run(CFG)
+    err = capfd.readouterr().err
+    assert needle in err and len([line for line in err.splitlines() if "ddlib:" in line]) == 1, err
+    assert again["cache_hit"] is False and again["test_acc"] == first["test_acc"]   # the same numbers, remade
+    clear_ddlib_caches()
+    assert cached_run(CFG)["cache_hit"] is True                                    # and cached whole again
+
+
+def test_a_truncated_set_sidecar_is_remade(isolated, capfd):
+    cfg = RunConfig(**DIGITS, ipc=1, budget=64, distill="dm", distill_knobs=(("iterations", 2),))
+    cfg.synset()
+    sidecar = next((isolated["cache"] / "synsets").glob("*.json"))
+    _truncate(sidecar)
+    capfd.readouterr()
+    assert cfg.synset().meta.get("cache_hit") is not True
+    assert "corrupt cache record" in capfd.readouterr().err
+
+
+# --- workers die with their parent --------------------------------------------------------------------------------
+
+def _children(pid: int) -> set:
+    out = set()
+    for stat in os.listdir("/proc"):
+        if stat.isdigit():
+            try:
+                with open(f"/proc/{stat}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.add(int(stat))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("inf")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+def test_no_worker_outlives_a_killed_sweep(tmp_path):
+    env = subprocess_env(tmp_path / "cache", tmp_path / "results", DDLIB_WORKERS=2)
+    proc = subprocess.Popen([PYTHON, "-m", "ddlib", "sweep", "saturation", "--params", TINY, "-p", "budgets",
+                             "[400000]", "-p", "temperatures", "[4.0]"], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 240
+        workers = set()
+        while time.time() < deadline and len(workers) < 2 and proc.poll() is None:
+            workers = {c for c in _children(proc.pid) if "spawn_main" in open(f"/proc/{c}/cmdline").read()}
+            time.sleep(0.5)
+        assert len(workers) >= 2, "the sweep started no worker pool"
+        while time.time() < deadline and min(map(_cpu_seconds, workers)) < 3:
+            time.sleep(0.5)                             # until every worker is training, not still importing
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        time.sleep(5)
+        left = [w for w in workers if _alive(w)]
+        assert not left, f"workers {left} still running 5 s after their parent was killed"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+# --- report.html: no active content from a user's text ------------------------------------------------------------
+
+class _Active(HTMLParser):
+    """Collects what in a page can run or submit: script, iframe, object, embed, form elements, event-handler
+    attributes and javascript: links."""
+
+    def __init__(self):
+        super().__init__()
+        self.found = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("script", "iframe", "object", "embed", "form", "svg", "base", "meta"):
+            self.found.append(tag)
+        for name, value in attrs:
+            if name.startswith("on") or (value or "").strip().lower().startswith(("javascript:", "data:text/html")):
+                self.found.append(f"{tag} {name}")
+
+
+EVIL = ['x_`<img src=x onerror=alert(9)>`', "<svg onload=alert(1)>", '<script src="data:,alert(2)"></script>',
+        "<iframe srcdoc='<b>'></iframe>", '<form action="http://x"><input></form>', "[a](javascript:alert(3))"]
+
+
+def test_hostile_text_in_a_report_renders_as_text(tmp_path):
+    bits = "; ".join(EVIL)
+    summary = dict(file=dict(path=f"/tmp/{EVIL[0]}.safetensors", method=EVIL[1], images=EVIL[2],
+                             sha256=EVIL[3], soft_labels=EVIL[4]),
+                   dataset=EVIL[5], ipc=EVIL[0], ipc_source=bits, model=EVIL[2], budget=EVIL[1], steps=EVIL[3],
+                   batch=EVIL[4], seeds=EVIL, temperature=EVIL[5], temperature_source=bits, sentence=bits,
+                   notes=EVIL, hl_share_of_slkd_lead=dict(share=EVIL[0], gain_hl=EVIL[1], gain_slkd=EVIL[2]))
+    a = {"summary": summary}
+    page = audit.headline_markdown(a) + "\n\n" + audit.survival_markdown(a)
+    import markdown_it
+    html = markdown_it.MarkdownIt("commonmark").render(page)
+    p = _Active()
+    p.feed(html)
+    assert not p.found, p.found
+    assert "&lt;img src=x onerror=alert(9)&gt;" in html or "&#60;img" in html    # shown, as text
+
+
+def test_hostile_header_fields_are_refused_before_the_report(tmp_path):
+    for meta in ({"method": ["<script>"]}, {"val_per_class": "<img onerror=1>"}, {"split_seed": "x"}):
+        with pytest.raises(DDLibError, match="header field"):
+            audit.plan(_header(tmp_path, meta), dataset="digits", params=yaml.safe_load(open(TINY)))
+
+
+def test_workers_are_armed_to_die_with_their_parent():
+    """The worker initialiser asks Linux to kill the worker with its parent (checked in a live sweep above); with
+    a parent already gone it exits at once."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            experiment._worker_start(-1)        # not its parent: exits
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 1
