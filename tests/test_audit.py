@@ -3,6 +3,7 @@
 stored soft labels, and run keys that follow the set's content, not its path."""
 import dataclasses
 import hashlib
+from html.parser import HTMLParser
 import json
 import pickle
 import re
@@ -354,3 +355,43 @@ def test_the_audits_baselines_are_the_chapters_runs_and_its_parameters_are_a_pro
         with pytest.raises(DDLibError, match=needle) as e:
             audit.plan(tmp_path / "nowhere.safetensors", params=params)
         assert "\n" not in str(e.value)
+
+
+class _Active(HTMLParser):
+    """What in a page can run or submit: script, iframe, object, embed, form, svg and base elements, a meta refresh,
+    event-handler attributes, and javascript: or data:text/html links."""
+
+    def __init__(self):
+        super().__init__()
+        self.found = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("script", "iframe", "object", "embed", "form", "svg", "base") or \
+                (tag == "meta" and "http-equiv" in dict(attrs)):
+            self.found.append(tag)
+        for name, value in attrs:
+            if name.startswith("on") or (value or "").strip().lower().startswith(("javascript:", "data:text/html")):
+                self.found.append(f"{tag} {name}")
+
+
+EVIL = ['x_`<img src=x onerror=alert(9)>`', "<svg onload=alert(1)>", '<script src="data:,alert(2)"></script>',
+        "<iframe srcdoc='<b>'></iframe>", '<form action="http://x"><input></form>', "[a](javascript:alert(3))"]
+
+
+def test_hostile_file_names_headers_and_audit_json_render_as_text(audited, tmp_path):
+    """A hand-edited audit.json (the file's name, its header's method, every text field) rendered to report.html:
+    the page, parsed, holds no active content, and the hostile text is shown as text."""
+    out = tmp_path / "hostile"
+    shutil.copytree(audited["out"], out)
+    s = json.loads((out / "audit.json").read_text())
+    bits = "; ".join(EVIL)
+    s["file"].update(path=f"/tmp/{EVIL[0]}.safetensors", method=EVIL[1], format=EVIL[2], sha256=EVIL[3] * 3)
+    s.update(dataset=EVIL[5], ipc_source=bits, model=EVIL[2], temperature_source=bits, sentence=bits, notes=EVIL,
+             seeds=EVIL[:2])
+    s["provenance"].update(command=bits, commit=EVIL[1], teacher_model=EVIL[4])
+    (out / "audit.json").write_text(json.dumps(s))
+    html = audit.render(out).read_text()
+    page = _Active()
+    page.feed(html)
+    assert not page.found, page.found
+    assert "onerror=alert(9)" in html.replace("&#61;", "=")                       # shown as text, not as markup
