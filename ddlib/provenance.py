@@ -6,18 +6,14 @@ from __future__ import annotations
 from . import augment
 from .experiment import RunConfig
 from .distill import NAMES, ca2d, rded
-from .findings.cad_prune import Params as CadParams, _cand_name
-from .findings.difficulty import Params as DifficultyParams
-from .findings.hard_labels import Params as HardLabelsParams
-from .findings.label_regimes import Params as LabelRegimesParams
-from .findings.saturation import Params as SaturationParams
+from .findings.cad_prune import _cand_name
+from .profile import Profile
 from .teacher import FLOORS, TeacherConfig
 from .train import DEFAULT_OPTIMIZER, OPTIMIZERS, TEMPERATURE
 
 
 def choices() -> list:
-    sgd, adamw, t, run, q = OPTIMIZERS["sgd"], OPTIMIZERS["adamw"], TeacherConfig(), RunConfig(), SaturationParams()
-    c, h, d, k = LabelRegimesParams(), HardLabelsParams(), DifficultyParams(), CadParams()
+    sgd, adamw, t, run, q = OPTIMIZERS["sgd"], OPTIMIZERS["adamw"], TeacherConfig(), RunConfig(), Profile()
     return [
         ("label regimes", "HL, SL, SL+KD", "paper", "the three regimes of the scalability analysis"),
         ("compute budget", "samples seen = steps x batch, same for every subset size", "paper; standard (CCS)",
@@ -57,16 +53,16 @@ def choices() -> list:
          "HL's ratio", "ours", "the paper says 'near-optimal'; the threshold makes that testable"),
         ("coreset embeddings", "herding and k-center on the teacher's penultimate features, per class",
          "standard (DeepCore); ours (which network)", "the teacher is the one trained network every chapter has"),
-        ("scoring run", f"HL on the full training split, {c.recorder_epochs:g} epochs of {c.recorder_model} "
+        ("scoring run", f"HL on the full training split, {q.recorder_epochs:g} epochs of {q.recorder_model} "
          "(quick), softmax on un-augmented images after every epoch", "ours",
          "EL2N, forgetting, AUM and CCS need training dynamics; the quick profile keeps the run short"),
         ("best coreset", "the non-random selector with the highest mean validation accuracy", "ours",
          "never select on the test set"),
         ("quality-gain criterion", "HL gain above zero and above each soft regime's gain (paired intervals)",
          "ours", "makes 'beat random only under HL' testable"),
-        ("k-view dial", f"SL with k stored (augmented view, teacher label) pairs per image, k in {c.views}", "ours",
+        ("k-view dial", f"SL with k stored (augmented view, teacher label) pairs per image, k in {q.views}", "ours",
          "between SL (k labels = 1, un-augmented) and SL+KD (a fresh label per view)"),
-        ("distillers", ", ".join(NAMES[m] for m in h.methods) + "; each method's constants in its Knobs",
+        ("distillers", ", ".join(NAMES[m] for m in q.methods) + "; each method's constants in its Knobs",
          "standard (each method's paper and code); ours (CPU scaling)",
          "iterations, real batch sizes and networks are scaled down for the quick profile; each Knobs field says so"),
         ("distillation network", "the student's network (DM, DC, MTT); the teacher (RDED's observer); a BatchNorm "
@@ -76,12 +72,12 @@ def choices() -> list:
         ("evaluation of distilled sets", "the regime's recipe and budget, as for real subsets; MTT's learned "
          "student lr is recorded, not used", "ours", "one recipe for every set keeps the comparison about the images"),
         ("distilled pixels", "clipped to [0, 1] when stored", "ours", "every set is a valid image file anyone can load"),
-        ("distilled sets per seed", f"quick: one per method and IPC (seed {h.distill_seed}), trained with every seed; "
+        ("distilled sets per seed", f"quick: one per method and IPC (seed {q.distill_seed}), trained with every seed; "
          "paper: one per seed", "standard (DD evaluation); ours (paper profile)",
          "CPU time; intervals then cover training randomness only"),
         ("hard-label criterion", "RDED beats random, most other methods do not, the strongest coreset beats RDED "
          "(HL, paired intervals)", "ours", "makes the paper's claim 3 testable"),
-        ("difficulty bins", f"{d.bins} equal quantile bins per class of the {d.difficulty_score} (quick); the "
+        ("difficulty bins", f"{q.bins} equal quantile bins per class of the {q.difficulty_score} (quick); the "
          "paper profile bins the recorder's EL2N", "ours",
          "the paper's bins are not public; the teacher's loss needs no extra scoring run on CPU"),
         ("best bin per budget", "the bin with the best mean validation accuracy", "ours",
@@ -95,9 +91,9 @@ def choices() -> list:
         ("CAD-Prune score", f"std of EL2N in windows of J records, mean of the last W (J={ca2d.Knobs().J}, "
          f"W={ca2d.Knobs().W} by default)", "paper (J, W on ImageNet-1K); reconstruction (the rule)", ""),
         ("CAD-Prune choices", f"which end, J, W (and stratify in the paper profile) chosen per budget and IPC on "
-         f"validation from: {'; '.join(map(_cand_name, k.cad_grid))}", "ours",
+         f"validation from: {'; '.join(map(_cand_name, q.cad_grid))}", "ours",
          "the reconstruction guessed them; never select on the test set"),
-        ("CAD-Prune probe", f"quick: {k.cad_knobs.get('probe', 0)} images per class scored; paper profile: all",
+        ("CAD-Prune probe", f"quick: {q.cad_knobs.get('probe', 0)} images per class scored; paper profile: all",
          "ours (quick)", "the recording passes cost a forward pass per image per record"),
         ("CA2D", f"RDED's crops on CAD-Prune's top {ca2d.Knobs().pool} images per class for the budget, CAD-Prune's "
          "choice from validation", "reconstruction", ""),

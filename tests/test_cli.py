@@ -6,6 +6,8 @@ import subprocess
 
 import pytest
 
+from ddlib import cli
+
 from conftest import PYTHON, REPO, subprocess_env
 
 TRAIN = ["train", "--dataset", "digits", "--ipc", "5", "--select", "random", "--regime", "hl", "--budget", "640",
@@ -181,3 +183,13 @@ def test_a_bad_profile_is_one_line_and_exit_2(env, tmp_path, params, needle):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], proc.stderr
+
+
+def test_the_book_tables_print_from_the_library(capsys, isolated):
+    """`make book`'s generated pages: the provenance table (read from the code and the quick profile) and the
+    findings table (from the chapters' summaries; none yet here)."""
+    assert cli.main(["provenance-table"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("| choice |") and len(out) > 20 and "chosen on the validation split" in "\n".join(out)
+    assert cli.main(["findings-table", "--profile", "quick"]) == 0
+    assert "No chapter has written results" in capsys.readouterr().out
