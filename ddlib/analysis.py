@@ -1,8 +1,10 @@
-"""What every chapter and the audit compute from a sweep's rows: per-seed lookups, gains over a baseline paired by
-seed, the choice made on the validation split, the status rule, and how a difference is written.
+"""What every chapter and the audit compute from a sweep's rows: confidence intervals over seeds, per-seed lookups,
+gains over a baseline paired by seed, the choice made on the validation split, the status rule, and how a
+difference is written. Comparisons are paired by seed: the same seed draws the same subset, init and augmentation
+stream in every arm, so a per-seed difference removes most of the subset-draw noise.
 
 Rules shared by every verdict (fixed before any number was seen):
-- a comparison is paired by seed (:func:`ddlib.stats.paired_difference`) with a 95% t interval;
+- a comparison is paired by seed (:func:`paired_difference`) with a 95% t interval;
 - a choice (best coreset, best bin, temperature, CAD-Prune's candidate) is made on VALIDATION accuracy, ties to the
   first listed; the test set never picks anything;
 - a criterion that holds at every point is *reproduced*, at some *partly reproduced*, at none *not reproduced*;
@@ -10,11 +12,43 @@ Rules shared by every verdict (fixed before any number was seen):
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
+from scipy import stats as _st
 
 from . import regimes
-from .stats import fmt, paired_difference, t_interval
+
+LEVEL = 0.95
+
+
+def t_interval(values, level: float = LEVEL) -> dict:
+    """Mean and two-sided t interval of ``values`` (NaN bounds for fewer than two values)."""
+    v = np.asarray(list(values), dtype=float)
+    v = v[np.isfinite(v)]
+    n = len(v)
+    if n == 0:
+        return dict(mean=math.nan, lo=math.nan, hi=math.nan, n=0)
+    mean = float(v.mean())
+    if n < 2:
+        return dict(mean=mean, lo=math.nan, hi=math.nan, n=n)
+    half = float(_st.t.ppf(0.5 + level / 2, n - 1) * v.std(ddof=1) / math.sqrt(n))
+    return dict(mean=mean, lo=mean - half, hi=mean + half, n=n)
+
+
+def paired_difference(a: dict, b: dict, level: float = LEVEL) -> dict:
+    """t interval of a[seed] - b[seed] over the seeds both have."""
+    seeds = sorted(set(a) & set(b))
+    return t_interval([a[s] - b[s] for s in seeds], level)
+
+
+def fmt(ci: dict, scale: float = 100.0, digits: int = 1) -> str:
+    """'84.2 ± 1.3' (half-width of the interval), or just the mean when there is no interval."""
+    if not np.isfinite(ci["lo"]):
+        return f"{ci['mean'] * scale:.{digits}f}"
+    return f"{ci['mean'] * scale:.{digits}f} ± {(ci['hi'] - ci['lo']) / 2 * scale:.{digits}f}"
+
 
 
 def by_seed(df: pd.DataFrame, value: str = "test_acc", **where) -> dict:
@@ -60,6 +94,22 @@ def best_on_validation(table: pd.DataFrame, by: list | None = None, value: str =
     if table.empty:
         return table
     return table.loc[table.groupby(by, sort=False)[value].idxmax()].reset_index(drop=True)
+
+
+def survival_table(table: pd.DataFrame, soft_arms, by: tuple = ()) -> pd.DataFrame:
+    """DD-Ranking's question: of each set's gain over random under a soft-label arm, how much is left under HL?
+    Per (``by``..., method) and soft arm: both gains and ``share`` = gain_HL / gain_soft, defined (else NaN) only
+    where the soft-label gain is positive. ``table`` has columns arm, method, gain (and ``by``); random is left out."""
+    rows = []
+    for arm in soft_arms:
+        for key, t in table[table["method"] != "random"].groupby([*by, "method"], sort=False):
+            hl, soft = t[t["arm"] == "HL"], t[t["arm"] == arm]
+            if hl.empty or soft.empty:
+                continue
+            g_hl, g_soft = float(hl["gain"].iloc[0]), float(soft["gain"].iloc[0])
+            rows.append(dict(zip([*by, "method"], key if isinstance(key, tuple) else (key,)), soft_arm=arm,
+                             gain_soft=g_soft, gain_hl=g_hl, share=g_hl / g_soft if g_soft > 0 else np.nan))
+    return pd.DataFrame(rows)
 
 
 def above_zero(ci) -> bool:

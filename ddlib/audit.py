@@ -30,10 +30,9 @@ from . import data, regimes
 from .errors import DDLibError
 from .experiment import check_device, check_inputs, file_synset, provenance, sweep
 from . import profile as prof
-from .analysis import by_seed, gain_table, points_text
+from .analysis import by_seed, fmt, gain_table, paired_difference, points_text, survival_table
 from .profile import MAX_SEEDS, Profile
 from .paths import PACKAGE_DIR, results_dir
-from .stats import fmt, paired_difference
 from .store import atomic_write, read_json, write_json
 from .synset import PICKLE_SUFFIXES, infer_ipc, peek_meta
 
@@ -176,23 +175,6 @@ def accuracy_table(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def survival_table(table: pd.DataFrame) -> pd.DataFrame:
-    """For the set and herding, per soft arm: its gain over random there and under HL, and the share that survives
-    under HL (gain_HL / gain_soft where gain_soft > 0, else NaN)."""
-    rows = []
-    for m in (SET, "herding"):
-        t = table[table["method"] == m].set_index("arm")
-        if "HL" not in t.index:
-            continue
-        for arm in ("SL+KD", "SL"):
-            if arm not in t.index:
-                continue
-            g_hl, g_soft = float(t.loc["HL", "gain"]), float(t.loc[arm, "gain"])
-            rows.append(dict(method=m, soft_arm=arm, gain_soft=g_soft, gain_hl=g_hl,
-                             share=g_hl / g_soft if g_soft > 0 else math.nan))
-    return pd.DataFrame(rows)
-
-
 def _ci(d) -> dict:
     return {k: (float(d[k]) if k != "n" else int(d[k])) for k in ("mean", "lo", "hi", "n")}
 
@@ -303,7 +285,7 @@ def load(audit_dir) -> dict:
     summary = read_json(d / "audit.json")
     runs = pd.read_csv(d / "results.csv")
     table = accuracy_table(runs)
-    return dict(summary=summary, runs=runs, table=table, survival=survival_table(table), dir=d)
+    return dict(summary=summary, runs=runs, table=table, survival=survival_table(table[table["method"].isin((SET, "herding"))], ("SL+KD", "SL")), dir=d)
 
 
 MARKUP = "&<>\"'`*_[]\\|#~!$"   # HTML's specials and Markdown's marks (MyST's $ math too)

@@ -11,7 +11,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "ddlib"
 
 LAYERS = [
-    {"version", "errors", "paths", "store", "stats"},
+    {"version", "errors", "paths", "store"},
     {"data", "models", "augment", "budget"},
     {"train", "regimes", "teacher"},
     {"rules", "scores", "cad", "select", "synset", "distill"},

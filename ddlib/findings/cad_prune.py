@@ -17,10 +17,9 @@ import pandas as pd
 
 from .. import distill as distillers, profile as prof
 from ..analysis import above_zero, best_on_validation, by_seed, ci_text, gain_table, key_number, \
-    status as status_rule
+    paired_difference, status as status_rule
 from ..experiment import sweep, unique
 from ..profile import Profile, bin_name
-from ..stats import paired_difference
 from . import difficulty
 
 CHAPTER = "05_cad_prune_ca2d"

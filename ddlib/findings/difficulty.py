@@ -21,10 +21,9 @@ import torch
 
 from .. import data, profile as prof, select
 from ..analysis import best_on_validation, by_seed, ci_text, gain_table, key_number, label_arms, \
-    status as status_rule
+    paired_difference, status as status_rule, t_interval
 from ..experiment import sweep, unique
 from ..profile import Profile, bin_name
-from ..stats import paired_difference, t_interval
 
 CHAPTER = "04_difficulty_vs_compute"
 LABEL = "ch-difficulty"

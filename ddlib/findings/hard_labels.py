@@ -23,11 +23,10 @@ import pandas as pd
 import torch
 
 from .. import data, distill as distillers, profile as prof, select
-from ..analysis import above_zero, best_on_validation, by_seed, gain_table, key_number, label_arms, points_text, \
-    status as status_rule
+from ..analysis import above_zero, best_on_validation, by_seed, fmt, gain_table, key_number, label_arms, \
+    paired_difference, points_text, status as status_rule, survival_table, t_interval
 from ..experiment import sweep, unique
 from ..profile import Profile
-from ..stats import fmt, paired_difference, t_interval
 from .label_regimes import coresets
 
 CHAPTER = "03_hard_label_reevaluation"
@@ -141,22 +140,6 @@ def ranking(table: pd.DataFrame) -> pd.DataFrame:
     t = table.copy()
     t["rank"] = t.groupby(["budget", "arm", "ipc"])["mean"].rank(ascending=False, method="min").astype(int)
     return t
-
-
-def survival_table(table: pd.DataFrame, p: Profile) -> pd.DataFrame:
-    """DD-Ranking's question: of each set's lead over random under the soft-label arm, how much is left under HL?
-    ``share`` = gain_HL / gain_soft, defined only where the soft-label gain is positive."""
-    soft = [a for a in p.dd_arms if a != "HL"]
-    rows = []
-    for arm in soft:
-        for (b, ipc, m), t in table[table["method"] != "random"].groupby(["budget", "ipc", "method"], sort=False):
-            hl, sl = t[t["arm"] == "HL"], t[t["arm"] == arm]
-            if hl.empty or sl.empty:
-                continue
-            g_hl, g_sl = float(hl["gain"].iloc[0]), float(sl["gain"].iloc[0])
-            rows.append(dict(budget=b, ipc=ipc, method=m, kind=hl["kind"].iloc[0], soft_arm=arm,
-                             gain_soft=g_sl, gain_hl=g_hl, share=g_hl / g_sl if g_sl > 0 else np.nan))
-    return pd.DataFrame(rows)
 
 
 def teacher_difficulty(p: Profile) -> torch.Tensor:
@@ -285,5 +268,5 @@ def analyse(df: pd.DataFrame, p: Profile) -> dict:
     table = accuracy_table(df, p)
     picks = picks_difficulty(df, p)
     bias = easy_bias(picks) if not picks.empty else pd.DataFrame()
-    return dict(table=table, ranks=ranking(table), survival=survival_table(table, p), picks=picks, bias=bias,
+    return dict(table=table, ranks=ranking(table), survival=survival_table(table, [a for a in p.dd_arms if a != "HL"], ("budget", "ipc")), picks=picks, bias=bias,
                 verdict=verdict(df, table, p, bias))

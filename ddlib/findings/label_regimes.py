@@ -22,11 +22,10 @@ import numpy as np
 import pandas as pd
 
 from .. import profile as prof, select
-from ..analysis import above_zero, best_on_validation, by_seed, excludes_zero, key_number, label_arms, \
-    ci_text, status as status_rule
+from ..analysis import above_zero, best_on_validation, by_seed, ci_text, excludes_zero, key_number, \
+    label_arms, paired_difference, status as status_rule, t_interval
 from ..experiment import sweep, unique
 from ..profile import Profile
-from ..stats import paired_difference, t_interval
 
 CHAPTER = "01_label_regimes"
 LABEL = "ch-label-regimes"

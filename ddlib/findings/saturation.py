@@ -11,10 +11,9 @@ import numpy as np
 import pandas as pd
 
 from .. import profile as prof
-from ..analysis import by_seed, label_arms, status as status_rule
+from ..analysis import by_seed, fmt, label_arms, paired_difference, status as status_rule, t_interval
 from ..experiment import sweep
 from ..profile import Profile
-from ..stats import fmt, paired_difference, t_interval
 
 CHAPTER = "02_saturation"
 LABEL = "ch-saturation"

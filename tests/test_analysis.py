@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from ddlib import stats
+from ddlib import analysis as stats
 
 SAMPLE = [0.81, 0.79, 0.84, 0.80, 0.77, 0.83]
 
