@@ -35,7 +35,7 @@ def _params_arg(p):
 
 def _recipe_args(p):
     """The flags that override a profile's recipe (default None: the profile's value)."""
-    p.add_argument("--dataset", default=None, help=f"one of {', '.join(data.LOADERS)}")
+    p.add_argument("--dataset", default=None, help=f"one of {', '.join(data.LOADERS)}, or folder:PATH[@SIZE]")
     p.add_argument("--val-per-class", type=int, default=None, help="validation images carved from each class")
     p.add_argument("--teacher-model", default=None, help="the teacher (SL, SL+KD; RDED's observer, SRe2L's)")
     p.add_argument("--teacher-epochs", type=float, default=None)
@@ -190,7 +190,8 @@ def _audit_parser(sub):
                     "DIR/report.html. Every input is checked before any compute; a refused one writes nothing.")
     p.add_argument("file", metavar="FILE", help="the set: .safetensors, .npz (no pickle) or an image folder")
     p.add_argument("--dataset", default=None,
-                   help=f"one of {', '.join(data.LOADERS)} (default: the one the file names, else the parameters')")
+                   help=f"one of {', '.join(data.LOADERS)}, or folder:PATH[@SIZE] (default: the one the file names, "
+                        f"else the parameters')")
     p.add_argument("--ipc", type=_positive_int, default=None,
                    help="the claimed images per class (default: the file's, else its class counts if all equal)")
     p.add_argument("--budget", type=_positive_int, default=None,

@@ -1,14 +1,17 @@
 """Datasets as uint8 tensors with class names, a seeded validation split, and class-balanced IPC sampling.
 
-Real data only: Fashion-MNIST (Debian ``dataset-fashion-mnist`` or a torchvision root), CIFAR-10 (the JPEG npz in
-``shared/data/cifar10`` or a torchvision root) and scikit-learn's 8x8 digits for fast tests. The validation split is
-carved from the training set per class; students never train on it and everything tuned is tuned on it. The test
-set is only for reported numbers.
+Real data only, through one registry (:func:`check`, :func:`load_raw`): Fashion-MNIST (Debian
+``dataset-fashion-mnist`` or a torchvision root), CIFAR-10 (the JPEG npz in ``shared/data/cifar10`` or a torchvision
+root), CIFAR-100, MNIST, SVHN and TinyImageNet from a torchvision-style root (``DDLIB_TORCHVISION_ROOT``; nothing
+is downloaded at run time), any class-per-folder image tree as ``folder:PATH[@SIZE]``, and scikit-learn's 8x8
+digits for fast tests. The validation split is carved from the training set per class; students never train on it
+and everything tuned is tuned on it. The test set is only for reported numbers.
 """
 from __future__ import annotations
 
 import gzip
 import os
+import pickle
 import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
@@ -85,7 +88,7 @@ def _read_idx(path: Path) -> np.ndarray:
             raise ValueError(f"{data.size} bytes of data for shape {dims}")
         return data.reshape(dims)
     except (OSError, EOFError, ValueError) as e:
-        raise DDLibError(f"corrupt Fashion-MNIST file {path} ({e}); {FASHION_HELP}") from None
+        raise DDLibError(f"corrupt IDX file {path} ({e})") from None
 
 
 def _find_idx(folder: Path, stem: str) -> Path | None:
@@ -95,20 +98,32 @@ def _find_idx(folder: Path, stem: str) -> Path | None:
     return None
 
 
+def _idx_splits(folder: Path, num_classes: int = 10) -> dict | None:
+    """{'train': (x, y), 'test': (x, y)} from the four IDX files (gzipped or not) of an MNIST-format folder, or None
+    when a file is missing."""
+    files = {k: [_find_idx(folder, s) for s in v] for k, v in FASHION_FILES.items()}
+    if not all(p is not None for v in files.values() for p in v):
+        return None
+    out = {}
+    for k, (xs, ys) in files.items():
+        x, y = _read_idx(xs), _read_idx(ys)
+        if len(x) != len(y) or y.max() >= num_classes:
+            raise DDLibError(f"corrupt {k} split in {folder}: {len(x)} images, {len(y)} labels up to {y.max()}")
+        out[k] = (torch.from_numpy(x.copy()).unsqueeze(1), torch.from_numpy(y.astype(np.int64)))
+    return out
+
+
 def _load_fashion_mnist() -> Raw:
     folders = [Path(os.environ["DDLIB_FASHION_MNIST"])] if "DDLIB_FASHION_MNIST" in os.environ else []
     folders.append(FASHION_DEBIAN)
     if "DDLIB_TORCHVISION_ROOT" in os.environ:
         folders.append(Path(os.environ["DDLIB_TORCHVISION_ROOT"]) / "FashionMNIST" / "raw")
     for folder in folders:
-        files = {k: [_find_idx(folder, s) for s in v] for k, v in FASHION_FILES.items()}
-        if all(p is not None for v in files.values() for p in v):
-            arrays = {k: (_read_idx(v[0]), _read_idx(v[1])) for k, v in files.items()}
-            for k, (x, y) in arrays.items():
-                if len(x) != len(y) or y.max() >= 10:
-                    raise DDLibError(f"corrupt Fashion-MNIST {k} split in {folder}; {FASHION_HELP}")
-            t = {k: (torch.from_numpy(x.copy()).unsqueeze(1), torch.from_numpy(y.astype(np.int64)))
-                 for k, (x, y) in arrays.items()}
+        try:
+            t = _idx_splits(folder)
+        except DDLibError as e:
+            raise DDLibError(f"corrupt Fashion-MNIST: {e}; {FASHION_HELP}") from None
+        if t is not None:
             return Raw(*t["train"], *t["test"], FASHION_CLASSES, str(folder))
     raise DDLibError(f"Fashion-MNIST not found (looked in {', '.join(map(str, folders))}); {FASHION_HELP}")
 
@@ -140,17 +155,8 @@ def _load_cifar10() -> Raw:
                 raise DDLibError(f"corrupt CIFAR-10 file {path} ({type(e).__name__}: {e}); {CIFAR_HELP}") from None
             return Raw(*out["train"], *out["test"], classes, str(path))
     if "DDLIB_TORCHVISION_ROOT" in os.environ:
-        from torchvision.datasets import CIFAR10
-        root = os.environ["DDLIB_TORCHVISION_ROOT"]
-        out = {}
-        for split, train in (("train", True), ("test", False)):
-            try:
-                d = CIFAR10(root, train=train, download=os.environ.get("DDLIB_DOWNLOAD") == "1")
-            except RuntimeError as e:
-                raise DDLibError(f"CIFAR-10 not in {root} ({e}); {CIFAR_HELP}") from None
-            out[split] = (torch.from_numpy(d.data).permute(0, 3, 1, 2).contiguous(),
-                          torch.tensor(d.targets, dtype=torch.int64))
-        return Raw(*out["train"], *out["test"], tuple(d.classes), root)
+        return _cifar_python("cifar10", "cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)],
+                             ["test_batch"], "labels", "batches.meta", "label_names")
     raise DDLibError(f"CIFAR-10 not found (looked in {', '.join(map(str, candidates))}); {CIFAR_HELP}")
 
 
@@ -166,12 +172,187 @@ def _load_digits() -> Raw:
     return Raw(x[mask], y[mask], x[test], y[test], tuple(str(i) for i in range(10)), "sklearn.datasets.load_digits")
 
 
-LOADERS = {"fashion_mnist": _load_fashion_mnist, "cifar10": _load_cifar10, "digits": _load_digits}
+def _root(dataset: str, expected: list) -> Path:
+    """The torchvision-style root holding ``expected`` (paths below it); a one-line error naming them otherwise."""
+    root = os.environ.get("DDLIB_TORCHVISION_ROOT")
+    missing = expected if root is None else [e for e in expected if not (Path(root) / e).exists()]
+    if missing:
+        where = "DDLIB_TORCHVISION_ROOT is not set" if root is None else f"not in {root}"
+        raise DDLibError(f"{dataset}: {where}; expected {', '.join(missing)} under a torchvision root "
+                         f"(DDLIB_TORCHVISION_ROOT; nothing is downloaded at run time)")
+    return Path(root)
+
+
+def _load_mnist() -> Raw:
+    names = [f"MNIST/raw/{s}" for v in FASHION_FILES.values() for s in v]
+    root = os.environ.get("DDLIB_TORCHVISION_ROOT")
+    t = _idx_splits(Path(root) / "MNIST" / "raw") if root else None
+    if t is None:
+        _root("mnist", names)
+        raise DDLibError(f"mnist: expected {', '.join(names)} (or .gz) under {root}")
+    return Raw(*t["train"], *t["test"], tuple(str(i) for i in range(10)), str(Path(root) / "MNIST"))
+
+
+class _ArraysOnly(pickle.Unpickler):
+    """An unpickler for the CIFAR python batches (dicts of lists, text and numpy arrays): any other class, so any
+    code a hostile file could name, is refused."""
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype")}
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refused to load {module}.{name}")
+        return super().find_class(module, name)
+
+
+def _cifar_python(dataset: str, folder: str, train: list, test: list, label_key: str, meta: str,
+                  names_key: str) -> Raw:
+    """A torchvision-format CIFAR folder (the python batches: ``data`` [N, 3072] uint8 and the labels), read with
+    :class:`_ArraysOnly`, never a full unpickler."""
+    base = _root(dataset, [f"{folder}/{f}" for f in (*train, *test, meta)]) / folder
+
+    def read(name):
+        try:
+            with open(base / name, "rb") as f:
+                d = _ArraysOnly(f, encoding="latin1").load()
+            return d if isinstance(d, dict) else {}
+        except (OSError, EOFError, ValueError, pickle.UnpicklingError) as e:
+            raise DDLibError(f"{dataset}: unreadable {base / name} ({type(e).__name__}: {e})") from None
+
+    out = {}
+    for split, names in (("train", train), ("test", test)):
+        parts = [read(n) for n in names]
+        try:
+            x = np.concatenate([np.asarray(d["data"], dtype=np.uint8).reshape(-1, 3, 32, 32) for d in parts])
+            y = np.concatenate([np.asarray(d[label_key], dtype=np.int64) for d in parts])
+        except (KeyError, ValueError) as e:
+            raise DDLibError(f"{dataset}: {base} is not in the CIFAR python format ({type(e).__name__}: {e})") from None
+        if len(x) != len(y):
+            raise DDLibError(f"{dataset}: {len(x)} images but {len(y)} labels in the {split} split of {base}")
+        out[split] = (torch.from_numpy(x.copy()), torch.from_numpy(y))
+    classes = tuple(str(c) for c in read(meta).get(names_key, []))
+    if not classes or int(max(out["train"][1].max(), out["test"][1].max())) >= len(classes):
+        raise DDLibError(f"{dataset}: {base / meta} does not name every class")
+    return Raw(*out["train"], *out["test"], classes, str(base))
+
+
+def _load_cifar100() -> Raw:
+    """CIFAR-100's fine labels, from a torchvision root (``cifar-100-python/``)."""
+    return _cifar_python("cifar100", "cifar-100-python", ["train"], ["test"], "fine_labels", "meta",
+                         "fine_label_names")
+
+
+def _load_svhn() -> Raw:
+    """SVHN's cropped digits (``train_32x32.mat``, ``test_32x32.mat``; MATLAB files, read without pickle); label 10
+    is the digit 0, as in torchvision."""
+    from scipy.io import loadmat
+    files = {"train": "train_32x32.mat", "test": "test_32x32.mat"}
+    root = _root("svhn", list(files.values()))
+    out = {}
+    for split, name in files.items():
+        try:
+            m = loadmat(root / name)
+            x = torch.from_numpy(np.ascontiguousarray(m["X"].transpose(3, 2, 0, 1)))
+            y = torch.from_numpy(m["y"].astype(np.int64).ravel() % 10)
+        except (OSError, KeyError, ValueError) as e:
+            raise DDLibError(f"svhn: unreadable {root / name} ({type(e).__name__}: {e})") from None
+        if x.dtype != torch.uint8 or x.shape[1:] != (3, 32, 32) or len(x) != len(y):
+            raise DDLibError(f"svhn: {root / name} holds {tuple(x.shape)} {x.dtype} images and {len(y)} labels")
+        out[split] = (x, y)
+    return Raw(*out["train"], *out["test"], tuple(str(i) for i in range(10)), str(root))
+
+
+def _read_images(files: list, size: int | None, where: str) -> torch.Tensor:
+    """uint8 [N, C, H, W] from image files, resized to ``size`` x ``size`` if given (else all must match)."""
+    from torchvision.io import ImageReadMode, decode_image, read_file
+    from torchvision.transforms.functional import resize
+    out = []
+    for f in files:
+        try:
+            img = decode_image(read_file(str(f)), mode=ImageReadMode.RGB)
+        except RuntimeError:
+            raise DDLibError(f"{where}: unreadable image {f}") from None
+        out.append(img if size is None else resize(img, [size, size], antialias=True))
+    if len({tuple(i.shape) for i in out}) > 1:
+        raise DDLibError(f"{where}: images of different sizes; give a size, e.g. folder:PATH@64")
+    return torch.stack(out)
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def _load_folder_tree(path: Path, size: int | None, name: str) -> Raw:
+    """``PATH/train/<class>/*`` and ``PATH/test/<class>/*`` (or ``val/``), PNG or JPEG, classes in sorted order
+    (ImageNette, ImageNet subsets). Colour (RGB) at their size, or resized to ``SIZE`` x ``SIZE``."""
+    test = next((path / d for d in ("test", "val") if (path / d).is_dir()), None)
+    if not (path / "train").is_dir() or test is None:
+        raise DDLibError(f"{name}: expected {path}/train/<class>/ and {path}/test/<class>/ (or val/) image folders")
+    classes = sorted(d.name for d in (path / "train").iterdir() if d.is_dir() and not d.name.startswith("."))
+    out = {}
+    for split, folder in (("train", path / "train"), ("test", test)):
+        files, labels = [], []
+        for c, cls in enumerate(classes):
+            found = sorted(f for f in (folder / cls).glob("*") if f.suffix.lower() in IMAGE_SUFFIXES) \
+                if (folder / cls).is_dir() else []
+            if not found:
+                raise DDLibError(f"{name}: class {cls!r} has no image in {folder}")
+            files += found
+            labels += [c] * len(found)
+        out[split] = (_read_images(files, size, name), torch.tensor(labels, dtype=torch.int64))
+    if out["train"][0].shape[1:] != out["test"][0].shape[1:]:
+        raise DDLibError(f"{name}: train and test images differ in size; give a size, e.g. folder:PATH@64")
+    return Raw(*out["train"], *out["test"], tuple(classes), str(path))
+
+
+def _load_tinyimagenet() -> Raw:
+    """TinyImageNet-200 (``tiny-imagenet-200/``): 200 classes of 64x64 images; its labelled val split is the test
+    split (its test split has no labels)."""
+    root = _root("tinyimagenet", ["tiny-imagenet-200/train", "tiny-imagenet-200/val/val_annotations.txt"])
+    base = root / "tiny-imagenet-200"
+    wnids = sorted(d.name for d in (base / "train").iterdir() if d.is_dir())
+    files = {w: sorted((base / "train" / w / "images").glob("*.JPEG")) for w in wnids}
+    val = [line.split("\t")[:2] for line in (base / "val" / "val_annotations.txt").read_text().splitlines() if line]
+    where = "tinyimagenet"
+    x_tr = _read_images([f for w in wnids for f in files[w]], None, where)
+    y_tr = torch.tensor([c for c, w in enumerate(wnids) for _ in files[w]])
+    try:
+        y_te = torch.tensor([wnids.index(w) for _, w in val])
+    except ValueError:
+        raise DDLibError(f"{where}: val_annotations.txt names a class with no train folder") from None
+    x_te = _read_images([base / "val" / "images" / f for f, _ in val], None, where)
+    return Raw(x_tr, y_tr, x_te, y_te, tuple(wnids), str(base))
+
+
+LOADERS = {"fashion_mnist": _load_fashion_mnist, "cifar10": _load_cifar10, "cifar100": _load_cifar100,
+           "mnist": _load_mnist, "svhn": _load_svhn, "tinyimagenet": _load_tinyimagenet, "digits": _load_digits}
+FOLDER = "folder:"   # folder:PATH[@SIZE], a class-per-folder image tree
+
+
+def check(name: str) -> str:
+    """``name`` if the registry knows it (a name of :data:`LOADERS`, or ``folder:PATH[@SIZE]``); a one-line
+    DDLibError otherwise. Reads no data."""
+    if not isinstance(name, str):
+        raise DDLibError(f"a dataset is a name, got {name!r}")
+    if name.startswith(FOLDER):
+        _folder_spec(name)
+    else:
+        check_choice("dataset", name, (*LOADERS, "folder:PATH[@SIZE]"))
+    return name
+
+
+def _folder_spec(name: str) -> tuple:
+    """(PATH, SIZE or None) of ``folder:PATH[@SIZE]``."""
+    path, _, size = name[len(FOLDER):].rpartition("@") if "@" in name else (name[len(FOLDER):], "", "")
+    if not path or (size and not (size.isdigit() and 4 <= int(size) <= 1024)):
+        raise DDLibError(f"dataset {name!r}: write folder:PATH or folder:PATH@SIZE (SIZE 4 to 1024 pixels)")
+    return Path(path), int(size) if size else None
 
 
 @lru_cache(maxsize=4)
 def load_raw(name: str) -> Raw:
-    check_choice("dataset", name, LOADERS)
+    check(name)
+    if name.startswith(FOLDER):
+        return _load_folder_tree(*_folder_spec(name), name)
     return LOADERS[name]()
 
 

@@ -98,7 +98,7 @@ class RunConfig:
     def validate(self) -> "RunConfig":
         """Check every name and number, without reading any data; a one-line DDLibError otherwise
         (:func:`check_inputs` adds the checks that read the data and the set)."""
-        check_choice("dataset", self.dataset, data.LOADERS)
+        data.check(self.dataset)
         regimes.check(self.regime)
         models.ModelSpec.parse(self.model)
         models.ModelSpec.parse(self.teacher.model)

@@ -80,7 +80,7 @@ def test_train_full_ipc(env):
 
 
 @pytest.mark.parametrize("option,value,needle", [
-    ("--dataset", "mnist", "unknown dataset 'mnist'"),
+    ("--dataset", "imagenet", "unknown dataset 'imagenet'"),
     ("--regime", "kd", "unknown regime 'kd'"),
     ("--model", "vit-tiny", "unknown model 'vit-tiny'"),
     ("--select", "best", "unknown selector 'best'"),

@@ -144,8 +144,9 @@ def test_bad_ipc(ipc, needle):
 
 def test_unknown_dataset():
     with pytest.raises(DDLibError) as e:
-        data.load("mnist", val_per_class=20)
-    one_line_error(e, "unknown dataset 'mnist'", "fashion_mnist", "cifar10", "digits")
+        data.load("imagenet", val_per_class=20)
+    one_line_error(e, "unknown dataset 'imagenet'", "fashion_mnist", "cifar10", "cifar100", "mnist", "svhn",
+                   "tinyimagenet", "digits", "folder:PATH[@SIZE]")
 
 
 def test_normalize():

@@ -91,7 +91,7 @@ def test_equal_configs_have_equal_keys():
 # --- validation before compute ---------------------------------------------------------------------------------
 
 BAD = [
-    (dict(dataset="mnist"), "unknown dataset 'mnist'"),
+    (dict(dataset="imagenet"), "unknown dataset 'imagenet'"),
     (dict(regime="kd"), "unknown regime 'kd'"),
     (dict(model="vit-tiny"), "unknown model 'vit-tiny'"),
     (dict(model="convnet3-w16-layernorm"), "unknown norm 'layernorm'"),
