@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from functools import lru_cache
 from pathlib import Path
@@ -411,11 +412,70 @@ def _make_synset(cfg: RunConfig) -> None:
     cfg.synset()
 
 
+EXECUTORS = ("local", "ray")
+
+
+def executor_kind() -> str:
+    """Where a sweep's runs train: ``DDLIB_EXECUTOR`` = local (a process pool, the default) or ray (Ray tasks on
+    the cluster at ``RAY_ADDRESS``, else a local Ray)."""
+    kind = os.environ.get("DDLIB_EXECUTOR", "local")
+    check_choice("DDLIB_EXECUTOR", kind, EXECUTORS)
+    return kind
+
+
+@contextmanager
+def _pool(kind: str, n: int):
+    """An executor whose ``submit(fn, *args)`` returns a concurrent Future: ``n`` single-threaded local processes
+    that die with their parent, or Ray tasks (one CPU each, ``DDLIB_RAY_GPUS`` of a GPU each, e.g. 0.25 for four
+    runs per GPU; a task whose worker dies is retried). Runs write into the same content-addressed cache either
+    way, so a cluster needs ``DDLIB_CACHE`` on a shared path (passed to the tasks)."""
+    if kind == "local":
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(n, mp_context=ctx, initializer=_worker_start, initargs=(os.getpid(),)) as pool:
+            yield pool
+        return
+    try:
+        import ray
+    except ImportError:
+        raise DDLibError("DDLIB_EXECUTOR=ray needs the ray package: pip install 'ddlib[ray]'") from None
+    if not ray.is_initialized():
+        env = {k: v for k, v in os.environ.items() if k.startswith("DDLIB_") or k == "OMP_NUM_THREADS"}
+        ray.init(address=os.environ.get("RAY_ADDRESS"), include_dashboard=False, log_to_driver=False,
+                 runtime_env={"env_vars": env})
+    try:
+        gpus = float(os.environ.get("DDLIB_RAY_GPUS", "0"))
+    except ValueError:
+        raise DDLibError(f"DDLIB_RAY_GPUS must be a number, got {os.environ['DDLIB_RAY_GPUS']!r}") from None
+    task = ray.remote(_on_one_thread).options(num_cpus=1, num_gpus=gpus, max_retries=3)
+    refs = []
+
+    class RayPool:
+        @staticmethod
+        def submit(fn, *args):
+            refs.append(task.remote(fn, *args))
+            return refs[-1].future()
+
+        @staticmethod
+        def shutdown(wait=True, cancel_futures=False):
+            for r in refs:
+                ray.cancel(r, force=True)
+
+    yield RayPool()
+
+
+def _on_one_thread(fn, *args):
+    """A Ray task: ``fn(*args)`` on one thread, as a local worker runs it."""
+    torch.set_num_threads(1)
+    return fn(*args)
+
+
 def sweep(configs, progress: bool = True, desc: str = "runs", workers: int | None = None) -> pd.DataFrame:
     """Run (or read from the cache) every config; one row per config, in order. Validates all configs first.
 
-    Runs not yet cached train in ``workers`` processes (default :func:`default_workers`). What they depend on is
-    made first, once: teachers and scoring runs here, then the distilled sets in the workers, then the runs."""
+    Runs not yet cached train in ``workers`` processes (default :func:`default_workers`), or as Ray tasks
+    (:func:`executor_kind`). What they depend on is made first, once: teachers and scoring runs here, then the
+    distilled sets in the workers, then the runs."""
+    kind = executor_kind()
     configs = list(configs)
     for c in configs:
         check_inputs(c)
@@ -430,7 +490,7 @@ def sweep(configs, progress: bool = True, desc: str = "runs", workers: int | Non
     hits = len(rows)
     bar.set_postfix(hits=hits)
     n = min(workers or default_workers(configs), len(todo))
-    if n <= 1:
+    if n <= 1 and kind == "local":
         for idx in todo.values():
             r = cached_run(configs[idx[0]])
             rows.update({i: as_asked(r, configs[i]) for i in idx})
@@ -442,8 +502,7 @@ def sweep(configs, progress: bool = True, desc: str = "runs", workers: int | Non
             _prepare(c)
             if c.distill:
                 synsets.setdefault(c.key_fields()["synset"], c)
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(n, mp_context=ctx, initializer=_worker_start, initargs=(os.getpid(),)) as pool:
+        with _pool(kind, n) as pool:
             try:
                 for f in as_completed([pool.submit(_make_synset, c) for c in synsets.values()]):
                     f.result()
