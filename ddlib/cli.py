@@ -14,7 +14,8 @@ from pathlib import Path
 
 from . import data, distill as distillers, profile as prof, regimes, select
 from .errors import DDLibError
-from .experiment import RunConfig, cached_run, check_device, check_inputs, run
+from .experiment import RunConfig, cached_run, check_device, check_inputs, run, subset_record
+from .store import atomic_write, write_json
 
 
 def _ipc(text: str):
@@ -57,6 +58,16 @@ def _profile(a) -> prof.Profile:
 
 def _train_parser(sub):
     p = sub.add_parser("train", help="train one student on a subset under a label regime at a fixed budget")
+    _train_args(p)
+    p.add_argument("--save-subset", default=None, metavar="FILE",
+                   help="write the subset as JSON: its indices in the dataset's own order, the validation images "
+                        "carved out, and what chose them (for DD-Ranking, DeepCore and others)")
+    p.add_argument("--no-cache", action="store_true", help="train even if this exact run is cached")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+
+
+def _train_args(p):
+    """The flags of a run: a profile and what overrides it, the training source, the regime and the budget."""
     _params_arg(p)
     _recipe_args(p)
     p.add_argument("--ipc", type=_ipc, default=10, help="images per class, or 'full' (default %(default)s)")
@@ -68,6 +79,11 @@ def _train_parser(sub):
     p.add_argument("--regime", default="hl", help=f"label regime: {', '.join(regimes.REGIMES)}")
     p.add_argument("--budget", type=int, default=None, help="samples seen = steps x batch (default: the profile's "
                                                             "first budget)")
+    p.add_argument("--epochs", type=float, default=None,
+                   help="the budget as passes over the training set (subset size x EPOCHS samples seen), as DD "
+                        "codebases state it; instead of --budget")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: the regime's recipe)")
+    p.add_argument("--schedule", default=None, help="step, cosine or constant (default: the regime's recipe)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--model", default=None, help="e.g. convnet3-w128-instancenorm, resnet18")
     p.add_argument("--optim", default="auto", help="auto (the regime's recipe), sgd or adamw")
@@ -81,8 +97,6 @@ def _train_parser(sub):
     p.add_argument("--recorder-epochs", type=float, default=None, help="score selectors: scoring-run epochs")
     p.add_argument("--recorder-batch", type=int, default=None)
     p.add_argument("--label-views", type=int, default=0, help="SL only: k stored labelled views per image")
-    p.add_argument("--no-cache", action="store_true", help="train even if this exact run is cached")
-    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.add_argument("--progress", action="store_true", help="show a progress bar")
 
 
@@ -106,30 +120,96 @@ def _knobs(pairs) -> tuple:
     return tuple(sorted(knobs))
 
 
-def _train(a) -> int:
+def _run_builder(a) -> tuple:
+    """(the profile, T -> the RunConfig the flags ask for), checked before any compute."""
     p = _profile(a)
-    run_fields = dict(ipc=a.ipc, regime=a.regime, optim=a.optim, budget=p.budgets[0] if a.budget is None else a.budget, seed=a.seed,
-                      label_views=a.label_views)
+    if a.budget is not None and a.epochs is not None:
+        raise DDLibError("give the budget as --budget (samples seen) or as --epochs, not both")
+    budget = p.budgets[0] if a.budget is None else a.budget
+    if a.epochs is not None:
+        if not 0 < a.epochs < 1e6:
+            raise DDLibError(f"--epochs must be a positive number, got {a.epochs!r}")
+        splits = data.load(p.dataset, p.val_per_class)
+        images = len(splits.y_train) if a.ipc == "full" else a.ipc * splits.num_classes
+        budget = max(1, round(a.epochs * images))
+    run_fields = dict(ipc=a.ipc, regime=a.regime, optim=a.optim, budget=budget, seed=a.seed,
+                      label_views=a.label_views, lr=a.lr, schedule=a.schedule)
     if a.distill:
         distillers.check(a.distill)
         p = p.override(distill_knobs={**p.distill_knobs,
                                       a.distill: {**p.distill_knobs.get(a.distill, {}), **dict(_knobs(a.distill_knob))}})
-        build = lambda t: prof.distilled_run(p, a.distill, t, **run_fields)  # noqa: E731
-    else:
-        own = p.cad_knobs if a.select == "cad" else {}      # the profile's CAD-Prune knobs, as chapter 05 runs it
-        build = lambda t: prof.subset_run(p, a.select, t, knobs={**own, **dict(_knobs(a.knob))},  # noqa: E731
-                                          **run_fields)
+        return p, lambda t: prof.distilled_run(p, a.distill, t, **run_fields)
+    own = p.cad_knobs if a.select == "cad" else {}      # the profile's CAD-Prune knobs, as chapter 05 runs it
+    return p, lambda t: prof.subset_run(p, a.select, t, knobs={**own, **dict(_knobs(a.knob))}, **run_fields)
+
+
+def _train(a) -> int:
+    p, build = _run_builder(a)
     cfg = check_inputs(build(1.0 if a.temperature is None else a.temperature))
     check_device(cfg.device)
+    if a.save_subset:
+        _writable_file(a.save_subset, "--save-subset")
+        if cfg.source != "subset":
+            raise DDLibError("--save-subset: a run on a distilled set has no subset; use `python -m ddlib export`")
     if a.temperature is None and cfg.regime != "hl":     # as the book: T chosen on validation (cached runs)
         cfg = check_inputs(build(prof.tune_temperature(p, min(p.budgets), progress=a.progress)[0]))
     result = run(cfg, progress=a.progress) if a.no_cache else cached_run(cfg, progress=a.progress)
+    if a.save_subset:
+        write_json(Path(a.save_subset), subset_record(cfg))
     if a.json:
         print(json.dumps(result, default=str))
     else:
         print(f"{cfg.dataset} ipc={cfg.ipc} select={cfg.select} regime={cfg.regime} budget={cfg.budget} "
               f"({result['steps']} steps, {result['epochs']:.1f} epochs) seed={cfg.seed}: "
               f"val {result['val_acc']:.4f}, test {result['test_acc']:.4f} in {result['wall_s']:.1f}s")
+    return 0
+
+
+def _writable_file(path: str, flag: str) -> Path:
+    out = Path(path)
+    if out.is_dir() or not out.parent.is_dir():
+        raise DDLibError(f"{flag} {out}: {'a folder' if out.is_dir() else 'its folder does not exist'}; give a file "
+                         f"path in an existing folder")
+    return out
+
+
+def _export_parser(sub):
+    p = sub.add_parser("export", help="write a run's training images (a subset or a distilled set) as .npy arrays",
+                       description="Write the images a run would train on, as another codebase loads them: "
+                                   "DIR/images.npy (float32 [N, C, H, W], in [0, 1], or standardised with the "
+                                   "training split's channel statistics with --normalized), DIR/labels.npy (int64) "
+                                   "and DIR/export.json (what they are; for a subset, its indices in the dataset's "
+                                   "own order and the validation images carved out). Takes train's flags.")
+    _train_args(p)
+    p.add_argument("--out", required=True, metavar="DIR", help="a new or empty folder")
+    p.add_argument("--normalized", action="store_true", help="standardise as ddlib's students see the images")
+
+
+def _export(a) -> int:
+    import numpy as np
+    out = Path(a.out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise DDLibError(f"--out {out}: not an empty folder")
+    _, build = _run_builder(a)
+    cfg = check_inputs(build(1.0))
+    check_device(cfg.device)
+    splits = data.load(cfg.dataset, cfg.val_per_class, cfg.split_seed)
+    if cfg.source == "subset":
+        record = subset_record(cfg)
+        raw = data.load_raw(cfg.dataset)
+        images, labels = raw.x_train[record["indices"]], raw.y_train[record["indices"]]
+    else:
+        s = cfg.synset(progress=a.progress)
+        images, labels = s.images, s.labels.long()
+        record = dict(dataset=cfg.dataset, method=s.meta.get("method"), key=s.meta.get("key"), ipc=cfg.ipc)
+    x = data.normalize(images, splits) if a.normalized else (images.float() / 255 if not images.is_floating_point()
+                                                            else images.float())
+    out.mkdir(parents=True, exist_ok=True)
+    for name, arr in (("images.npy", x.numpy()), ("labels.npy", labels.numpy())):
+        atomic_write(out / name, lambda f, arr=arr: np.save(open(f, "wb"), arr))
+    write_json(out / "export.json", dict(record, files=["images.npy", "labels.npy"], classes=list(splits.classes),
+                                         normalized=bool(a.normalized), mean=list(splits.mean), std=list(splits.std)))
+    print(f"wrote {len(labels)} images {tuple(x.shape[1:])} to {out / 'images.npy'} (+ labels.npy, export.json)")
     return 0
 
 
@@ -292,7 +372,7 @@ def _findings(a) -> int:
     return 0
 
 
-COMMANDS = {"train": _train, "distill": _distill, "audit": _audit, "audit-report": _audit_report, "sweep": _sweep,
+COMMANDS = {"train": _train, "export": _export, "distill": _distill, "audit": _audit, "audit-report": _audit_report, "sweep": _sweep,
             "provenance-table": _provenance, "findings-table": _findings}
 
 
@@ -308,6 +388,7 @@ def main(argv=None) -> int:
     parser = _Parser(prog="python -m ddlib", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
+    _export_parser(sub)
     _distill_parser(sub)
     _audit_parser(sub)
     _audit_report_parser(sub)

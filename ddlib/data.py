@@ -381,14 +381,22 @@ def load(name: str, val_per_class: int = 500, split_seed: int = 0) -> Splits:
     if not 1 <= val_per_class < smallest:
         raise DDLibError(f"val_per_class must be between 1 and {smallest - 1} for {name} (its smallest class has "
                          f"{smallest} training images), got {val_per_class}")
+    train, val = dataset_positions(name, val_per_class, split_seed)
+    xf = raw.x_train[train].float() / 255
+    mean = tuple(xf.mean(dim=(0, 2, 3)).tolist())
+    std = tuple(xf.std(dim=(0, 2, 3)).tolist())
+    return Splits(name, raw.classes, raw.x_train[train], raw.y_train[train], raw.x_train[val], raw.y_train[val],
+                  raw.x_test, raw.y_test, mean, std, raw.source)
+
+
+def dataset_positions(name: str, val_per_class: int = 500, split_seed: int = 0) -> tuple:
+    """(train, val): where the images of ddlib's training split and of its validation split sit in the dataset's
+    own training set (the order of its files), sorted. Index ``i`` of the training split is ``train[i]`` there."""
+    raw = load_raw(name)
     val = per_class_indices(raw.y_train, val_per_class, seed=split_seed)
     keep = torch.ones(len(raw.y_train), dtype=torch.bool)
     keep[val] = False
-    xf = raw.x_train[keep].float() / 255
-    mean = tuple(xf.mean(dim=(0, 2, 3)).tolist())
-    std = tuple(xf.std(dim=(0, 2, 3)).tolist())
-    return Splits(name, raw.classes, raw.x_train[keep], raw.y_train[keep], raw.x_train[val], raw.y_train[val],
-                  raw.x_test, raw.y_test, mean, std, raw.source)
+    return torch.nonzero(keep).flatten(), val
 
 
 def normalize(x: torch.Tensor, splits: Splits, device="cpu") -> torch.Tensor:

@@ -66,6 +66,8 @@ class RunConfig:
     seed: int = 0                            # subset draw, init, batch order and augmentation
     model: str = "convnet3-w128-instancenorm"  # the DD-standard ConvNet-3 [paper-notes]
     optim: str = "auto"                      # auto = the regime's recipe (HL: SGD, SL/SL+KD: AdamW)
+    lr: float | None = None                  # None: the optimiser recipe's learning rate (train.OPTIMIZERS)
+    schedule: str | None = None              # None: the recipe's schedule (step, cosine or constant)
     batch: int = 256                         # [reconstruction] batch 256
     aug: str = "dsa"                         # [reconstruction] DSA for every regime
     temperature: float = TEMPERATURE
@@ -103,7 +105,11 @@ class RunConfig:
         regimes.check(self.regime)
         models.ModelSpec.parse(self.model)
         models.ModelSpec.parse(self.teacher.model)
-        TrainSpec(self.regime, Budget(self.budget, self.batch), self.optim, aug=self.aug).validate()
+        TrainSpec(self.regime, Budget(self.budget, self.batch), self.optim, aug=self.aug,
+                  schedule=self.schedule).validate()
+        if self.lr is not None and (isinstance(self.lr, bool) or not isinstance(self.lr, (int, float))
+                                    or not 0 < self.lr < math.inf):
+            raise DDLibError(f"lr must be a positive finite number, got {self.lr!r}")
         check_choice("device", device_type(self.device), ("cpu", "cuda", "mps"))
         if not (isinstance(self.temperature, (int, float)) and 0 < self.temperature < math.inf):
             raise DDLibError(f"temperature must be a positive finite number, got {self.temperature!r}")
@@ -160,8 +166,9 @@ class RunConfig:
                 d["synset"] = own
             else:
                 d["synset_sha256"] = synsets.sha256(self.synset_file)
-        if not self.label_views:
-            del d["label_views"]
+        for name in ("label_views", "lr", "schedule"):   # at their defaults: not written (one key per choice)
+            if not d[name]:
+                del d[name]
         d["ddlib_version"] = __version__
         return d
 
@@ -248,6 +255,31 @@ def provenance() -> dict:
                 gpu=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
 
 
+def pick(cfg: RunConfig, progress: bool = False) -> dict:
+    """The selector's dict for a run on a real subset: ``indices`` into ddlib's training split (and ``scores``,
+    ``compute``), made from the cached teacher or scoring run it reads."""
+    if cfg.source != "subset":
+        raise DDLibError(f"a run on a {'distilled set' if cfg.distill else 'set from a file'} has no subset")
+    splits = data.load(cfg.dataset, cfg.val_per_class, cfg.split_seed)
+    return select.select(cfg.select, splits, cfg.ipc, cfg.seed, teacher=cfg.teacher, recorder=cfg.recorder,
+                         split_seed=cfg.split_seed, device=cfg.device, progress=progress, budget=cfg.budget,
+                         model=cfg.model, batch=cfg.batch, **dict(cfg.select_knobs))
+
+
+def subset_record(cfg: RunConfig) -> dict:
+    """What another codebase needs to train on a run's subset: its indices in the dataset's own training set (the
+    order of its files, not ddlib's split), the validation images ddlib carved out (never trained on), and the
+    choice that picked them."""
+    train, val = data.dataset_positions(cfg.dataset, cfg.val_per_class, cfg.split_seed)
+    idx = pick(cfg)["indices"]
+    return dict(dataset=cfg.dataset, indices=train[idx].tolist(), labels=data.load(
+                    cfg.dataset, cfg.val_per_class, cfg.split_seed).y_train[idx].tolist(),
+                validation_indices=val.tolist(), order="the dataset's own training set, 0-based",
+                ipc=cfg.ipc, seed=cfg.seed, select=cfg.select, select_knobs=dict(cfg.select_knobs),
+                val_per_class=cfg.val_per_class, split_seed=cfg.split_seed, run_key=cfg.key(),
+                ddlib_version=__version__)
+
+
 def training_inputs(cfg: RunConfig, progress: bool = False) -> tuple:
     """What a run trains on: (x, y, picked, synset, teacher), ``picked`` the selector's dict (``indices``, and
     ``compute`` where a selector reports its own scoring run). Makes (and caches) whatever the run depends on: the
@@ -259,9 +291,7 @@ def training_inputs(cfg: RunConfig, progress: bool = False) -> tuple:
         x, y = data.normalize(synset.images, splits, cfg.device), synset.labels.to(cfg.device)
         picked = {"indices": torch.arange(len(y))}
     else:
-        picked = select.select(cfg.select, splits, cfg.ipc, cfg.seed, teacher=cfg.teacher, recorder=cfg.recorder,
-                               split_seed=cfg.split_seed, device=cfg.device, progress=progress, budget=cfg.budget,
-                               model=cfg.model, batch=cfg.batch, **dict(cfg.select_knobs))
+        picked = pick(cfg, progress)
         idx = picked["indices"].to(cfg.device)
         x, y = d["train"][0][idx], d["train"][1][idx]
     teacher = None
@@ -292,8 +322,8 @@ def run(cfg: RunConfig, progress: bool = False) -> dict:
             soft = F.softmax(logits / cfg.temperature, dim=1)
     torch.manual_seed(cfg.seed)
     student = models.build(cfg.model, splits.shape, splits.num_classes).to(cfg.device)
-    spec = TrainSpec(cfg.regime, Budget(cfg.budget, cfg.batch), cfg.optim, aug=cfg.aug,
-                     temperature=cfg.temperature, seed=cfg.seed)
+    spec = TrainSpec(cfg.regime, Budget(cfg.budget, cfg.batch), cfg.optim, lr=cfg.lr, schedule=cfg.schedule,
+                     aug=cfg.aug, temperature=cfg.temperature, seed=cfg.seed)
     cost = fit(student, x, y, spec, teacher=teacher and teacher.model, soft_labels=soft, progress=progress)
     result = dict(asdict(cfg), teacher=None, recorder=None, **cost,
                   optimizer=spec.optimizer, subset_size=len(idx),
