@@ -499,32 +499,80 @@ def _on_one_thread(fn, *args):
     return fn(*args)
 
 
+def in_kernel() -> bool:
+    """Whether this process is a Jupyter kernel (whose stderr is the notebook's, its ``sys.__stderr__`` the log)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return type(shell).__name__ == "ZMQInteractiveShell" and sys.__stderr__ is not None
+
+
+class Progress:
+    """One bar per sweep: runs done, read from the cache, failed, and an ETA (tqdm's). Under a Jupyter kernel
+    (papermill, ``make book``) the bar goes to the notebook, and a plain line goes to the kernel's own stderr, which
+    is the build's log, at most every ``every_s`` seconds and at the end."""
+
+    def __init__(self, total: int, cached: int, desc: str, enabled: bool, every_s: float = 30.0):
+        self.total, self.done, self.cached, self.failed, self.desc = total, cached, cached, 0, desc
+        self.bar = tqdm(total=total, initial=cached, desc=desc, disable=not enabled)
+        self.log = sys.__stderr__ if enabled and in_kernel() else None
+        self.every_s, self.started, self.said = every_s, time.time(), 0.0
+        self._show(force=True)
+
+    def update(self, n: int = 1, failed: bool = False) -> None:
+        self.done += n
+        self.failed += n if failed else 0
+        self.bar.update(n)
+        self._show(force=self.done == self.total)
+
+    def _show(self, force: bool = False) -> None:
+        self.bar.set_postfix(cached=self.cached, failed=self.failed)
+        now = time.time()
+        if self.log is None or not (force or now - self.said >= self.every_s):
+            return
+        ran, left = self.done - self.cached, self.total - self.done
+        eta = f", ETA {(now - self.started) / ran * left / 60:.1f} min" if ran and left else ""
+        print(f"ddlib: {self.desc}: {self.done}/{self.total} done ({self.cached} cached, {self.failed} failed)"
+              f"{eta}", file=self.log, flush=True)
+        self.said = now
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 def sweep(configs, progress: bool = True, desc: str = "runs", workers: int | None = None) -> pd.DataFrame:
     """Run (or read from the cache) every config; one row per config, in order. Validates all configs first.
 
     Runs not yet cached train in ``workers`` processes (default :func:`default_workers`), or as Ray tasks
     (:func:`executor_kind`). What they depend on is made first, once: teachers and scoring runs here, then the
-    distilled sets in the workers, then the runs."""
+    distilled sets in the workers, then the runs. A run that fails is counted and the others go on (so they are
+    cached); the first failure is raised at the end."""
     kind = executor_kind()
     configs = list(configs)
     for c in configs:
         check_inputs(c)
-    rows, todo = {}, {}
+    rows, todo, failed = {}, {}, []
     for i, c in enumerate(configs):
         hit = _read_cached(c)
         if hit is not None:
             rows[i] = hit
         else:
             todo.setdefault(c.key(), []).append(i)
-    bar = tqdm(total=len(configs), initial=len(rows), desc=desc, disable=not progress)
-    hits = len(rows)
-    bar.set_postfix(hits=hits)
+    bar = Progress(len(configs), len(rows), desc, progress)
+
+    def finished(idx, result=None, error=None):
+        if error is not None:
+            failed.append(error)
+        else:
+            rows.update({i: as_asked(result, configs[i]) for i in idx})
+        bar.update(len(idx), failed=error is not None)
+
     n = min(workers or default_workers(configs), len(todo))
     if n <= 1 and kind == "local":
         for idx in todo.values():
-            r = cached_run(configs[idx[0]])
-            rows.update({i: as_asked(r, configs[i]) for i in idx})
-            bar.update(len(idx))
+            try:
+                finished(idx, cached_run(configs[idx[0]]))
+            except Exception as e:       # counted; the other runs go on
+                finished(idx, error=e)
     else:
         firsts = [configs[idx[0]] for idx in todo.values()]
         synsets = {}
@@ -538,13 +586,18 @@ def sweep(configs, progress: bool = True, desc: str = "runs", workers: int | Non
                     f.result()
                 futures = {pool.submit(cached_run, configs[idx[0]]): idx for idx in todo.values()}
                 for f in as_completed(futures):
-                    r = f.result()
-                    rows.update({i: as_asked(r, configs[i]) for i in futures[f]})
-                    bar.update(len(futures[f]))
+                    try:
+                        finished(futures[f], f.result())
+                    except Exception as e:
+                        finished(futures[f], error=e)
             except BaseException:
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise
     bar.close()
+    if failed:
+        if len(failed) > 1:
+            print(f"ddlib: {len(failed)} of {len(todo)} runs failed; the first error follows", file=sys.stderr)
+        raise failed[0]
     return pd.DataFrame([rows[i] for i in range(len(configs))])
 
 
