@@ -128,7 +128,7 @@ def test_get_caches_the_set_and_reads_it_back(monkeypatch, capsys):
     again = distill.get("rded", "digits", 1, 0, val_per_class=VPC, teacher=TEACHER, **RDED_KNOBS)
     assert torch.equal(first.images, again.images) and again.meta["cache_hit"]
     assert again.meta["sources"] == first.meta["sources"]
-    record = distill.cache_dir() / "synsets" / f"{first.meta['key']}.safetensors.json"  # written last by save
+    record = distill.cached_set_path(first.meta["key"]).with_name("meta.json")          # written last
     record.write_text("{half a record")
     with pytest.raises(pytest.fail.Exception, match="distilled again"):                # not trusted: remade
         distill.get("rded", "digits", 1, 0, val_per_class=VPC, teacher=TEACHER, **RDED_KNOBS)
@@ -140,7 +140,7 @@ def test_a_file_with_the_bytes_of_a_cached_set_shares_its_runs(tmp_path):
     kw = dict(**{k: v for k, v in DIGITS.items()}, ipc=1, regime="hl", budget=64, seed=0, teacher=TEACHER)
     by_method = RunConfig(**kw, distill="rded", distill_knobs=tuple(RDED_KNOBS.items()))
     cached = by_method.synset()                              # made and cached
-    path = distill.cache_dir() / "synsets" / f"{by_method.key_fields()['synset']}.safetensors"
+    path = distill.cached_set_path(by_method.key_fields()["synset"])
     copy = shutil.copy(path, tmp_path / "mine.safetensors")  # a user's copy: same bytes, another place
     assert distill.cached_key(copy) == cached.meta["key"]
     as_file = RunConfig(**kw, synset_file=str(copy))

@@ -190,14 +190,17 @@ def test_a_corrupt_cache_is_reported_and_recomputed(case, isolated, capfd):
     assert cached_run(CFG)["cache_hit"] is True                                    # and cached whole again
 
 
-def test_a_truncated_set_sidecar_is_remade(isolated, capfd):
+def test_a_truncated_set_or_record_is_remade(isolated, capfd):
     cfg = RunConfig(**DIGITS, ipc=1, budget=64, distill="dm", distill_knobs=(("iterations", 2),))
     cfg.synset()
-    sidecar = next((isolated["cache"] / "synsets").glob("*.json"))
-    _truncate(sidecar)
-    capfd.readouterr()
-    assert cfg.synset().meta.get("cache_hit") is not True
-    assert "corrupt cache record" in capfd.readouterr().err
+    folder = next((isolated["cache"] / "synsets").iterdir())
+    for name, needle in (("meta.json", "corrupt cache record"), ("set.safetensors.json", "corrupt cache folder"),
+                         ("set.safetensors", "corrupt cache folder")):
+        _truncate(folder / name)
+        capfd.readouterr()
+        assert cfg.synset().meta.get("cache_hit") is not True                   # remade
+        assert needle in capfd.readouterr().err
+        assert cfg.synset().meta.get("cache_hit") is True
 
 
 # --- workers die with their parent --------------------------------------------------------------------------------

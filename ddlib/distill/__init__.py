@@ -12,11 +12,10 @@ Methods: DM, DC, MTT (classic small scale), SRe2L and RDED (large scale); CA2D b
 """
 from __future__ import annotations
 
-import sys
-
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from functools import cached_property
+from pathlib import Path
 
 import torch
 from tqdm import tqdm
@@ -24,7 +23,7 @@ from tqdm import tqdm
 from .. import data, models, teacher as teachers
 from ..errors import DDLibError, check_choice, check_like
 from ..paths import cache_dir
-from ..store import digest, read_record
+from ..store import cached_folder, digest
 from ..synset import SynSet, load as load_synset, peek_meta, save as save_synset, sha256
 from ..version import __version__
 from . import ca2d, dc, dm, mtt, rded, sre2l
@@ -192,24 +191,32 @@ def _check_ipc(ctx: Context) -> None:
 def get(method: str, dataset: str, ipc: int, seed: int = 0, *, device: str = "cpu",
         teacher: teachers.TeacherConfig | None = None, val_per_class: int = 500, split_seed: int = 0,
         progress: bool = False, **knobs) -> SynSet:
-    """``distill(...)``, read from ``<cache>/synsets/<key>.safetensors`` when this exact set was made before. The
-    set is a file (what ``distill --out`` hands a user), its record the ``.json`` beside it, which ``synset.save``
-    writes last (the rule of ``store.cached_folder``; a corrupt record is remade)."""
+    """``distill(...)``, read from the cache when this exact set was made before: a ``store.cached_folder`` holding
+    the set as a file (:func:`cached_set_path`, what ``distill --out`` hands a user) and its record, checked on
+    every read (a truncated or changed set is made again)."""
     k = make_knobs(method, knobs)
     ctx = Context(dataset, ipc, seed, str(device), teacher or teachers.TeacherConfig(), val_per_class, split_seed)
-    path = cache_dir() / "synsets" / f"{key(method, ctx, k)}.safetensors"
-    meta = read_record(path.with_name(path.name + ".json"))
-    if meta is not None and path.is_file():
-        try:
-            s = load_synset(path)
-            s.meta = dict(meta, cache_hit=True)
-            return s
-        except DDLibError as e:              # truncated or changed: made again
-            print(f"ddlib: corrupt cached set {path} ({e}); recomputing", file=sys.stderr)
-    s = distill(method, dataset, ipc, seed, device=device, teacher=teacher, val_per_class=val_per_class,
-                split_seed=split_seed, progress=progress, **asdict(k))
-    save_synset(path, s)
+    path = cached_set_path(key(method, ctx, k))
+
+    made = []
+
+    def make(folder):
+        made.append(distill(method, dataset, ipc, seed, device=device, teacher=teacher, val_per_class=val_per_class,
+                            split_seed=split_seed, progress=progress, **asdict(k)))
+        save_synset(path, made[0])
+        return made[0].meta
+
+    _, meta = cached_folder("synsets", path.parent.name, make)
+    if made:
+        return made[0]
+    s = load_synset(path)
+    s.meta = dict(meta, cache_hit=True)
     return s
+
+
+def cached_set_path(set_key: str) -> Path:
+    """Where the cached set of key ``set_key`` lies (its folder holds the record too)."""
+    return cache_dir() / "synsets" / set_key / "set.safetensors"
 
 
 def cached_key(path) -> str | None:
@@ -219,5 +226,5 @@ def cached_key(path) -> str | None:
     key = peek_meta(path).get("key")
     if not isinstance(key, str) or not key or "/" in key or "\\" in key:
         return None
-    cached = cache_dir() / "synsets" / f"{key}.safetensors"
+    cached = cached_set_path(key)
     return key if cached.is_file() and sha256(cached) == sha256(path) else None

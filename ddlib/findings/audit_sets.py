@@ -17,7 +17,7 @@ import torch
 from .. import audit, distill, profile as prof, synset as synsets
 from ..analysis import points_text
 from ..errors import DDLibError
-from ..paths import cache_dir, results_dir
+from ..paths import results_dir
 from ..profile import Profile
 
 CHAPTER = "06_audit_your_set"
@@ -30,7 +30,7 @@ def set_file(p: Profile, method: str) -> Path:
     ``python -m ddlib distill --method METHOD --out FILE`` hands a user."""
     cfg = prof.distilled_run(p, method, ipc=p.dd_ipcs[0])
     cfg.synset()
-    return cache_dir() / "synsets" / f"{cfg.key_fields()['synset']}.safetensors"
+    return distill.cached_set_path(cfg.key_fields()["synset"])
 
 
 def folder(p: Profile, method: str) -> Path:
