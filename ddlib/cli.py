@@ -44,16 +44,14 @@ def _recipe_args(p):
     p.add_argument("--device", default=None, help="cpu or cuda (default: the profile's)")
 
 
-_RECIPE = {"dataset": "dataset", "val_per_class": "val_per_class", "teacher_model": "teacher_model",
-           "teacher_epochs": "teacher_epochs", "teacher_floor": "teacher_floor", "device": "device",
-           "model": "model", "batch": "batch", "aug": "aug", "recorder_model": "recorder_model",
-           "recorder_epochs": "recorder_epochs", "recorder_batch": "recorder_batch"}
+_RECIPE = ("dataset", "val_per_class", "teacher_model", "teacher_epochs", "teacher_floor", "device", "model", "batch",
+           "aug", "recorder_model", "recorder_epochs", "recorder_batch")   # flags named as the profile's fields
 
 
 def _profile(a) -> prof.Profile:
     """The profile of ``--params`` (default: the quick profile) with every recipe flag given applied."""
     p = prof.load(a.params)
-    return p.override(**{f: getattr(a, arg) for arg, f in _RECIPE.items() if getattr(a, arg, None) is not None})
+    return p.override(**{f: getattr(a, f) for f in _RECIPE if getattr(a, f, None) is not None})
 
 
 def _train_parser(sub):

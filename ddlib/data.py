@@ -188,8 +188,7 @@ def _load_mnist() -> Raw:
     root = os.environ.get("DDLIB_TORCHVISION_ROOT")
     t = _idx_splits(Path(root) / "MNIST" / "raw") if root else None
     if t is None:
-        _root("mnist", names)
-        raise DDLibError(f"mnist: expected {', '.join(names)} (or .gz) under {root}")
+        _root("mnist", names)          # a file is missing: this names the files expected and raises
     return Raw(*t["train"], *t["test"], tuple(str(i) for i in range(10)), str(Path(root) / "MNIST"))
 
 

@@ -104,7 +104,6 @@ class RunConfig:
         data.check(self.dataset)
         regimes.check(self.regime)
         models.ModelSpec.parse(self.model)
-        models.ModelSpec.parse(self.teacher.model)
         TrainSpec(self.regime, Budget(self.budget, self.batch), self.optim, aug=self.aug,
                   schedule=self.schedule).validate()
         if self.lr is not None and (isinstance(self.lr, bool) or not isinstance(self.lr, (int, float))
@@ -120,12 +119,12 @@ class RunConfig:
             raise DDLibError(f"a run trains on a set from a file (synset_file) or on a method's distilled set "
                              f"(distill={self.distill!r}), not both")
         if self.source != "subset":
+            what = "distilled set" if self.distill else "set from a file"
             if self.select != "random" or self.select_knobs:
-                raise DDLibError(f"a run trains either on a {'distilled set' if self.distill else 'set from a file'}"
-                                 f" or on a selected subset (select={self.select!r}), not both")
+                raise DDLibError(f"a run trains either on a {what} or on a selected subset (select={self.select!r}), "
+                                 f"not both")
             if self.ipc == "full":
-                raise DDLibError(f"a {'distilled set' if self.distill else 'set from a file'} needs an integer IPC, "
-                                 f"not 'full'")
+                raise DDLibError(f"a {what} needs an integer IPC, not 'full'")
         if self.distill:
             distillers.check(self.distill)
             self.distill_knob_values()
