@@ -1,5 +1,8 @@
-# The two set-up commands of the README: `make book` (build the site on the quick CPU profile) and `make test`.
+# The two set-up commands of the README: `make book` (build the site on the quick CPU profile, reading the
+# committed results store results/quick/runs/) and `make test`.
 # `make book PROFILE=paper` runs the paper profile (on a GPU: params/paper.yaml sets device: cuda).
+# `make book FRESH=1` recomputes everything, in a fresh cache and store under _build/fresh/ (the committed store is
+# not touched). `make evidence [PROFILE=...]` fills the committed store; it resumes where it stopped.
 .DELETE_ON_ERROR:
 SHELL := /bin/bash
 PROFILE ?= quick
@@ -8,7 +11,13 @@ PY := $(VENV)/bin/python
 CHAPTERS := 01_label_regimes 02_saturation 03_hard_label_reevaluation 04_difficulty_vs_compute 05_cad_prune_ca2d \
             06_audit_your_set
 
-.PHONY: book test setup notebooks clean-book benchmark
+.PHONY: book test setup notebooks clean-book benchmark evidence recheck
+
+ifeq ($(FRESH),1)
+export DDLIB_RESULTS := $(CURDIR)/_build/fresh/results
+export DDLIB_CACHE := $(CURDIR)/_build/fresh/cache
+$(shell rm -rf $(CURDIR)/_build/fresh)
+endif
 
 setup: $(VENV)/.installed
 
@@ -30,7 +39,15 @@ notebooks: setup
 	$(PY) -m ddlib provenance-table > book/_generated/provenance.md
 	$(PY) -m ddlib findings-table --profile $(PROFILE) > book/_generated/findings.md
 
-book: setup book/_static/mathjax/tex-svg.js notebooks
+# The spot check: stored runs from three chapters of this build re-run from scratch; a mismatch stops the build.
+recheck: notebooks
+	$(PY) -m ddlib recheck --profile $(PROFILE)
+	$(PY) -m ddlib reproducibility-table --profile $(PROFILE) > book/_generated/reproducibility.md
+
+evidence: setup
+	$(PY) -m ddlib evidence --params params/$(PROFILE).yaml
+
+book: setup book/_static/mathjax/tex-svg.js notebooks recheck
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
 	@echo "The book: _build/html/index.html"
 

@@ -138,10 +138,11 @@ def method_of(row) -> str:
     return SET if isinstance(f, str) and f else row["select"]
 
 
-def run(pl: Plan, out: Path, progress: bool = True, command: str = "") -> dict:
-    """Choose the KD temperature (on validation, unless given), train every run (or read it from the cache), and
-    write ``results.csv`` and ``audit.json`` to ``out`` (:func:`render` makes report.html from them). Returns the
-    summary (audit.json's content); its wall time covers the temperature choice and the runs."""
+def run(pl: Plan, out: Path, progress: bool = True, command: str = "", store: Path | None = None) -> dict:
+    """Choose the KD temperature (on validation, unless given), train every run (or read it from ``store``, by
+    default the private cache: a user's set is no part of a profile's committed store), and write ``results.csv``
+    and ``audit.json`` to ``out`` (:func:`render` makes report.html from them). Returns the summary (audit.json's
+    content); its wall time covers the temperature choice and the runs."""
     started = time.time()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -152,7 +153,7 @@ def run(pl: Plan, out: Path, progress: bool = True, command: str = "") -> dict:
         t_source = ("the only one listed" if len(pl.p.temperatures) == 1 else
                     f"chosen on the validation split from {list(pl.p.temperatures)} (SL+KD on the full training "
                     f"split, seed {pl.seeds[0]}, the same budget)")
-    df = sweep(configs(pl, temperature), progress=progress, desc="audit runs")
+    df = sweep(configs(pl, temperature), progress=progress, desc="audit runs", store=store)
     df.insert(0, "method", [method_of(r) for r in df.to_dict("records")])
     df.insert(1, "arm", [regimes.arm_name(r, o) for r, o in zip(df["regime"], df["optim"])])
     df["audit_sha256"] = pl.sha256

@@ -151,7 +151,7 @@ def _train(a) -> int:
             raise DDLibError("--save-subset: a run on a distilled set has no subset; use `python -m ddlib export`")
     if a.temperature is None and cfg.regime != "hl":     # as the book: T chosen on validation (cached runs)
         cfg = check_inputs(build(prof.tune_temperature(p, min(p.budgets), progress=a.progress)[0]))
-    result = run(cfg, progress=a.progress) if a.no_cache else cached_run(cfg, progress=a.progress)
+    result = run(cfg, progress=a.progress) if a.no_cache else cached_run(cfg, a.progress, p.store)
     if a.save_subset:
         write_json(Path(a.save_subset), subset_record(cfg))
     if a.json:
@@ -349,6 +349,48 @@ def _sweep(a) -> int:
     return 0
 
 
+def _evidence_parser(sub):
+    p = sub.add_parser("evidence", help="fill a profile's results store: every chapter's runs (resumes where it "
+                                        "stopped; records of other code are removed)")
+    _params_arg(p)
+
+
+def _evidence(a) -> int:
+    from .findings import evidence
+    for summary in evidence(prof.read_yaml(a.params) if a.params else {}):
+        print(json.dumps({k: summary[k] for k in ("chapter", "status", "sentence")}), flush=True)
+    return 0
+
+
+def _recheck_parser(sub):
+    p = sub.add_parser("recheck", help="re-run a random sample of a profile's stored runs from scratch and compare "
+                                       "(make book's spot check; exit 2 naming any run that does not match)")
+    p.add_argument("--profile", default="quick")
+    p.add_argument("--chapters", type=_positive_int, default=3, help="chapters to sample one run from (>= 3)")
+    p.add_argument("--seed", type=int, default=None, help="the sample's seed (default: drawn from the clock)")
+    p.add_argument("--force", action="append", default=[], metavar="KEY", help="a run key that must be re-checked")
+
+
+def _recheck(a) -> int:
+    from .reproducibility import check
+    r = check(a.profile, a.chapters, a.seed, tuple(a.force))
+    for row in r["rows"]:
+        print(f"ok {row['key']} ({row['chapter']}: {row['run']}): test {row['stored_test_acc']:.4f} stored, "
+              f"{row['recomputed_test_acc']:.4f} recomputed")
+    return 0
+
+
+def _reproducibility_parser(sub):
+    p = sub.add_parser("reproducibility-table", help="print this build's spot check, stored against recomputed")
+    p.add_argument("--profile", default="quick")
+
+
+def _reproducibility(a) -> int:
+    from .reproducibility import markdown
+    print(markdown(a.profile))
+    return 0
+
+
 def _provenance_parser(sub):
     sub.add_parser("provenance-table", help="print the book's provenance table of every protocol choice (Markdown)")
 
@@ -371,6 +413,7 @@ def _findings(a) -> int:
 
 
 COMMANDS = {"train": _train, "export": _export, "distill": _distill, "audit": _audit, "audit-report": _audit_report, "sweep": _sweep,
+            "evidence": _evidence, "recheck": _recheck, "reproducibility-table": _reproducibility,
             "provenance-table": _provenance, "findings-table": _findings}
 
 
@@ -391,6 +434,9 @@ def main(argv=None) -> int:
     _audit_parser(sub)
     _audit_report_parser(sub)
     _sweep_parser(sub)
+    _evidence_parser(sub)
+    _recheck_parser(sub)
+    _reproducibility_parser(sub)
     _provenance_parser(sub)
     _findings_parser(sub)
     a = parser.parse_args(argv)

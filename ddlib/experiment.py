@@ -1,8 +1,9 @@
 """One run = (data, selection, regime, budget, seed) -> a result dict with its provenance, cached by config.
 
-Results are content-addressed: ``<cache>/runs/<sha>.json`` where the sha covers every field of the config that can
-change the numbers, plus ddlib's version. Files are written atomically, so a killed sweep resumes where it stopped
-and nothing half-written is read back.
+Results are content-addressed: ``<store>/<sha>.json`` where the sha covers every field of the config that can
+change the numbers, plus the code fingerprint (``store.digest``). The store is a profile's committed
+``results/<profile>/runs/`` (``Profile.store``) or the private cache's ``runs/``. Files are written atomically, so
+a killed sweep resumes where it stopped and nothing half-written is read back.
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ from .errors import SEED_MAX, DDLibError, check_choice
 from .paths import cache_dir, repo_root
 from .store import digest, read_record, write_json
 from .train import TEMPERATURE, TrainSpec, accuracy, fit, predict
-from .version import __version__
+from .version import CODE_FINGERPRINT, __version__
 
 
 def device_type(device: str) -> str:
@@ -202,6 +203,18 @@ class RunConfig:
     def key(self) -> str:
         return digest(self.key_fields())
 
+    @classmethod
+    def from_record(cls, config: dict) -> "RunConfig":
+        """The config a stored run's ``config`` field describes (``asdict`` read back from JSON: lists become
+        tuples again, the teacher and recorder their dataclasses)."""
+        d = dict(config)
+        d["teacher"] = teachers.TeacherConfig(**d["teacher"])
+        rec = dict(d["recorder"])
+        d["recorder"] = scores.RecorderConfig(**dict(rec, seeds=tuple(rec["seeds"])))
+        for name in ("select_knobs", "distill_knobs"):
+            d[name] = tuple(tuple(pair) for pair in d[name])
+        return cls(**d)
+
 
 def file_synset(path: str, dataset: str, ipc: int | None, val_per_class: int = 500, split_seed: int = 0):
     """A user's set from ``path`` (safetensors, npz or image folder), checked against ``dataset``'s classes and
@@ -249,8 +262,9 @@ def provenance() -> dict:
                                capture_output=True, timeout=10).returncode == 1
     except (OSError, subprocess.SubprocessError):
         commit, dirty = "unknown", False
-    return dict(ddlib_version=__version__, commit=commit + ("+dirty" if dirty else ""), torch=torch.__version__,
-                python=platform.python_version(), cpu_threads=torch.get_num_threads(),
+    return dict(ddlib_version=__version__, code=CODE_FINGERPRINT, commit=commit + ("+dirty" if dirty else ""),
+                torch=torch.__version__, python=platform.python_version(), cpu_threads=torch.get_num_threads(),
+                machine=f"{platform.machine()}, {os.cpu_count()} cores",
                 gpu=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
 
 
@@ -324,7 +338,7 @@ def run(cfg: RunConfig, progress: bool = False) -> dict:
     spec = TrainSpec(cfg.regime, Budget(cfg.budget, cfg.batch), cfg.optim, lr=cfg.lr, schedule=cfg.schedule,
                      aug=cfg.aug, temperature=cfg.temperature, seed=cfg.seed)
     cost = fit(student, x, y, spec, teacher=teacher and teacher.model, soft_labels=soft, progress=progress)
-    result = dict(asdict(cfg), teacher=None, recorder=None, **cost,
+    result = dict(asdict(cfg), teacher=None, recorder=None, config=json.loads(json.dumps(asdict(cfg))), **cost,
                   optimizer=spec.optimizer, subset_size=len(idx),
                   val_acc=accuracy(student, *d["val"]), test_acc=accuracy(student, *d["test"]),
                   wall_s=time.perf_counter() - start, device=str(cfg.device), key=cfg.key(),
@@ -356,8 +370,14 @@ def run(cfg: RunConfig, progress: bool = False) -> dict:
     return result
 
 
-def _cache_path(cfg: RunConfig):
-    return cache_dir() / "runs" / f"{cfg.key()}.json"
+def run_store() -> Path:
+    """Where a run's record goes when no store is named: the private cache's ``runs/`` (a profile's committed store
+    is ``Profile.store``, ``results/<profile>/runs/``)."""
+    return cache_dir() / "runs"
+
+
+def record_path(cfg: RunConfig, store: Path | None = None) -> Path:
+    return Path(store or run_store()) / f"{cfg.key()}.json"
 
 
 def as_asked(result: dict, cfg: RunConfig) -> dict:
@@ -371,10 +391,10 @@ def as_asked(result: dict, cfg: RunConfig) -> dict:
 RECORD_FIELDS = ("key", "val_acc", "test_acc", "samples_seen", "wall_s")   # what a finished run's record holds
 
 
-def _read_cached(cfg: RunConfig) -> dict | None:
-    """The cached result of ``cfg``, or None. A record that is not JSON, not this run's, or lacks a result is
+def read_stored(cfg: RunConfig, store: Path | None = None) -> dict | None:
+    """The stored result of ``cfg``, or None. A record that is not JSON, not this run's, or lacks a result is
     reported in one line and recomputed (writes are atomic, so that is outside damage)."""
-    path = _cache_path(cfg)
+    path = record_path(cfg, store)
     record = read_record(path)
     if record is None:
         return None
@@ -386,13 +406,13 @@ def _read_cached(cfg: RunConfig) -> dict | None:
     return dict(as_asked(record, cfg), cache_hit=True)
 
 
-def cached_run(cfg: RunConfig, progress: bool = False) -> dict:
-    """``run(cfg)``, read from the result cache when this exact config has run before."""
-    hit = _read_cached(cfg)
+def cached_run(cfg: RunConfig, progress: bool = False, store: Path | None = None) -> dict:
+    """``run(cfg)``, read from ``store`` (default :func:`run_store`) when this exact config has run before."""
+    hit = read_stored(cfg, store)
     if hit is not None:
         return hit
     result = run(cfg, progress)
-    write_json(_cache_path(cfg), result)
+    write_json(record_path(cfg, store), result)
     return dict(result, cache_hit=False)
 
 
@@ -538,20 +558,22 @@ class Progress:
         self.bar.close()
 
 
-def sweep(configs, progress: bool = True, desc: str = "runs", workers: int | None = None) -> pd.DataFrame:
+def sweep(configs, progress: bool = True, desc: str = "runs", workers: int | None = None,
+          store: Path | None = None) -> pd.DataFrame:
     """Run (or read from the cache) every config; one row per config, in order. Validates all configs first.
 
     Runs not yet cached train in ``workers`` processes (default :func:`default_workers`), or as Ray tasks
     (:func:`executor_kind`). What they depend on is made first, once: teachers and scoring runs here, then the
     distilled sets in the workers, then the runs. A run that fails is counted and the others go on (so they are
-    cached); the first failure is raised at the end."""
+    cached); the first failure is raised at the end. Records are read from and written to ``store`` (default
+    :func:`run_store`; a profile's is ``Profile.store``)."""
     kind = executor_kind()
     configs = list(configs)
     for c in configs:
         check_inputs(c)
     rows, todo, failed = {}, {}, []
     for i, c in enumerate(configs):
-        hit = _read_cached(c)
+        hit = read_stored(c, store)
         if hit is not None:
             rows[i] = hit
         else:
@@ -569,7 +591,7 @@ def sweep(configs, progress: bool = True, desc: str = "runs", workers: int | Non
     if n <= 1 and kind == "local":
         for idx in todo.values():
             try:
-                finished(idx, cached_run(configs[idx[0]]))
+                finished(idx, cached_run(configs[idx[0]], False, store))
             except Exception as e:       # counted; the other runs go on
                 finished(idx, error=e)
     else:
@@ -583,7 +605,7 @@ def sweep(configs, progress: bool = True, desc: str = "runs", workers: int | Non
             try:
                 for f in as_completed([pool.submit(_make_synset, c) for c in synsets.values()]):
                     f.result()
-                futures = {pool.submit(cached_run, configs[idx[0]]): idx for idx in todo.values()}
+                futures = {pool.submit(cached_run, configs[idx[0]], False, store): idx for idx in todo.values()}
                 for f in as_completed(futures):
                     try:
                         finished(futures[f], f.result())

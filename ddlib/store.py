@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from .paths import cache_dir
+from .version import CODE_FINGERPRINT
 
 KEY_LENGTH = 16   # hex characters of a sha256 in every cache key
 
@@ -47,8 +48,11 @@ def read_json(path: Path):
 
 
 def digest(obj) -> str:
-    """The hash in a cache key: sha256 of ``json.dumps(obj, sort_keys=True)``, its first KEY_LENGTH hex chars."""
-    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:KEY_LENGTH]
+    """The hash in every cache key: sha256 of ``json.dumps(obj, sort_keys=True)`` and the code fingerprint
+    (``version.CODE_FINGERPRINT``), its first KEY_LENGTH hex chars. Code that can change a number changes every key,
+    so a record or artefact made by other code is never read as this code's."""
+    text = json.dumps(obj, sort_keys=True) + "\0" + CODE_FINGERPRINT
+    return hashlib.sha256(text.encode()).hexdigest()[:KEY_LENGTH]
 
 
 def read_record(path: Path) -> dict | None:

@@ -124,7 +124,7 @@ def test_cad_prune_chooses_its_candidate_on_validation_per_point(monkeypatch):
                 cad_grid=[{"which": "hardest"}, {"which": "easiest"}, {"which": "hardest", "J": 3}])
     val = {(800, "easiest", 6): 0.7, (3200, "hardest", 3): 0.7}            # everything else: 0.5
 
-    def fake_sweep(cfgs, progress=True, desc=""):
+    def fake_sweep(cfgs, progress=True, desc="", store=None):
         rows = []
         for c in cfgs:
             k = dict(c.select_knobs)

@@ -18,10 +18,11 @@ LAYERS = [
     {"experiment"},
     {"analysis", "profile", "report", "plots"},
     {"audit"},
-    {"findings", "provenance"},
+    {"findings", "provenance", "reproducibility"},
     {"cli", "__main__", "__init__"},
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
+NUMERIC_LAYERS = 5    # version ... experiment: the code a run's numbers depend on
 
 
 def _module(path: Path) -> str:
@@ -85,3 +86,12 @@ def test_no_import_cycle():
 
     for m in sorted(graph):
         visit(m, [])
+
+
+def test_the_code_fingerprint_covers_exactly_the_numeric_layers():
+    """version.NUMERIC_MODULES (whose bytes make every key's code fingerprint) is the layers up to experiment: a
+    module added there without being fingerprinted would change numbers under an old key."""
+    from ddlib.version import NUMERIC_MODULES, numeric_files
+    assert set(NUMERIC_MODULES) == set().union(*LAYERS[:NUMERIC_LAYERS])
+    assert {_top(_module(f)) for f in numeric_files()} == set(NUMERIC_MODULES)
+    assert all(f.exists() for f in numeric_files())

@@ -172,7 +172,8 @@ def test_the_base_fields_are_the_profiles():
     assert (b["dataset"], b["model"], b["batch"], b["aug"], b["val_per_class"], b["device"], b["temperature"]) == \
         (P.dataset, P.model, P.batch, P.aug, P.val_per_class, P.device, 4.0)
     assert b["teacher"] == TeacherConfig(model=P.teacher_model, epochs=P.teacher_epochs, floor=P.teacher_floor)
-    assert b["recorder"] == RecorderConfig(model=P.recorder_model, epochs=P.recorder_epochs, batch=P.recorder_batch)
+    assert b["recorder"] == RecorderConfig(model=P.recorder_model, epochs=P.recorder_epochs, batch=P.recorder_batch,
+                                           seeds=tuple(P.recorder_seeds))
     assert prof.arm("SL+KD") == dict(regime="slkd", optim="auto") and prof.arm("HL (AdamW)")["optim"] == "adamw"
 
 
@@ -247,7 +248,7 @@ def test_seeds_at_ipc_1():
 def test_the_temperature_is_chosen_on_validation(monkeypatch):
     calls = []
 
-    def fake_sweep(cfgs, progress=True, desc=""):
+    def fake_sweep(cfgs, progress=True, desc="", store=None):
         calls.append(cfgs)
         val = {1.0: 0.6, 4.0: 0.8, 20.0: 0.8}                          # a tie: the first listed wins
         return pd.DataFrame([dict(temperature=c.temperature, val_acc=val[c.temperature],

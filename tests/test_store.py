@@ -8,6 +8,7 @@ import pytest
 
 from ddlib import distill, scores, store
 from ddlib.distill import mtt
+from ddlib.experiment import RunConfig
 from ddlib.teacher import TeacherConfig
 
 
@@ -71,7 +72,8 @@ def test_a_changed_or_missing_file_is_recomputed_with_a_message(cache, capsys, d
 
 def test_one_key_length_everywhere():
     obj = {"b": [1, 2.0], "a": None}
-    assert store.digest(obj) == hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
+    text = json.dumps(obj, sort_keys=True) + "\0" + store.CODE_FINGERPRINT
+    assert store.digest(obj) == hashlib.sha256(text.encode()).hexdigest()[:16]
     assert store.KEY_LENGTH == 16 and store.digest(obj) == store.digest(dict(reversed(obj.items())))
     ctx = distill.Context("digits", 1, 0, val_per_class=20)
     keys = [TeacherConfig().key("digits", 20, 0),
@@ -82,3 +84,20 @@ def test_one_key_length_everywhere():
     for key in keys:
         assert re.fullmatch(rf"[\w.-]+-[0-9a-f]{{{store.KEY_LENGTH}}}", key), key
     assert keys[2].startswith("cad-digits-convnet1-w4-b320-")            # CAD-Prune's compute-matched run
+
+
+def test_every_key_covers_the_code_fingerprint(monkeypatch):
+    """Code that can change a number changes every key (runs, teachers, scoring runs, sets): a record of other code
+    is never read as this code's [issue 12]."""
+    cfg = RunConfig(dataset="digits", val_per_class=20, budget=64)
+    before = (store.digest({"a": 1}), cfg.key(), TeacherConfig().key("digits", 20, 0))
+    monkeypatch.setattr(store, "CODE_FINGERPRINT", "0" * 16)
+    after = (store.digest({"a": 1}), cfg.key(), TeacherConfig().key("digits", 20, 0))
+    assert all(b != a for b, a in zip(before, after))
+
+
+def test_the_fingerprint_is_of_the_numeric_files_bytes():
+    from ddlib import version
+    assert version.CODE_FINGERPRINT == version._fingerprint() and len(version.CODE_FINGERPRINT) == store.KEY_LENGTH
+    assert version.PACKAGE_DIR / "train.py" in version.numeric_files()
+    assert version.PACKAGE_DIR / "analysis.py" not in version.numeric_files()   # reads numbers, does not make them

@@ -6,13 +6,16 @@ Every chapter module has ``CHAPTER``, ``LABEL``, ``TITLE``, ``CLAIM`` and three 
 candidates, with its table), ``run(p, choice)`` (the sweep's rows) and ``analyse(df, p)`` (tables and verdict)."""
 from __future__ import annotations
 
+import sys
 import time
 
 import pandas as pd
 
 from .. import report
 from ..profile import Profile, as_dict
-from . import cad_prune, difficulty, hard_labels, label_regimes, saturation
+from ..store import read_record
+from ..version import CODE_FINGERPRINT
+from . import audit_sets, cad_prune, difficulty, hard_labels, label_regimes, saturation
 
 FINDINGS = {"label_regimes": label_regimes, "saturation": saturation, "hard_labels": hard_labels,
             "difficulty": difficulty, "cad_prune": cad_prune}
@@ -36,3 +39,25 @@ def main(chapter, params: dict) -> dict:
     choice, _ = chapter.tune(p)
     df = chapter.run(p, choice)
     return write(chapter, df, chapter.analyse(df, p), p, started)
+
+
+def prune(p: Profile) -> int:
+    """Remove the store's records made by other code (their keys cannot match this code's); their number."""
+    stale = [f for f in sorted(p.store.glob("*.json")) if (read_record(f) or {}).get("code") != CODE_FINGERPRINT]
+    for f in stale:
+        f.unlink()
+    return len(stale)
+
+
+def evidence(params: dict):
+    """``make evidence``: every chapter's choice, sweep and result files, then chapter 06's audits, into the
+    profile's results store (``Profile.store``). Finished runs are read back, so a stopped call resumes; records of
+    other code are removed first. Yields each chapter's summary as it finishes."""
+    p = Profile.from_dict(params).check()
+    removed = prune(p)
+    if removed:
+        print(f"ddlib: removed {removed} records of other code from {p.store}", file=sys.stderr)
+    for chapter in FINDINGS.values():
+        yield main(chapter, params)
+    audit_sets.run(p)
+    yield dict(chapter=audit_sets.CHAPTER, status="-", sentence=f"audited {', '.join(p.audit_methods)}")

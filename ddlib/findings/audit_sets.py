@@ -42,8 +42,8 @@ def run(p: Profile, progress: bool = True) -> dict:
     out = {}
     for m in p.audit_methods:
         pl = audit.plan(set_file(p, m), params=prof.as_dict(p))
-        audit.run(pl, folder(p, m), progress=progress, command=f"python -m ddlib audit <{m} set> "
-                                                                f"--params params/{p.profile}.yaml")
+        audit.run(pl, folder(p, m), progress=progress, store=p.store,
+                  command=f"python -m ddlib audit <{m} set> --params params/{p.profile}.yaml")
         out[m] = audit.load(folder(p, m))
     return out
 

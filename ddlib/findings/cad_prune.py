@@ -35,7 +35,7 @@ def tune(p: Profile, progress: bool = True) -> tuple:
     names = [_cand_name(c) for c in p.cad_grid]
     cfgs = [prof.cad_run(p, c, ipc=ipc, budget=b, seed=p.seeds[0])
             for b in p.cad_budgets for ipc in p.cad_ipcs for c in p.cad_grid]
-    df = sweep(cfgs, progress=progress, desc="CAD-Prune on validation")
+    df = sweep(cfgs, progress=progress, desc="CAD-Prune on validation", store=p.store)
     df = df.assign(candidate=names * (len(p.cad_budgets) * len(p.cad_ipcs)))   # rows come in the configs' order
     chosen = {(int(r["budget"]), int(r["ipc"])): p.cad_grid[names.index(r["candidate"])]
               for _, r in best_on_validation(df, by=["budget", "ipc"], value="val_acc").iterrows()}
@@ -66,7 +66,7 @@ def configs(p: Profile, chosen: dict) -> list:
 
 def run(p: Profile, chosen: dict, progress: bool = True) -> pd.DataFrame:
     """Every run of :func:`configs` for CAD-Prune's choice on validation (:func:`tune`)."""
-    df = sweep(configs(p, chosen), progress=progress, desc="CAD-Prune and CA2D runs")
+    df = sweep(configs(p, chosen), progress=progress, desc="CAD-Prune and CA2D runs", store=p.store)
     df = difficulty.label(df, p)
     df["method"] = [d if isinstance(d, str) and d else f"bin {int(k)}" if sel == "window" else sel
                     for d, sel, k in zip(df["distill"].fillna(""), df["select"], df["bin"])]

@@ -56,7 +56,7 @@ def label(df: pd.DataFrame, p: Profile) -> pd.DataFrame:
 
 
 def run(p: Profile, temperature: float = 1.0, progress: bool = True) -> pd.DataFrame:
-    return label(sweep(configs(p), progress=progress, desc="difficulty bins"), p)
+    return label(sweep(configs(p), progress=progress, desc="difficulty bins", store=p.store), p)
 
 
 def describe(p: Profile, n_train: int) -> str:

@@ -62,7 +62,7 @@ def configs(p: Profile, temperature: float) -> list:
 
 
 def run(p: Profile, temperature: float, progress: bool = True) -> pd.DataFrame:
-    df = label_arms(sweep(configs(p, temperature), progress=progress, desc="re-evaluation runs"))
+    df = label_arms(sweep(configs(p, temperature), progress=progress, desc="re-evaluation runs", store=p.store))
     df["method"] = [d if isinstance(d, str) and d else s for d, s in zip(df["distill"].fillna(""), df["select"])]
     return df
 

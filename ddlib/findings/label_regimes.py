@@ -74,7 +74,7 @@ def configs(p: Profile, temperature: float) -> list:
 
 
 def run(p: Profile, temperature: float, progress: bool = True) -> pd.DataFrame:
-    df = label_arms(sweep(configs(p, temperature), progress=progress, desc="label-regime runs"))
+    df = label_arms(sweep(configs(p, temperature), progress=progress, desc="label-regime runs", store=p.store))
     df["label_views"] = df["label_views"].fillna(0).astype(int)
     return df
 

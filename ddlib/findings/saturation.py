@@ -33,7 +33,7 @@ def configs(p: Profile, temperature: float) -> list:
 
 
 def run(p: Profile, temperature: float, progress: bool = True) -> pd.DataFrame:
-    return label_arms(sweep(configs(p, temperature), progress=progress, desc="saturation runs"))
+    return label_arms(sweep(configs(p, temperature), progress=progress, desc="saturation runs", store=p.store))
 
 
 def describe(p: Profile, n_train: int) -> str:

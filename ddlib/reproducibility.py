@@ -1,0 +1,174 @@
+"""The spot check of every ``make book`` [issue 12]: a random sample of stored runs, from at least three chapters,
+re-run from scratch (an empty cache: teacher, scoring run and set made again) and compared with the results store.
+A mismatch beyond :data:`TOLERANCE` fails the build and names the run; the book's Reproducibility page shows the
+sample, stored against recomputed."""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import random
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from .errors import DDLibError
+from .experiment import RunConfig, provenance, read_stored, run
+from .paths import results_dir
+from .store import read_json, read_record, write_json
+
+# [ours, measured] Reruns of one config on this machine's kind (2-core x86, torch on CPU, the record's thread
+# count) agreed to the last bit across processes and cache states: the largest |difference| over the measured
+# reruns was 0.0 points (benchmarks/rerun_agreement.md). The tolerance allows one test image in 10,000 either way
+# for a machine whose math library takes another code path; anything larger is a real change.
+TOLERANCE = 0.0001            # in accuracy (a share): 0.01 points
+MIN_CHAPTERS = 3              # [issue 12] runs from at least three chapters
+ELIGIBLE_INPUT_S = 180.0      # [issue 12: "a few minutes"] a run whose distilled set took longer is left out
+METRICS = ("val_acc", "test_acc")
+
+
+def chapter_keys(profile: str) -> dict:
+    """{chapter: run keys} from this build's chapter tables (``results/<profile>/<chapter>/**/results.csv``)."""
+    out = {}
+    for path in sorted((results_dir() / profile).glob("*/**/results.csv")):
+        chapter = path.relative_to(results_dir() / profile).parts[0]
+        if chapter == "runs":
+            continue
+        keys = pd.read_csv(path, usecols=["key"])["key"].astype(str)
+        out.setdefault(chapter, [])
+        out[chapter] += [k for k in dict.fromkeys(keys) if k not in out[chapter]]
+    return out
+
+
+def why_not_eligible(record: dict) -> str | None:
+    """Why a stored run is left out of the spot check, or None: its set is a file (a user's, or chapter 06's copy
+    of a cached set), its distilled set took longer than ELIGIBLE_INPUT_S to make, or it ran on a device this
+    machine lacks (GPU reruns are compared on a GPU)."""
+    config = record.get("config") or {}
+    if config.get("synset_file"):
+        return "trains on a set file"
+    if (record.get("distill_wall_s") or 0) > ELIGIBLE_INPUT_S:
+        return f"its distilled set took {record['distill_wall_s']:.0f} s to make"
+    if str(record.get("device", "cpu")).startswith("cuda") and not torch.cuda.is_available():
+        return "ran on a GPU"
+    return None
+
+
+def _store(profile: str) -> Path:
+    return results_dir() / profile / "runs"
+
+
+def eligible(profile: str) -> tuple[dict, dict]:
+    """({chapter: eligible keys}, {chapter: {reason: count}}) over this build's chapter tables."""
+    ok, left_out = {}, {}
+    for chapter, keys in chapter_keys(profile).items():
+        for k in keys:
+            record = read_record(_store(profile) / f"{k}.json")
+            reason = "not in the store" if record is None else why_not_eligible(record)
+            if reason is None:
+                ok.setdefault(chapter, []).append(k)
+            else:
+                left_out.setdefault(chapter, {}).setdefault(reason, 0)
+                left_out[chapter][reason] += 1
+    return ok, left_out
+
+
+def sample(profile: str, n: int = MIN_CHAPTERS, seed: int | None = None, force: tuple = ()) -> dict:
+    """The runs to re-check: ``force`` (keys that must be in it), then one eligible run from each of ``n`` (at least
+    MIN_CHAPTERS) chapters drawn at random, chapters of the forced runs first. Returns the plan (seed, picks as
+    (chapter, key), eligible counts, what was left out and why)."""
+    seed = int(time.time()) % 2**31 if seed is None else seed
+    ok, left_out = eligible(profile)
+    where = {k: c for c, keys in chapter_keys(profile).items() for k in keys}
+    for k in force:
+        if k not in where:
+            raise DDLibError(f"run {k} is in none of this build's chapter tables for the {profile!r} profile")
+    if len(set(ok) | {where[k] for k in force}) < MIN_CHAPTERS:
+        raise DDLibError(f"the spot check needs eligible stored runs from {MIN_CHAPTERS} chapters; the {profile!r} "
+                         f"profile's tables have them from {len(ok)}: {', '.join(ok) or 'none'} (run the chapters)")
+    rng = random.Random(seed)
+    picks = [(where[k], k) for k in force]
+    chapters = [c for c in ok if c not in {c for c, _ in picks}]
+    rng.shuffle(chapters)
+    for c in chapters[:max(n, MIN_CHAPTERS) - len({c for c, _ in picks})]:
+        picks.append((c, rng.choice(ok[c])))
+    return dict(seed=seed, picks=picks, eligible={c: len(v) for c, v in ok.items()}, left_out=left_out)
+
+
+def _label(cfg: RunConfig) -> str:
+    what = f"{cfg.distill} set" if cfg.distill else f"{cfg.select} subset"
+    return f"{what}, IPC {cfg.ipc}, {cfg.regime.upper()}, {cfg.budget:,} samples seen, seed {cfg.seed}"
+
+
+def _rerun(config: dict, cache: str, threads: int) -> dict:
+    """In a new process (nothing loaded, nothing cached in memory): the run of ``config`` in the cache folder
+    ``cache`` on ``threads`` threads."""
+    os.environ["DDLIB_CACHE"] = cache
+    torch.set_num_threads(threads)
+    return run(RunConfig.from_record(config))
+
+
+def recheck(profile: str, picks: list, tolerance: float = TOLERANCE) -> list:
+    """Re-run each (chapter, key) of ``picks`` from scratch: each in a new process, in one empty cache (so the
+    teacher, scoring runs and sets are made again), at the thread count its record states; compare its metrics with
+    the store's. Returns one row per run (stored, recomputed, difference, ``match``)."""
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="ddlib-recheck-") as fresh:
+        for chapter, key in picks:
+            record = read_json(_store(profile) / f"{key}.json")
+            cfg = RunConfig.from_record(record["config"])
+            if cfg.key() != key or read_stored(cfg, _store(profile)) is None:
+                raise DDLibError(f"stored run {key} ({chapter}) does not read back under its own config")
+            threads = int(record.get("cpu_threads") or 1)
+            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                again = pool.submit(_rerun, record["config"], fresh, threads).result()
+            row = dict(chapter=chapter, key=key, run=_label(cfg), threads=threads, wall_s=again["wall_s"],
+                       stored_commit=record.get("commit"))
+            for m in METRICS:
+                row[f"stored_{m}"], row[f"recomputed_{m}"] = float(record[m]), float(again[m])
+                row[f"diff_{m}"] = float(again[m]) - float(record[m])
+            row["match"] = all(abs(row[f"diff_{m}"]) <= tolerance for m in METRICS)
+            rows.append(row)
+    return rows
+
+
+def check(profile: str, n: int = MIN_CHAPTERS, seed: int | None = None, force: tuple = ()) -> dict:
+    """The build's spot check: :func:`sample`, :func:`recheck`, the report written to
+    ``results/<profile>/recheck.json``; a DDLibError naming every run that does not match."""
+    started = time.time()
+    plan = sample(profile, n, seed, force)
+    rows = recheck(profile, plan["picks"])
+    report = dict(plan, picks=[list(p) for p in plan["picks"]], rows=rows, tolerance=TOLERANCE,
+                  wall_s=time.time() - started, provenance=provenance(), profile=profile,
+                  written=time.strftime("%Y-%m-%d %H:%M:%S %Z"))
+    write_json(results_dir() / profile / "recheck.json", report)
+    bad = [r for r in rows if not r["match"]]
+    if bad:
+        raise DDLibError("spot check failed: " + "; ".join(
+            f"run {r['key']} ({r['chapter']}: {r['run']}) stored test {r['stored_test_acc']:.4f}, recomputed "
+            f"{r['recomputed_test_acc']:.4f}" for r in bad))
+    return report
+
+
+def markdown(profile: str) -> str:
+    """The Reproducibility page's table: this build's re-checked runs, stored against recomputed."""
+    path = results_dir() / profile / "recheck.json"
+    if not path.exists():
+        return f"No spot check has run for the `{profile}` profile in this build."
+    r = read_json(path)
+    lines = [f"Profile `{r['profile']}`; sample seed {r['seed']}; tolerance {r['tolerance'] * 100:.2f} points; "
+             f"code `{r['provenance']['code']}`; {r['wall_s']:.0f} s in all.", "",
+             "| chapter | run | key | stored test | recomputed test | stored val | recomputed val | match |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for x in r["rows"]:
+        lines.append(f"| {x['chapter']} | {x['run']} | `{x['key']}` | {x['stored_test_acc'] * 100:.2f} | "
+                     f"{x['recomputed_test_acc'] * 100:.2f} | {x['stored_val_acc'] * 100:.2f} | "
+                     f"{x['recomputed_val_acc'] * 100:.2f} | {'yes' if x['match'] else '**no**'} |")
+    lines += ["", "Eligible runs per chapter: " + ", ".join(f"{c} {n}" for c, n in r["eligible"].items()) + "."]
+    if r["left_out"]:
+        lines.append("Left out: " + "; ".join(f"{c}: " + ", ".join(f"{n} ({why})" for why, n in d.items())
+                                              for c, d in r["left_out"].items()) + ".")
+    return "\n".join(lines)
