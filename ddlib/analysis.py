@@ -7,8 +7,14 @@ Rules shared by every verdict (fixed before any number was seen):
 - a comparison is paired by seed (:func:`paired_difference`) with a 95% t interval;
 - a choice (best coreset, best bin, temperature, CAD-Prune's candidate) is made on VALIDATION accuracy, ties to the
   first listed; the test set never picks anything;
-- a criterion that holds at every point is *reproduced*, at some *partly reproduced*, at none *not reproduced*;
-  fewer than two seeds or no point at all: *inconclusive*.
+- each point's outcome is decided by an interval (:func:`outcome`): the claim *holds* (its interval clears the
+  claimed side), is *refuted* (the interval excludes the claimed effect) or stays *open*; the chapter's status
+  follows from the outcomes (:func:`verdict_status`): *not reproduced* needs a refutation, never just an interval
+  that includes zero, and "no convincing gain" is an equivalence test against a stated margin
+  (:func:`equivalent`);
+- before a verdict its gates are checked from the data (:func:`gate`); a failed gate makes the verdict
+  *inconclusive at this scale*, with its numbers (:func:`gated`);
+- each verdict states the smallest effect its seeds can detect (:func:`detectable_effect`) [issue 12].
 """
 from __future__ import annotations
 
@@ -21,6 +27,8 @@ from scipy import stats as _st
 from . import regimes
 
 LEVEL = 0.95
+POWER = 0.80                 # [standard: Cohen] the power at which the detectable effect is stated
+MARGIN = 0.01                # [ours, issue 12] equivalence margin: a gain under 1 accuracy point is no convincing gain
 
 
 def t_interval(values, level: float = LEVEL) -> dict:
@@ -112,24 +120,85 @@ def survival_table(table: pd.DataFrame, soft_arms, by: tuple = ()) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
-def above_zero(ci) -> bool:
-    """The interval (a dict or row with ``lo``, or the lower bound itself) lies above zero; False without one."""
-    lo = ci if isinstance(ci, (int, float, np.floating)) else ci["lo"]
-    return bool(np.isfinite(lo) and lo > 0)
-
-
 def excludes_zero(ci: dict) -> bool:
     return bool(np.isfinite(ci["lo"]) and (ci["lo"] > 0 or ci["hi"] < 0))
 
 
-def status(held: int, points: int, seeds: int, some: bool | None = None) -> str:
-    """The status rule: the criterion held at ``held`` of ``points`` points with ``seeds`` seeds; ``some``: whether
-    any part of it held anywhere (default: ``held > 0``), which earns *partly reproduced*."""
-    if seeds < 2 or points == 0:
+OUTCOMES = ("holds", "refuted", "open")
+
+
+def outcome(ci, above: float = 0.0) -> str:
+    """A one-sided claim "the quantity exceeds ``above``" judged by its interval: *holds* when the lower bound is
+    above it, *refuted* when the upper bound is below it (the interval excludes the claimed effect), else *open*."""
+    if not np.isfinite(ci["lo"]):
+        return "open"
+    return "holds" if ci["lo"] > above else "refuted" if ci["hi"] < above else "open"
+
+
+def both(*outcomes: str) -> str:
+    """The outcome of a claim that needs every part: refuted if any part is, holds if all do, else open."""
+    return "refuted" if "refuted" in outcomes else "holds" if all(o == "holds" for o in outcomes) else "open"
+
+
+def equivalent(ci, margin: float = MARGIN) -> bool:
+    """The equivalence half of "no convincing gain": the gain's upper bound lies under ``margin`` (a one-sided
+    97.5% bound from the 95% interval, the TOST rule for a one-sided margin); False without an interval."""
+    return bool(np.isfinite(ci["hi"]) and ci["hi"] < margin)
+
+
+def verdict_status(outcomes: list, seeds: int) -> str:
+    """The status from the points' outcomes: all hold, *reproduced*; some hold, *partly reproduced*; none holds and
+    one is refuted, *not reproduced*; otherwise (every point open), *inconclusive*. Fewer than two seeds or no point:
+    *inconclusive*."""
+    if seeds < 2 or not outcomes:
         return "inconclusive"
-    if held == points:
+    if all(o == "holds" for o in outcomes):
         return "reproduced"
-    return "partly reproduced" if (held > 0 if some is None else some) else "not reproduced"
+    if "holds" in outcomes:
+        return "partly reproduced"
+    return "not reproduced" if "refuted" in outcomes else "inconclusive"
+
+
+def gate(name: str, passed: bool, numbers: str) -> dict:
+    """A precondition of a verdict, checked from the data: its name, whether it passed, and the numbers it read."""
+    return dict(name=name, passed=bool(passed), numbers=numbers)
+
+
+def gate_text(g: dict) -> str:
+    return f"gate '{g['name']}': {'passed' if g['passed'] else 'FAILED'} ({g['numbers']})"
+
+
+def gated(status: str, sentence: str, gates: list) -> tuple:
+    """(status, sentence) after the gates: any failed gate makes the verdict *inconclusive at this scale*, with the
+    failed gates' numbers and what the criterion alone would have said; otherwise both unchanged."""
+    failed = [g for g in gates if not g["passed"]]
+    if not failed:
+        return status, sentence
+    why = "; ".join(f"{g['name']} ({g['numbers']})" for g in failed)
+    return "inconclusive", (f"Inconclusive at this scale: a gate failed: {why}. Read without the gate, the criterion "
+                            f"would say {status}: {sentence}")
+
+
+def detectable_effect(ci, level: float = LEVEL, power: float = POWER) -> float:
+    """The smallest true paired difference a two-sided paired t test at ``level`` detects with probability
+    ``power``, from the observed spread: (t_{1-a/2} + t_{power}) x s / sqrt(n), with s / sqrt(n) read off the
+    interval's half-width [standard: the power of a one-sample t test, normal approximation of the noncentral t].
+    NaN without an interval."""
+    n = int(ci["n"])
+    if n < 2 or not np.isfinite(ci["lo"]):
+        return math.nan
+    t_crit = _st.t.ppf(0.5 + level / 2, n - 1)
+    se = (ci["hi"] - ci["lo"]) / 2 / t_crit
+    return float((t_crit + _st.t.ppf(power, n - 1)) * se)
+
+
+def power_text(ci, what: str = "the paired difference") -> str:
+    """'its 10 seeds detect a true effect of 2.3 points (80% power, 5% level)' for a verdict's sentence."""
+    d = detectable_effect(ci)
+    if not np.isfinite(d):
+        return f"{what} has no interval, so no effect size can be detected"
+    return (f"the {int(ci['n'])} seeds of {what} detect a true effect of {d * 100:.1f} points or more "
+            f"({POWER:.0%} power, {1 - LEVEL:.0%} level)")
 
 
 def points_text(mean, lo, hi) -> str:

@@ -282,7 +282,7 @@ def rank_shift(ranks, budgets, ipcs, arms):
 
 def picks_difficulty(picks, budgets, ipcs):
     """One panel per (budget, IPC): the cumulative distribution of the difficulty percentile (within the class, by
-    the teacher's loss) of the images each set was built from. The diagonal is what a uniform draw gives; a curve
+    the scoring run's EL2N, a score RDED did not optimise) of the images each set was built from. The diagonal is what a uniform draw gives; a curve
     above it leans on easy images."""
     style()
     panels = _panels(picks, budgets, ipcs)

@@ -1,4 +1,5 @@
-"""Intervals over seeds: the t interval against scipy, and paired differences over common seeds."""
+"""Intervals over seeds: the t interval against scipy, and paired differences over common seeds; the outcome of a
+claim by its interval, equivalence, the status rule, gates and the detectable effect."""
 import math
 
 import numpy as np
@@ -62,3 +63,61 @@ def test_paired_difference_uses_only_common_seeds():
 def test_fmt():
     ci = stats.t_interval(SAMPLE)
     assert stats.fmt(ci) == f"{ci['mean'] * 100:.1f} ± {(ci['hi'] - ci['lo']) / 2 * 100:.1f}"
+
+
+# --- positive-evidence criteria, gates and power [issue 12]: each can pass and each can fail -----------------------
+
+def ci(mean, half, n=10):
+    return dict(mean=mean, lo=mean - half, hi=mean + half, n=n)
+
+
+@pytest.mark.parametrize("interval, above, expected", [
+    (ci(0.05, 0.02), 0.0, "holds"), (ci(-0.05, 0.02), 0.0, "refuted"), (ci(0.01, 0.02), 0.0, "open"),
+    (ci(0.97, 0.01), 0.95, "holds"), (ci(0.90, 0.01), 0.95, "refuted"),
+    (dict(mean=0.1, lo=float("nan"), hi=float("nan"), n=1), 0.0, "open")])
+def test_outcome_holds_refutes_or_stays_open(interval, above, expected):
+    assert stats.outcome(interval, above) == expected
+
+
+def test_both_needs_every_part_and_one_refutation_refutes():
+    assert stats.both("holds", "holds") == "holds"
+    assert stats.both("holds", "open") == "open"
+    assert stats.both("open", "refuted", "holds") == "refuted"
+
+
+def test_equivalence_is_the_upper_bound_under_the_margin_not_an_interval_around_zero():
+    assert stats.equivalent(ci(0.002, 0.005))                   # [-0.3, +0.7] points: under 1 point
+    assert not stats.equivalent(ci(0.0, 0.03))                   # includes zero, but also +3 points
+    assert not stats.equivalent(dict(mean=0.0, lo=float("nan"), hi=float("nan"), n=1))
+    assert stats.equivalent(ci(0.01, 0.01), margin=0.05) and stats.MARGIN == 0.01
+
+
+@pytest.mark.parametrize("outcomes, seeds, expected", [
+    (["holds", "holds"], 10, "reproduced"), (["holds", "open"], 10, "partly reproduced"),
+    (["holds", "refuted"], 10, "partly reproduced"), (["refuted", "open"], 10, "not reproduced"),
+    (["open", "open"], 10, "inconclusive"), (["holds"], 1, "inconclusive"), ([], 10, "inconclusive")])
+def test_verdict_status_needs_a_refutation_for_not_reproduced(outcomes, seeds, expected):
+    assert stats.verdict_status(outcomes, seeds) == expected
+
+
+def test_a_failed_gate_makes_the_verdict_inconclusive_with_its_numbers():
+    ok, bad = stats.gate("teacher helps", True, "+2.0 points"), stats.gate("plateau", False, "+1.3 points")
+    assert stats.gated("reproduced", "It holds.", [ok]) == ("reproduced", "It holds.")
+    status, sentence = stats.gated("not reproduced", "It fails.", [ok, bad])
+    assert status == "inconclusive" and "plateau (+1.3 points)" in sentence and "would say not reproduced" in sentence
+    assert "teacher helps" not in sentence
+    assert stats.gate_text(bad) == "gate 'plateau': FAILED (+1.3 points)"
+
+
+def test_the_detectable_effect_matches_a_simulated_power_of_80_percent():
+    """The stated effect is detected (interval above zero) in about 80% of simulated 10-seed experiments."""
+    rng = np.random.default_rng(0)
+    sd, n = 0.02, 10
+    observed = stats.t_interval(rng.normal(0, sd, n))
+    d = stats.detectable_effect(ci(0.0, st.t.ppf(0.975, n - 1) * sd / np.sqrt(n), n))
+    hits = np.mean([stats.t_interval(rng.normal(d, sd, n))["lo"] > 0 for _ in range(4000)])
+    assert 0.75 < hits < 0.85
+    assert stats.detectable_effect(observed) > 0
+    assert np.isnan(stats.detectable_effect(dict(mean=0.1, lo=float("nan"), hi=float("nan"), n=1)))
+    assert "detect a true effect of" in stats.power_text(ci(0.0, 0.01)) and "80% power" in stats.power_text(
+        ci(0.0, 0.01))

@@ -70,17 +70,35 @@ def test_verdict_reproduced_when_only_hl_gains():
     assert "no IPC" in v["sentence"]
 
 
-def test_verdict_not_reproduced_when_no_regime_gains():
+def test_no_gain_anywhere_fails_the_gate_and_is_inconclusive_not_a_refutation():
     v = status({})
-    assert v["status"] == "not reproduced"
-    assert not any(pt["hl_above"] for pt in v["points"])
+    assert v["status"] == "inconclusive" and "a gate failed: HL gain resolved at IPC 10" in v["sentence"]
+    assert [g["passed"] for g in v["gates"]] == [False]
+    assert all(pt["hl_outcome"] == "open" for pt in v["points"])     # an interval around zero refutes nothing
 
 
 def test_verdict_not_reproduced_when_soft_gains_equal_hl():
     v = status({(arm, ipc): 0.08 for arm in ("HL", "SL", "SL+KD") for ipc in (1, 10)})
-    assert v["status"] == "not reproduced"
-    assert all(pt["hl_above"] for pt in v["points"])                  # HL gains, but so does every soft arm
+    assert v["status"] == "not reproduced" and v["gates"][0]["passed"]
+    assert all(pt["hl_outcome"] == "holds" for pt in v["points"])    # HL gains, but so does every soft arm,
+    assert all(s["outcome"] == "refuted" for pt in v["points"] for s in pt["soft"].values())   # convincingly
     assert all(s["distinguishable"] for pt in v["points"] for s in pt["soft"].values())
+
+
+def test_verdict_not_reproduced_when_the_coreset_loses_under_hl():
+    v = status({("HL", 1): -0.06, ("HL", 10): -0.05})
+    assert v["status"] == "not reproduced" and all(pt["outcome"] == "refuted" for pt in v["points"])
+
+
+def test_a_small_soft_gain_passes_the_equivalence_test():
+    v = status({("HL", 1): 0.10, ("HL", 10): 0.05, ("SL", 10): 0.004, ("SL+KD", 10): 0.004})
+    soft = v["points"][1]["soft"]
+    assert all(s["equivalent"] and s["outcome"] == "holds" for s in soft.values()) and v["status"] == "reproduced"
+
+
+def test_the_verdict_states_its_detectable_effect():
+    v = status({("HL", 1): 0.10, ("HL", 10): 0.05})
+    assert "seeds of the HL gain detect a true effect of" in v["sentence"] and "80% power" in v["sentence"]
 
 
 def test_verdict_partly_when_some_ipcs_hold():

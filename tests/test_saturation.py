@@ -16,10 +16,11 @@ JITTER = [0.0, 0.004, -0.003, 0.002, -0.001]
 
 
 def frame(slkd, hl=0.7, other=0.85, seeds=(0, 1, 2), ipcs=(1, 10, 50), budgets=(12_800,), batch=32,
-          n_train=55_000):
-    """Rows as ``saturation.run`` returns them: one per (budget, arm, IPC incl. full, seed). ``slkd`` and ``hl``
-    are the subset/full accuracy ratios, a number or {ipc: ratio}; seeds jitter them (in opposite directions, so
-    the paired differences have a spread)."""
+          n_train=55_000, teacher_gain=0.02, doubling_gain=0.001, doubled=True):
+    """Rows as ``saturation.run`` returns them: one per (budget, arm, IPC incl. full, seed), and the full-data runs
+    at twice each budget (``doubled``). ``slkd`` and ``hl`` are the subset/full accuracy ratios, a number or
+    {ipc: ratio}; seeds jitter them (in opposite directions, so the paired differences have a spread). Full-data
+    SL+KD is ``teacher_gain`` above full-data HL; doubling a budget gains ``doubling_gain``."""
     def ratio(spec, ipc):
         return spec[ipc] if isinstance(spec, dict) else spec
 
@@ -28,9 +29,13 @@ def frame(slkd, hl=0.7, other=0.85, seeds=(0, 1, 2), ipcs=(1, 10, 50), budgets=(
         steps = math.ceil(budget / batch)
         for arm in ARMS:
             for s in seeds:
-                full = 0.80 + 0.02 * s
+                full = 0.80 + 0.02 * s + (teacher_gain + JITTER[s] / 4 if arm == "SL+KD" else 0.0)
                 rows.append(dict(budget=budget, arm=arm, ipc_label="full", seed=s, test_acc=full,
                                  epochs=steps * batch / n_train, steps=steps))
+                if doubled:
+                    rows.append(dict(budget=2 * budget, arm=arm, ipc_label="full", seed=s,
+                                     test_acc=full + doubling_gain + JITTER[s] / 4,
+                                     epochs=2 * steps * batch / n_train, steps=2 * steps))
                 for ipc in ipcs:
                     r = {"SL+KD": ratio(slkd, ipc) + JITTER[s], "HL": ratio(hl, ipc) - JITTER[s]}.get(arm, other)
                     rows.append(dict(budget=budget, arm=arm, ipc_label=str(ipc), seed=s, test_acc=full * r,
@@ -53,16 +58,16 @@ def verdict(df, p):
 def test_saturation_everywhere_is_reproduced():
     p = params()
     v, a = verdict(frame(slkd=0.99, hl=0.7), p)
-    assert v["status"] == "reproduced"
-    assert [(pt["ipc"], pt["near"], pt["above_hl"], pt["holds"]) for pt in v["points"]] == \
-        [(10, True, True, True), (50, True, True, True)]
+    assert v["status"] == "reproduced" and all(g["passed"] for g in v["gates"])
+    assert [(pt["ipc"], pt["near"], pt["above"]["HL"], pt["above"]["HL (AdamW)"], pt["outcome"])
+            for pt in v["points"]] == [(10, "holds", "holds", "holds", "holds"), (50, "holds", "holds", "holds", "holds")]
     sl = [k for k in v["key_numbers"] if k["name"].startswith("SL+KD")]
     assert len(sl) == 2 and all(set(k) >= {"name", "mean", "lo", "hi", "n"} for k in v["key_numbers"])
     assert all(k["mean"] == pytest.approx(0.99 + np.mean(JITTER[:3])) and k["n"] == 3 for k in sl)
     assert all(k["lo"] < k["mean"] < k["hi"] for k in sl)
     r = a["ratios"].set_index(["arm", "ipc"])
     assert r.loc[("SL+KD", 10), "diff_vs_hl"] == pytest.approx(0.29 + 2 * np.mean(JITTER[:3]))
-    assert "2 of 2" in v["sentence"] and "3 seeds" in v["sentence"]
+    assert "2 of 2" in v["sentence"] and "3 seeds" in v["sentence"] and "detect a true effect" in v["sentence"]
 
 
 def test_ipc_below_min_ipc_does_not_enter_the_verdict():
@@ -75,20 +80,39 @@ def test_ipc_below_min_ipc_does_not_enter_the_verdict():
 def test_far_from_full_data_is_not_reproduced():
     v, _ = verdict(frame(slkd=0.8, hl=0.7), params())
     assert v["status"] == "not reproduced"
-    assert all(not pt["near"] and pt["above_hl"] for pt in v["points"])
+    assert all(pt["near"] == "refuted" and pt["above"]["HL"] == "holds" for pt in v["points"])
 
 
-def test_near_full_data_but_no_better_than_hl_is_not_reproduced():
-    v, _ = verdict(frame(slkd=0.99, hl=0.99), params())
+def test_below_hl_is_not_reproduced_and_level_with_it_is_open():
+    v, _ = verdict(frame(slkd=0.99, hl=1.03), params())
     assert v["status"] == "not reproduced"
-    assert all(pt["near"] and not pt["above_hl"] for pt in v["points"])
+    assert all(pt["near"] == "holds" and pt["above"]["HL"] == "refuted" for pt in v["points"])
+    v, _ = verdict(frame(slkd=0.99, hl=0.99), params())      # the difference's interval straddles zero
+    assert v["status"] == "inconclusive" and all(pt["above"]["HL"] == "open" for pt in v["points"])
+
+
+def test_the_soft_ratio_must_also_beat_hl_with_adamw():
+    v, _ = verdict(frame(slkd=0.99, hl=0.7, other=1.05), params())    # HL (AdamW) (and SL) saturate better
+    assert v["status"] == "not reproduced"
+    assert all(pt["above"]["HL"] == "holds" and pt["above"]["HL (AdamW)"] == "refuted" for pt in v["points"])
 
 
 def test_mixed_is_partly_reproduced():
     v, _ = verdict(frame(slkd={1: 0.99, 10: 0.99, 50: 0.8}, hl=0.7), params())
     assert v["status"] == "partly reproduced"
-    assert [(pt["ipc"], pt["holds"]) for pt in v["points"]] == [(10, True), (50, False)]
+    assert [(pt["ipc"], pt["outcome"]) for pt in v["points"]] == [(10, "holds"), (50, "refuted")]
     assert "1 of 2" in v["sentence"]
+
+
+@pytest.mark.parametrize("kw, failed", [
+    (dict(teacher_gain=-0.03), "the teacher helps on the full data at 12,800"),
+    (dict(doubling_gain=0.02), "full-data HL at its plateau at 12,800"),
+    (dict(doubled=False), "full-data HL at its plateau at 12,800")])
+def test_a_failed_gate_makes_the_verdict_inconclusive_with_its_numbers(kw, failed):
+    v, _ = verdict(frame(slkd=0.99, hl=0.7, **kw), params())
+    assert v["status"] == "inconclusive" and failed in v["sentence"]
+    assert "would say reproduced" in v["sentence"]
+    assert any(not g["passed"] and g["name"] == failed for g in v["gates"])
 
 
 def test_every_budget_counts():
@@ -96,7 +120,7 @@ def test_every_budget_counts():
     df = pd.concat([df, frame(slkd=0.8, hl=0.7, budgets=(51_200,))])
     v, _ = verdict(df, params(budgets=[12_800, 51_200]))
     assert v["status"] == "partly reproduced" and len(v["points"]) == 4
-    assert {(pt["budget"], pt["holds"]) for pt in v["points"]} == {(12_800, True), (51_200, False)}
+    assert {(pt["budget"], pt["outcome"]) for pt in v["points"]} == {(12_800, "holds"), (51_200, "refuted")}
 
 
 def test_a_single_seed_is_inconclusive():
@@ -116,11 +140,11 @@ def test_tables():
     df = frame(slkd=0.99, hl=0.7)
     a = saturation.analyse(df, p)
     t = a["table"]
-    assert len(t) == 4 * 4 and set(t["ipc"]) == {"1", "10", "50", "full"}
+    assert len(t) == 4 * 4 + 4 and set(t["ipc"]) == {"1", "10", "50", "full"}
     full = t[(t["arm"] == "HL") & (t["ipc"] == "full")].iloc[0]
     assert full["mean"] == pytest.approx(0.82) and full["n"] == 3 and full["steps"] == 400
     curve = a["curve"]
-    assert set(curve["arm"]) == set(ARMS) and (curve["budget"] == 12_800).all()
+    assert set(curve["arm"]) == set(ARMS) and set(curve["budget"]) == {12_800, 25_600}
 
 
 # --- the runs -------------------------------------------------------------------------------------------------

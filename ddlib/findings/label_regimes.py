@@ -8,11 +8,16 @@ paired by seed. The *best coreset* of (budget, arm, IPC) is the non-random selec
 VALIDATION accuracy over seeds (ties: the first listed); its test gain, with a paired 95% t interval, is the
 reported quality gain. The test set never picks anything.
 
-Reproduction criterion (fixed before any number was seen), per (budget, IPC): the claim holds if the HL gain's
-interval lies above zero AND, for every soft arm (SL, SL+KD), the paired difference gain_HL - gain_soft (per seed,
-each arm with its own best coreset) has an interval above zero. Holds at every (budget, IPC): reproduced; at some:
-partly reproduced; at none: not reproduced; fewer than two seeds: inconclusive. Reported beside it, not part of
-it: whether each soft arm's gain is distinguishable from zero (its interval excludes zero).
+Reproduction criterion (fixed before any number was seen; revised in issue 12 to rest on positive evidence), per
+(budget, IPC): the claim holds if the HL gain's interval lies above zero AND, for every soft arm (SL, SL+KD), the
+soft gain is "not convincingly" positive: the paired difference gain_HL - gain_soft (per seed, each arm with its
+own best coreset) has an interval above zero, or the soft gain passes the equivalence test (upper bound under
+``analysis.MARGIN``). It is refuted where the HL gain's interval lies below zero, or a soft gain is convincing (its
+lower bound above the margin) without HL's being shown larger; otherwise the point is open (``analysis.outcome``,
+``analysis.verdict_status``).
+
+Gate (issue 12): the HL gain is resolved (its interval excludes zero) at the decisive IPC, ``views_ipc``; else the
+verdict is inconclusive at this scale. Each point states the smallest HL gain its seeds can detect.
 """
 from __future__ import annotations
 
@@ -22,8 +27,9 @@ import numpy as np
 import pandas as pd
 
 from .. import profile as prof, select
-from ..analysis import above_zero, best_on_validation, by_seed, ci_text, excludes_zero, key_number, \
-    label_arms, paired_difference, status as status_rule, t_interval
+from ..analysis import MARGIN, best_on_validation, both, by_seed, ci_text, detectable_effect, equivalent, \
+    excludes_zero, gate, gate_text, gated, key_number, label_arms, outcome, paired_difference, power_text, \
+    t_interval, verdict_status
 from ..experiment import sweep, unique
 from ..profile import Profile
 
@@ -164,7 +170,7 @@ def best_gains(df: pd.DataFrame, gains: pd.DataFrame) -> tuple:
 
 
 def verdict_points(best: pd.DataFrame, per_seed: dict, p: Profile) -> list:
-    """The criterion of the module docstring at every (budget, IPC): one dict per point."""
+    """The criterion of the module docstring at every (budget, IPC): one dict per point, with its ``outcome``."""
     points = []
     soft_arms = [a for a in p.coreset_arms if a in SOFT_ARMS]
     for b in p.budgets:
@@ -173,16 +179,22 @@ def verdict_points(best: pd.DataFrame, per_seed: dict, p: Profile) -> list:
             if hl is None:
                 continue
             hl_ci = t_interval(hl.values())
-            pt = dict(budget=int(b), ipc=int(ipc), hl=hl_ci, hl_above=above_zero(hl_ci), soft={})
+            pt = dict(budget=int(b), ipc=int(ipc), hl=hl_ci, hl_outcome=outcome(hl_ci), soft={})
             for arm in soft_arms:
                 soft = per_seed.get((int(b), arm, int(ipc)))
                 if soft is None:
                     continue
                 soft_ci = t_interval(soft.values())
                 diff = paired_difference(hl, soft)
-                pt["soft"][arm] = dict(gain=soft_ci, diff=diff, smaller=above_zero(diff),
-                                       distinguishable=excludes_zero(soft_ci))
-            pt["holds"] = bool(pt["hl_above"] and pt["soft"] and all(s["smaller"] for s in pt["soft"].values()))
+                smaller, equiv = outcome(diff), equivalent(soft_ci)
+                convincing = outcome(soft_ci, MARGIN) == "holds"     # the soft gain's lower bound over the margin
+                pt["soft"][arm] = dict(gain=soft_ci, diff=diff, smaller=smaller == "holds", equivalent=equiv,
+                                       distinguishable=excludes_zero(soft_ci),
+                                       outcome="holds" if equiv or smaller == "holds" else
+                                       "refuted" if smaller == "refuted" or convincing else "open")
+            parts = [pt["hl_outcome"], *(s["outcome"] for s in pt["soft"].values())]
+            pt["outcome"] = both(*parts) if pt["soft"] else "open"
+            pt["holds"] = pt["outcome"] == "holds"
             points.append(pt)
     return points
 
@@ -192,40 +204,59 @@ def _best_name(best: pd.DataFrame, b, arm, ipc) -> str:
     return str(m["best"].iloc[0]) if len(m) else "?"
 
 
+def gates(points: list, p: Profile) -> list:
+    """The HL gain is resolved (its interval excludes zero) at ``views_ipc``, the decisive IPC, at every budget."""
+    out = []
+    for pt in points:
+        if pt["ipc"] == p.views_ipc:
+            lead = f"budget {pt['budget']:,}, " if len(p.budgets) > 1 else ""
+            out.append(gate(f"HL gain resolved at {lead}IPC {pt['ipc']}", excludes_zero(pt["hl"]),
+                            f"HL gain {ci_text(pt['hl'])} points, detectable {detectable_effect(pt['hl']) * 100:.1f}"))
+    return out
+
+
 def verdict(best: pd.DataFrame, per_seed: dict, p: Profile, dial: dict | None = None) -> dict:
-    """Apply the reproduction criterion; say per soft arm whether its gain is distinguishable from zero."""
+    """Apply the gates and the reproduction criterion; say per soft arm whether its gain is distinguishable from
+    zero and whether it passes the equivalence test."""
     points = verdict_points(best, per_seed, p)
     soft_arms = [a for a in p.coreset_arms if a in SOFT_ARMS]
     if "HL" not in p.coreset_arms or not soft_arms or not points:
         return dict(status="inconclusive", sentence="The sweep lacks HL, a soft arm, or a coreset besides random.",
-                    details=[], key_numbers=[], points=points)
-    details = []
+                    details=[], key_numbers=[], points=points, gates=[])
+    checks = gates(points, p)
+    details = [gate_text(g) for g in checks]
     for pt in points:
         b, ipc = pt["budget"], pt["ipc"]
-        parts = [f"HL gain {ci_text(pt['hl'])} ({_best_name(best, b, 'HL', ipc)}, "
-                 f"{'above zero' if pt['hl_above'] else 'not above zero'})"]
+        parts = [f"HL gain {ci_text(pt['hl'])} ({_best_name(best, b, 'HL', ipc)}, {pt['hl_outcome']}; "
+                 f"{power_text(pt['hl'], 'the HL gain')})"]
         for arm, s in pt["soft"].items():
             parts.append(f"{arm} gain {ci_text(s['gain'])} ({_best_name(best, b, arm, ipc)}; "
-                         f"{'distinguishable from zero' if s['distinguishable'] else 'not distinguishable from zero'})"
+                         f"{'distinguishable from zero' if s['distinguishable'] else 'not distinguishable from zero'}"
+                         f"; {'under' if s['equivalent'] else 'not shown under'} the {MARGIN * 100:g}-point margin)"
                          f", HL minus {arm} {ci_text(s['diff'])} "
                          f"({'HL larger' if s['smaller'] else 'HL not shown larger'})")
         lead = f"budget {b:,}, " if len(p.budgets) > 1 else ""
-        details.append(f"{lead}IPC {ipc}: {'holds' if pt['holds'] else 'does not hold'}. " + "; ".join(parts)
+        details.append(f"{lead}IPC {ipc}: {pt['outcome']}. " + "; ".join(parts)
                        + " (accuracy points, 95% interval over seeds).")
     held = sum(pt["holds"] for pt in points)
-    status = status_rule(held, len(points), len(p.seeds))
+    refuted = sum(pt["outcome"] == "refuted" for pt in points)
+    status = verdict_status([pt["outcome"] for pt in points], len(p.seeds))
     where = "(budget, IPC) points" if len(p.budgets) > 1 else "IPCs"
     soft_bits = []
     for arm in soft_arms:
         nz = [pt["ipc"] for pt in points if arm in pt["soft"] and pt["soft"][arm]["distinguishable"]]
         soft_bits.append(f"the {arm} gain is distinguishable from zero at "
                          + (f"IPC {', '.join(map(str, nz))}" if nz else "no IPC"))
+    decisive = [pt for pt in points if pt["ipc"] == p.views_ipc]
     sentence = (f"Coreset quality gain larger under HL than under {' and '.join(soft_arms)}: {status} at this scale "
-                f"(the criterion holds at {held} of {len(points)} {where}, {_n_seeds(p)}); "
-                + "; ".join(soft_bits) + ".")
+                f"(the criterion holds at {held} of {len(points)} {where} and is refuted at {refuted}, "
+                f"{_n_seeds(p)}); " + "; ".join(soft_bits) + "."
+                + (f" At IPC {p.views_ipc}, {power_text(decisive[0]['hl'], 'the HL gain')}." if decisive else ""))
+    status, sentence = gated(status, sentence, checks)
     if dial and dial.get("sentence"):
         sentence += " Beyond the paper: " + dial["sentence"][:1].lower() + dial["sentence"][1:]
-    return dict(status=status, sentence=sentence, details=details, key_numbers=key_numbers(best, p), points=points)
+    return dict(status=status, sentence=sentence, details=details, key_numbers=key_numbers(best, p), points=points,
+                gates=checks)
 
 
 def _n_seeds(p: Profile) -> str:
