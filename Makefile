@@ -9,7 +9,7 @@ PROFILE ?= quick
 VENV := .venv
 PY := $(VENV)/bin/python
 CHAPTERS := 01_label_regimes 02_saturation 03_hard_label_reevaluation 04_difficulty_vs_compute 05_cad_prune_ca2d \
-            06_audit_your_set
+            06_audit_your_set 07_pitfalls
 
 .PHONY: book test setup notebooks clean-book benchmark evidence recheck
 

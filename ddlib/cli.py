@@ -369,11 +369,13 @@ def _recheck_parser(sub):
     p.add_argument("--chapters", type=_positive_int, default=3, help="chapters to sample one run from (>= 3)")
     p.add_argument("--seed", type=int, default=None, help="the sample's seed (default: drawn from the clock)")
     p.add_argument("--force", action="append", default=[], metavar="KEY", help="a run key that must be re-checked")
+    p.add_argument("--cached-inputs", action="store_true",
+                   help="read the runs' teacher, scoring runs and sets from the cache instead of making them again")
 
 
 def _recheck(a) -> int:
     from .reproducibility import check
-    r = check(a.profile, a.chapters, a.seed, tuple(a.force))
+    r = check(a.profile, a.chapters, a.seed, tuple(a.force), fresh_inputs=not a.cached_inputs)
     for row in r["rows"]:
         print(f"ok {row['key']} ({row['chapter']}: {row['run']}): test {row['stored_test_acc']:.4f} stored, "
               f"{row['recomputed_test_acc']:.4f} recomputed")

@@ -282,8 +282,8 @@ def rank_shift(ranks, budgets, ipcs, arms):
 
 def picks_difficulty(picks, budgets, ipcs):
     """One panel per (budget, IPC): the cumulative distribution of the difficulty percentile (within the class, by
-    the scoring run's EL2N, a score RDED did not optimise) of the images each set was built from. The diagonal is what a uniform draw gives; a curve
-    above it leans on easy images."""
+    the scoring run's EL2N, a score RDED did not optimise) of the images each set was built from. The diagonal is
+    what a uniform draw gives; a curve above it leans on easy images."""
     style()
     panels = _panels(picks, budgets, ipcs)
     fig, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels), 3.9), squeeze=False)
@@ -416,5 +416,112 @@ def cad_accuracy(table, budgets, ipcs):
     axes[0][0].set_ylabel("test accuracy, HL (%)")
     handles = [plt.Line2D([], [], color=c, marker="o", ls="", label=k) for k, c in KIND_COLORS.items()]
     axes[0][-1].legend(handles=handles, loc="lower right", frameon=True, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# --- the teaching chapter (pitfalls) --------------------------------------------------------------------------
+
+def _hbars(ax, labels, means, los, his, colors, xlabel):
+    """Horizontal bars with 95% interval whiskers (points), a zero line."""
+    y = range(len(labels))
+    err = [[m - lo for m, lo in zip(means, los)], [hi - m for m, hi in zip(means, his)]]
+    ax.barh(list(y), means, xerr=err, color=colors, capsize=3)
+    ax.set_yticks(list(y), labels)
+    ax.axvline(0, color="0.3", lw=0.8)
+    ax.set_xlabel(xlabel)
+
+
+def pitfall_inflation(t):
+    """Pitfall 1: per source, the 'gain' a DD paper reports (SL+KD minus random HL) beside the part the teacher adds
+    to the same images (its SL+KD minus its HL), in points with 95% intervals."""
+    style()
+    fig, ax = plt.subplots(figsize=(7.5, 0.5 + 0.55 * len(t) * 2))
+    labels, m, lo, hi, col = [], [], [], [], []
+    for _, r in t.iterrows():
+        name = NAMES.get(r["method"], r["method"])
+        for what, key, c in (("reported gain", "reported", ARM_COLORS["SL+KD"]), ("teacher's part", "teacher",
+                                                                                  ARM_COLORS["SL"])):
+            labels.append(f"{name}: {what}")
+            m.append(r[key] * 100), lo.append(r[f"{key}_lo"] * 100), hi.append(r[f"{key}_hi"] * 100), col.append(c)
+    _hbars(ax, labels, m, lo, hi, col, "accuracy points (95% interval over seeds)")
+    ax.invert_yaxis()
+    fig.tight_layout()
+    return fig
+
+
+def pitfall_compute(c):
+    """Pitfall 2: the gain of a bigger subset at fixed epochs and at fixed samples seen, and the difference."""
+    style()
+    fig, ax = plt.subplots(figsize=(7.5, 0.6 + 0.5 * len(c)))
+    colors = {"fixed epochs": _PAL[3], "fixed samples seen": _PAL[0]}
+    _hbars(ax, [f"{r['pair']}, {r['what']}" for _, r in c.iterrows()], list(c["mean"] * 100), list(c["lo"] * 100),
+           list(c["hi"] * 100), [colors.get(w, _PAL[7]) for w in c["what"]], "accuracy points (95% interval)")
+    ax.invert_yaxis()
+    fig.tight_layout()
+    return fig
+
+
+def pitfall_test_selection(t):
+    """Pitfall 3: per seed, the test accuracy of the validation choice and the best test accuracy of the grid."""
+    style()
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    for _, r in t.iterrows():
+        ax.plot([0, 1], [r["chosen_on_validation"] * 100, r["selected_on_test"] * 100], color="0.6", lw=1)
+    ax.scatter([0] * len(t), t["chosen_on_validation"] * 100, color=_PAL[0], zorder=3, label="chosen on validation")
+    ax.scatter([1] * len(t), t["selected_on_test"] * 100, color=_PAL[3], zorder=3, label="best on the test set")
+    ax.set_xticks([0, 1], ["chosen on validation", "best on the test set"])
+    ax.set_xlim(-0.4, 1.4)
+    ax.set_ylabel("test accuracy (%)")
+    fig.tight_layout()
+    return fig
+
+
+def pitfall_seeds(s):
+    """Pitfall 4: the share of n-seed comparisons that name the other winner, and their interval half-width."""
+    style()
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.4))
+    err = [(s["mean"] - s["lo"].clip(lower=0)) * 100, (s["hi"].clip(upper=1) - s["mean"]) * 100]
+    axes[0].errorbar(s["seeds"], s["mean"] * 100, yerr=err, marker="o", color=_PAL[3], capsize=3)
+    axes[0].set_xlabel("seeds per comparison")
+    axes[0].set_ylabel("names the other winner (%)")
+    h = s[s["half_width"].notna()]
+    axes[1].plot(h["seeds"], h["half_width"] * 100, marker="o", color=_PAL[0])
+    axes[1].set_xlabel("seeds per comparison")
+    axes[1].set_ylabel("95% interval half-width (points)")
+    fig.tight_layout()
+    return fig
+
+
+def pitfall_class_order(order):
+    """Pitfall 5: SL test accuracy on the same sets with soft labels in the right and in another class order."""
+    style()
+    fig, ax = plt.subplots(figsize=(6.5, 2.4))
+    acc = order["accuracy"]
+    names = [o for o in ("ordered", "shuffled") if o in acc]
+    _hbars(ax, [f"soft labels {'in the dataset order' if o == 'ordered' else 'in another class order'} "
+                f"(agreement {order['agreement'].get(o, float('nan')):.0%})" for o in names],
+           [acc[o]["mean"] * 100 for o in names], [acc[o]["lo"] * 100 for o in names],
+           [acc[o]["hi"] * 100 for o in names], [ARM_COLORS["SL"], _PAL[3]], "SL test accuracy (%)")
+    ax.invert_yaxis()
+    fig.tight_layout()
+    return fig
+
+
+def pitfall_draws(df, draw):
+    """Pitfall 6: every random draw's HL test accuracy per IPC, the mean's 95% interval (thick) and one draw's 95%
+    prediction interval (thin)."""
+    style()
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    for i, (_, r) in enumerate(draw.iterrows()):
+        pts = df[(df["ipc"].astype(str) == str(r["ipc"]))]["test_acc"] * 100
+        ax.scatter([i] * len(pts), pts, color="0.4", s=14, zorder=3)
+        ax.errorbar([i + 0.15], [r["mean"] * 100], yerr=[[r["one_draw_half"] * 100]], color=_PAL[3], capsize=4,
+                    lw=1, label="one draw (95% prediction)" if i == 0 else None)
+        ax.errorbar([i + 0.3], [r["mean"] * 100], yerr=[[(r["hi"] - r["lo"]) / 2 * 100]], color=_PAL[0], capsize=4,
+                    lw=2.5, label="mean over draws (95% interval)" if i == 0 else None)
+    ax.set_xticks(range(len(draw)), [f"IPC {int(i)}" for i in draw["ipc"]])
+    ax.set_ylabel("random subset, HL test accuracy (%)")
+    ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     return fig

@@ -35,7 +35,8 @@ INF = math.inf
 # Per field: (the type of its items or of itself, least value, largest value, least length of a list). Numbers are
 # checked finite. The rest of each chapter's checks (known names, knobs) are in Profile.check.
 _BOUNDS = {
-    "seeds": (int, 0, SEED_MAX, 1), "recorder_seeds": (int, 0, SEED_MAX, 1), "ipc1_seeds": (int, 0, SEED_MAX, 0), "distill_seed": (int, 0, SEED_MAX, 0),
+    "seeds": (int, 0, SEED_MAX, 1), "recorder_seeds": (int, 0, SEED_MAX, 1), "ipc1_seeds": (int, 0, SEED_MAX, 0),
+    "distill_seed": (int, 0, SEED_MAX, 0),
     "budgets": (int, 1, INF, 1), "full_budgets": (int, 1, INF, 0), "compute_budgets": (int, 1, INF, 1),
     "cad_budgets": (int, 1, INF, 1), "ipcs": (int, 1, INF, 1), "dd_ipcs": (int, 1, INF, 1),
     "difficulty_ipcs": (int, 1, INF, 1), "cad_ipcs": (int, 1, INF, 1), "views": (int, 1, INF, 0),
@@ -43,6 +44,7 @@ _BOUNDS = {
     "views_ipc": (int, 1, INF, 0), "min_ipc": (int, 1, INF, 0), "recorder_batch": (int, 1, 1 << 20, 0),
     "bins": (int, 2, 1000, 0), "teacher_epochs": (float, 1e-6, 1e6, 0), "recorder_epochs": (float, 1e-6, 1e6, 0),
     "teacher_floor": (float, 0.0, 1.0, 0), "threshold": (float, 1e-6, 1.0, 0),
+    "pitfall_epochs": (float, 1e-3, 1e6, 0), "pitfall_lrs": (float, 1e-9, 1e3, 1), "pitfall_budgets": (int, 1, INF, 1),
     **{name: (str, None, None, 0) for name in ("selectors", "arms", "full_arms", "coreset_arms", "views_selectors",
                                                "methods", "dd_arms", "audit_methods")},
 }
@@ -105,6 +107,10 @@ class Profile:
                                                     {"which": "hardest", "J": 3}])   # chosen on validation
     # the tools chapter: chapter 03's sets audited as files
     audit_methods: list = field(default_factory=lambda: ["dm", "rded"])
+    # the teaching chapter (pitfalls of evaluating distilled data)
+    pitfall_epochs: float = 50.0               # [ours, CPU] fixed epochs per subset (the DD convention: 300-1,000)
+    pitfall_lrs: list = field(default_factory=lambda: [0.003, 0.01, 0.03])   # the grid a test-set search runs
+    pitfall_budgets: list = field(default_factory=lambda: [6_400, 12_800])   # its evaluation points
 
     def __post_init__(self):
         hints = typing.get_type_hints(type(self))

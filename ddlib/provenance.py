@@ -24,8 +24,9 @@ def choices() -> list:
          "reconstruction; standard (RDED evaluation)", ""),
         ("HL control with AdamW", "HL trained with the soft regimes' optimiser", "ours",
          "without it a regime gap mixes label type with optimiser"),
-        ("KD temperature", f"T = {TEMPERATURE:g} by default, loss KL x T^2", "reconstruction; standard (RDED, SRe2L)",
-         ""),
+        ("KD temperature", f"T = {TEMPERATURE:g} by default, loss KL x T^2", "reconstruction (T = 20: RDED, SRe2L); "
+         "standard (T^2: Hinton et al.)", "RDED's and SRe2L's evaluation code do not scale by T^2; with it a large T "
+         "scales SGD's step, so T is chosen on validation"),
         ("KD temperature in the chapters", f"chosen on the validation split from {q.temperatures}",
          "ours", "T = 20 comes from 300-epoch ImageNet runs; at small budgets a high T learns slowly"),
         ("SL labels", "teacher softmax at T on the un-augmented image, once per image", "reconstruction", ""),
@@ -49,6 +50,14 @@ def choices() -> list:
          ""),
         ("intervals", "95% t intervals over seeds, comparisons paired by seed", "ours",
          "the same seed draws the same subset in every arm"),
+        ("outcomes", "a point holds, is refuted (its interval excludes the claim) or stays open; not reproduced "
+         "needs a refutation", "ours (issue 12)", "an interval that includes zero is absence of evidence"),
+        ("equivalence margin", "no convincing gain = the gain's upper bound under 1 accuracy point", "ours (issue 12)",
+         "'fails to beat random' must be shown, not assumed from a wide interval"),
+        ("detectable effect", "80% power at the 5% level from the observed paired spread", "standard (Cohen)",
+         "says how large an effect the seeds could have missed"),
+        ("seeds", f"{len(q.seeds)} per point (quick)", "ours (issue 12)",
+         "with 3 seeds the t factor is 4.3; with 10 it is 2.3"),
         ("saturation criterion", f"SL+KD >= {q.threshold:.0%} of full-data SL+KD at IPC >= {q.min_ipc}, and above "
          "HL's ratio", "ours", "the paper says 'near-optimal'; the threshold makes that testable"),
         ("coreset embeddings", "herding and k-center on the teacher's penultimate features, per class",

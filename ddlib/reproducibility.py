@@ -17,7 +17,7 @@ import torch
 
 from .errors import DDLibError
 from .experiment import RunConfig, provenance, read_stored, run
-from .paths import results_dir
+from .paths import cache_dir, results_dir
 from .store import read_json, read_record, write_json
 
 # [ours, measured] Reruns of one config on this machine's kind (2-core x86, torch on CPU, the record's thread
@@ -111,21 +111,24 @@ def _rerun(config: dict, cache: str, threads: int) -> dict:
     return run(RunConfig.from_record(config))
 
 
-def recheck(profile: str, picks: list, tolerance: float = TOLERANCE) -> list:
-    """Re-run each (chapter, key) of ``picks`` from scratch: each in a new process, in one empty cache (so the
-    teacher, scoring runs and sets are made again), at the thread count its record states; compare its metrics with
-    the store's. Returns one row per run (stored, recomputed, difference, ``match``)."""
+def recheck(profile: str, picks: list, tolerance: float = TOLERANCE, threads: int | None = None,
+            fresh_inputs: bool = True) -> list:
+    """Re-run each (chapter, key) of ``picks`` from scratch: each in a new process, at the thread count its record
+    states (or ``threads``), in one empty cache, so the teacher, scoring runs and sets are made again (or, without
+    ``fresh_inputs``, read from the cache, where their checksums are verified); compare its metrics with the
+    store's. Returns one row per run (stored, recomputed, difference, ``match``)."""
     rows = []
-    with tempfile.TemporaryDirectory(prefix="ddlib-recheck-") as fresh:
+    with tempfile.TemporaryDirectory(prefix="ddlib-recheck-") as tmp:
+        fresh = tmp if fresh_inputs else str(cache_dir())
         for chapter, key in picks:
             record = read_json(_store(profile) / f"{key}.json")
             cfg = RunConfig.from_record(record["config"])
             if cfg.key() != key or read_stored(cfg, _store(profile)) is None:
                 raise DDLibError(f"stored run {key} ({chapter}) does not read back under its own config")
-            threads = int(record.get("cpu_threads") or 1)
+            n = threads or int(record.get("cpu_threads") or 1)
             with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-                again = pool.submit(_rerun, record["config"], fresh, threads).result()
-            row = dict(chapter=chapter, key=key, run=_label(cfg), threads=threads, wall_s=again["wall_s"],
+                again = pool.submit(_rerun, record["config"], fresh, n).result()
+            row = dict(chapter=chapter, key=key, run=_label(cfg), threads=n, wall_s=again["wall_s"],
                        stored_commit=record.get("commit"))
             for m in METRICS:
                 row[f"stored_{m}"], row[f"recomputed_{m}"] = float(record[m]), float(again[m])
@@ -135,13 +138,15 @@ def recheck(profile: str, picks: list, tolerance: float = TOLERANCE) -> list:
     return rows
 
 
-def check(profile: str, n: int = MIN_CHAPTERS, seed: int | None = None, force: tuple = ()) -> dict:
+def check(profile: str, n: int = MIN_CHAPTERS, seed: int | None = None, force: tuple = (),
+          fresh_inputs: bool = True) -> dict:
     """The build's spot check: :func:`sample`, :func:`recheck`, the report written to
     ``results/<profile>/recheck.json``; a DDLibError naming every run that does not match."""
     started = time.time()
     plan = sample(profile, n, seed, force)
-    rows = recheck(profile, plan["picks"])
+    rows = recheck(profile, plan["picks"], fresh_inputs=fresh_inputs)
     report = dict(plan, picks=[list(p) for p in plan["picks"]], rows=rows, tolerance=TOLERANCE,
+                  fresh_inputs=fresh_inputs,
                   wall_s=time.time() - started, provenance=provenance(), profile=profile,
                   written=time.strftime("%Y-%m-%d %H:%M:%S %Z"))
     write_json(results_dir() / profile / "recheck.json", report)
@@ -159,8 +164,10 @@ def markdown(profile: str) -> str:
     if not path.exists():
         return f"No spot check has run for the `{profile}` profile in this build."
     r = read_json(path)
+    inputs = "made again in an empty cache" if r.get("fresh_inputs", True) else "read from the cache"
     lines = [f"Profile `{r['profile']}`; sample seed {r['seed']}; tolerance {r['tolerance'] * 100:.2f} points; "
-             f"code `{r['provenance']['code']}`; {r['wall_s']:.0f} s in all.", "",
+             f"code `{r['provenance']['code']}`; inputs (teacher, scoring runs, sets) {inputs}; "
+             f"{r['wall_s']:.0f} s in all.", "",
              "| chapter | run | key | stored test | recomputed test | stored val | recomputed val | match |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for x in r["rows"]:

@@ -13,15 +13,16 @@ import pandas as pd
 import pytest
 import yaml
 
-from ddlib.findings import FINDINGS, audit_sets
+from ddlib.findings import FINDINGS, audit_sets, pitfalls
 from ddlib.profile import Profile
 from ddlib.report import STATUSES
 
 from conftest import REPO, clear_ddlib_caches, subprocess_env
 
 PARAMS = REPO / "params"
-CHAPTERS = {m.CHAPTER: m for m in (*FINDINGS.values(), audit_sets)}
+CHAPTERS = {m.CHAPTER: m for m in (*FINDINGS.values(), audit_sets, pitfalls)}
 TOOL_CHAPTERS = {audit_sets.CHAPTER}     # no finding: no results.csv or summary.json of their own
+TEACHING = {pitfalls.CHAPTER}            # no finding: a results.csv, no summary.json
 FIELDS = {f.name for f in fields(Profile)}
 
 
@@ -149,9 +150,15 @@ def check_cad_rows(df, p):
     assert (cad["scoring_samples_seen"] == cad["samples_seen"]).all()   # the scoring run costs the downstream run
 
 
+def check_pitfall_rows(df, p):
+    t = float(df.loc[df["regime"] != "hl", "temperature"].iloc[0])
+    assert len(df) == len(pitfalls.configs(p, t)) + len(pitfalls.class_order_configs(p, t))
+    assert set(df.loc[df["synset_file"].notna() & (df["synset_file"] != ""), "regime"]) == {"sl"}
+
+
 ROW_CHECKS = {"02_saturation": check_saturation_rows, "01_label_regimes": check_label_regimes_rows,
               "03_hard_label_reevaluation": check_hard_labels_rows, "04_difficulty_vs_compute": check_difficulty_rows,
-              "05_cad_prune_ca2d": check_cad_rows}
+              "05_cad_prune_ca2d": check_cad_rows, "07_pitfalls": check_pitfall_rows}
 
 
 def test_the_tiny_audit_chapter_writes_an_audit_per_set(executed):
@@ -178,8 +185,8 @@ def test_the_tiny_run_writes_one_row_per_run(executed):
 
 
 def test_the_tiny_run_writes_its_summary(executed):
-    if executed["chapter"] in TOOL_CHAPTERS:
-        pytest.skip("a tools chapter writes no chapter summary")
+    if executed["chapter"] in TOOL_CHAPTERS | TEACHING:
+        pytest.skip("a tools or teaching chapter writes no chapter summary")
     p, mod = executed["params"], executed["module"]
     s = json.loads((executed["folder"] / "summary.json").read_text())
     assert (s["claim"], s["chapter"], s["label"], s["title"]) == (mod.CLAIM, mod.CHAPTER, mod.LABEL, mod.TITLE)
@@ -212,6 +219,9 @@ def test_nbval_lax_passes_on_the_executed_copy(executed):
         p = executed["params"]
         audits = [json.loads((executed["folder"] / m / "audit.json").read_text()) for m in p.audit_methods]
         assert all(a["provenance"]["cache_hits"] == a["provenance"]["runs"] for a in audits)
+        return
+    if executed["chapter"] in TEACHING:
+        assert pd.read_csv(executed["folder"] / "results.csv")["cache_hit"].all()   # nothing trained twice
         return
     summary = json.loads((executed["folder"] / "summary.json").read_text())
     assert summary["provenance"]["cache_hits"] == summary["provenance"]["runs"]     # nothing trained twice

@@ -15,7 +15,7 @@ from .. import report
 from ..profile import Profile, as_dict
 from ..store import read_record
 from ..version import CODE_FINGERPRINT
-from . import audit_sets, cad_prune, difficulty, hard_labels, label_regimes, saturation
+from . import audit_sets, cad_prune, difficulty, hard_labels, label_regimes, pitfalls, saturation
 
 FINDINGS = {"label_regimes": label_regimes, "saturation": saturation, "hard_labels": hard_labels,
             "difficulty": difficulty, "cad_prune": cad_prune}
@@ -50,7 +50,8 @@ def prune(p: Profile) -> int:
 
 
 def evidence(params: dict):
-    """``make evidence``: every chapter's choice, sweep and result files, then chapter 06's audits, into the
+    """``make evidence``: every chapter's choice, sweep and result files, then chapter 06's audits and chapter 07's
+    pitfall runs, into the
     profile's results store (``Profile.store``). Finished runs are read back, so a stopped call resumes; records of
     other code are removed first. Yields each chapter's summary as it finishes."""
     p = Profile.from_dict(params).check()
@@ -61,3 +62,7 @@ def evidence(params: dict):
         yield main(chapter, params)
     audit_sets.run(p)
     yield dict(chapter=audit_sets.CHAPTER, status="-", sentence=f"audited {', '.join(p.audit_methods)}")
+    temperature, _ = pitfalls.tune(p)
+    df = pitfalls.run(p, temperature)
+    report.write_results(df, p.profile, pitfalls.CHAPTER)
+    yield dict(chapter=pitfalls.CHAPTER, status="-", sentence=f"{len(df)} runs")

@@ -18,7 +18,6 @@ points are inconclusive at this scale.
 """
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from .. import data, distill as distillers, profile as prof

@@ -40,7 +40,7 @@ CLAIM = ("Under hard labels most DD methods fail to beat a random subset of the 
          "on easy patches and trails a strong coreset.")
 EASY_METHOD = "rded"
 BIAS_SCORE = "el2n"   # [issue 12] the easy-patch bias read with a score RDED did not optimise (it minimises the
-                      # teacher's loss when it picks crops): the scoring run's EL2N, averaged over its seeds
+                      # teacher's loss when it picks crops): the EL2N of chapter 01's first scoring run
 
 
 tune = prof.kd_temperature      # the KD temperature chosen on validation (chapter 02's runs)
@@ -150,9 +150,11 @@ def ranking(table: pd.DataFrame) -> pd.DataFrame:
 
 def source_difficulty(p: Profile) -> torch.Tensor:
     """Each training image's difficulty as its percentile (0 = easiest, 1 = hardest) within its class, by
-    :data:`BIAS_SCORE` from the profile's scoring run (``prof.recorder``), a network RDED never consulted."""
+    :data:`BIAS_SCORE` from the first of the profile's scoring runs (``prof.recorder``, its first seed: one run is
+    enough to rank, and a fresh build makes no more), a network RDED never consulted."""
     splits = data.load(p.dataset, p.val_per_class)
-    return select.class_percentile(select.difficulty(BIAS_SCORE, splits, recorder=prof.recorder(p), device=p.device),
+    recorder = replace(prof.recorder(p), seeds=tuple(p.recorder_seeds[:1]))
+    return select.class_percentile(select.difficulty(BIAS_SCORE, splits, recorder=recorder, device=p.device),
                                    splits.y_train)
 
 
@@ -236,8 +238,8 @@ def verdict(df: pd.DataFrame, table: pd.DataFrame, p: Profile, bias: pd.DataFram
                 txt += f" (coreset {core} minus RDED {points_text(trail['mean'], trail['lo'], trail['hi'])})"
             details.append(txt + ".")
             for m, v in gain.items():
-                key.append(key_number(f"HL gain over random, {_name(m)}, IPC {ipc}" + (f", budget {b:,}" if lead else ""),
-                                      v))
+                key.append(key_number(f"HL gain over random, {_name(m)}, IPC {ipc}"
+                                      + (f", budget {b:,}" if lead else ""), v))
     if not outcomes:
         return dict(status="inconclusive", sentence="The sweep has no HL results.", details=[], key_numbers=[])
     status = verdict_status(outcomes, len(p.seeds))
@@ -266,5 +268,6 @@ def analyse(df: pd.DataFrame, p: Profile) -> dict:
     table = accuracy_table(df, p)
     picks = picks_difficulty(df, p)
     bias = easy_bias(picks) if not picks.empty else pd.DataFrame()
-    return dict(table=table, ranks=ranking(table), survival=survival_table(table, [a for a in p.dd_arms if a != "HL"], ("budget", "ipc")), picks=picks, bias=bias,
+    survival = survival_table(table, [a for a in p.dd_arms if a != "HL"], ("budget", "ipc"))
+    return dict(table=table, ranks=ranking(table), survival=survival, picks=picks, bias=bias,
                 verdict=verdict(df, table, p, bias))
