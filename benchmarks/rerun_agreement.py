@@ -2,9 +2,10 @@
 ``ddlib.reproducibility.TOLERANCE``.
 
 A sample of a profile's stored runs (one per regime and source kind present) is re-run with
-``ddlib.reproducibility.recheck``: each in a new process, in an empty cache (teacher, scoring run and set made again),
-at the thread count its record states. The same runs are then re-run at another thread count, to show what the
-tolerance would have to absorb if thread counts were not matched. Writes a Markdown table (stdout, or ``--out``).
+``ddlib.reproducibility.recheck`` as the build's spot check does: in a new process and an empty cache (teacher,
+scoring run and set made again), each run in a one-thread worker as ``make evidence`` made it. The same runs are
+then re-run on another thread count (their inputs read from the cache), to show what the tolerance would have to
+absorb if thread counts were not matched. Writes a Markdown table (stdout, or ``--out``).
 Usage: ``python benchmarks/rerun_agreement.py --profile quick --runs 6 [--threads 2] [--out FILE]``
 """
 from __future__ import annotations
@@ -42,19 +43,22 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     a = ap.parse_args()
     picks = pick(a.profile, a.runs)
-    rows = [dict(r, rerun="recorded threads") for r in rep.recheck(a.profile, picks, tolerance=float("inf"))]
-    rows += [dict(r, rerun=f"{a.threads} threads")
-             for r in rep.recheck(a.profile, picks, tolerance=float("inf"), threads=a.threads)]
+    rows = [dict(r, rerun="as the spot check: inputs made again, one-thread workers")
+            for r in rep.recheck(a.profile, picks, tolerance=float("inf"))]
+    rows += [dict(r, rerun=f"in one process on {a.threads} threads, inputs from the cache")
+             for r in rep.recheck(a.profile, picks, tolerance=float("inf"), threads=a.threads, fresh_inputs=False)]
     df = pd.DataFrame(rows)
-    lines = [f"Profile `{a.profile}`: {len(picks)} stored runs re-run from scratch (new process, empty cache).", "",
+    lines = [f"Profile `{a.profile}`: {len(picks)} stored runs re-run (`python benchmarks/rerun_agreement.py "
+             f"--profile {a.profile} --runs {a.runs} --threads {a.threads}`).", "",
              "| rerun | run | max abs. difference, test (points) | max abs. difference, validation (points) |",
              "| --- | --- | --- | --- |"]
     for (how, run), g in df.groupby(["rerun", "run"], sort=False):
         lines.append(f"| {how} | {run} | {g['diff_test_acc'].abs().max() * 100:.2f} | "
                      f"{g['diff_val_acc'].abs().max() * 100:.2f} |")
+    lines.append("")
     for how, g in df.groupby("rerun", sort=False):
-        lines.append(f"\n{how}: largest difference {max(g['diff_test_acc'].abs().max(), g['diff_val_acc'].abs().max()) * 100:.2f}"
-                     f" points over {len(g)} runs.")
+        worst = max(g["diff_test_acc"].abs().max(), g["diff_val_acc"].abs().max()) * 100
+        lines.append(f"- {how}: the largest difference is {worst:.2f} points over {len(g)} runs.")
     text = "\n".join(lines)
     if a.out:
         a.out.write_text(text + "\n")

@@ -9,14 +9,13 @@ import os
 import random
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
 import torch
 
 from .errors import DDLibError
-from .experiment import RunConfig, provenance, read_stored, run
+from .experiment import RunConfig, provenance, read_stored, sweep
 from .paths import cache_dir, results_dir
 from .store import read_json, read_record, write_json
 
@@ -45,8 +44,9 @@ def chapter_keys(profile: str) -> dict:
 
 def why_not_eligible(record: dict) -> str | None:
     """Why a stored run is left out of the spot check, or None: its set is a file (a user's, or chapter 06's copy
-    of a cached set), its distilled set took longer than ELIGIBLE_INPUT_S to make, or it ran on a device this
-    machine lacks (GPU reruns are compared on a GPU)."""
+    of a cached set), its distilled set took longer than ELIGIBLE_INPUT_S to make, it ran on a device this machine
+    lacks (GPU reruns are compared on a GPU), or it was made on the CPU outside a sweep's one-thread workers (the
+    recheck makes runs as a sweep does, and the thread count changes the last digits)."""
     config = record.get("config") or {}
     if config.get("synset_file"):
         return "trains on a set file"
@@ -54,6 +54,8 @@ def why_not_eligible(record: dict) -> str | None:
         return f"its distilled set took {record['distill_wall_s']:.0f} s to make"
     if str(record.get("device", "cpu")).startswith("cuda") and not torch.cuda.is_available():
         return "ran on a GPU"
+    if str(record.get("device", "cpu")) == "cpu" and record.get("cpu_threads") != 1:
+        return "made outside a sweep (not on one thread)"
     return None
 
 
@@ -103,33 +105,48 @@ def _label(cfg: RunConfig) -> str:
     return f"{what}, IPC {cfg.ipc}, {cfg.regime.upper()}, {cfg.budget:,} samples seen, seed {cfg.seed}"
 
 
-def _rerun(config: dict, cache: str, threads: int) -> dict:
-    """In a new process (nothing loaded, nothing cached in memory): the run of ``config`` in the cache folder
-    ``cache`` on ``threads`` threads."""
+SWEEP_WORKERS = 2   # the recheck trains as a sweep does: inputs in its main process, each run in a 1-thread worker
+
+
+def _resweep(configs: list, cache: str, store: str, threads: int | None) -> None:
+    """In a new process (nothing loaded, nothing cached in memory): ``experiment.sweep`` of ``configs`` with the
+    cache folder ``cache``, writing records to ``store``. As ``make evidence`` runs them: the teacher and scoring
+    runs made here, each set and run in a one-thread worker; or, with ``threads``, all in this process on that many
+    threads."""
     os.environ["DDLIB_CACHE"] = cache
-    torch.set_num_threads(threads)
-    return run(RunConfig.from_record(config))
+    if threads:
+        torch.set_num_threads(threads)
+    sweep([RunConfig.from_record(c) for c in configs], progress=False, store=Path(store),
+          workers=1 if threads else SWEEP_WORKERS)
 
 
 def recheck(profile: str, picks: list, tolerance: float = TOLERANCE, threads: int | None = None,
             fresh_inputs: bool = True) -> list:
-    """Re-run each (chapter, key) of ``picks`` from scratch: each in a new process, at the thread count its record
-    states (or ``threads``), in one empty cache, so the teacher, scoring runs and sets are made again (or, without
-    ``fresh_inputs``, read from the cache, where their checksums are verified); compare its metrics with the
-    store's. Returns one row per run (stored, recomputed, difference, ``match``)."""
+    """Re-run the (chapter, key) ``picks`` from scratch, as a sweep of ``make evidence`` made them (see
+    :func:`_resweep`; ``threads``: all in one process on that many threads instead), in a new process and an empty
+    cache, so the teacher, scoring runs and sets are made again (or, without ``fresh_inputs``, read from the cache,
+    where their checksums are verified); compare each run's metrics with the store's. Returns one row per run
+    (stored, recomputed, difference, ``match``)."""
+    records = {}
+    for chapter, key in picks:
+        record = read_json(_store(profile) / f"{key}.json")
+        cfg = RunConfig.from_record(record["config"])
+        if cfg.key() != key or read_stored(cfg, _store(profile)) is None:
+            raise DDLibError(f"stored run {key} ({chapter}) does not read back under its own config")
+        records[key] = record
     rows = []
     with tempfile.TemporaryDirectory(prefix="ddlib-recheck-") as tmp:
-        fresh = tmp if fresh_inputs else str(cache_dir())
+        cache, store = (str(Path(tmp) / "cache") if fresh_inputs else str(cache_dir())), str(Path(tmp) / "runs")
+        proc = multiprocessing.get_context("spawn").Process(
+            target=_resweep, args=([r["config"] for r in records.values()], cache, store, threads))
+        proc.start()
+        proc.join()
+        if proc.exitcode != 0:
+            raise DDLibError(f"the spot check's sweep failed (exit code {proc.exitcode}); see the lines above")
         for chapter, key in picks:
-            record = read_json(_store(profile) / f"{key}.json")
-            cfg = RunConfig.from_record(record["config"])
-            if cfg.key() != key or read_stored(cfg, _store(profile)) is None:
-                raise DDLibError(f"stored run {key} ({chapter}) does not read back under its own config")
-            n = threads or int(record.get("cpu_threads") or 1)
-            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-                again = pool.submit(_rerun, record["config"], fresh, n).result()
-            row = dict(chapter=chapter, key=key, run=_label(cfg), threads=n, wall_s=again["wall_s"],
-                       stored_commit=record.get("commit"))
+            record, again = records[key], read_json(Path(store) / f"{key}.json")
+            row = dict(chapter=chapter, key=key, run=_label(RunConfig.from_record(record["config"])),
+                       threads=int(again["cpu_threads"]), wall_s=again["wall_s"], stored_commit=record.get("commit"))
             for m in METRICS:
                 row[f"stored_{m}"], row[f"recomputed_{m}"] = float(record[m]), float(again[m])
                 row[f"diff_{m}"] = float(again[m]) - float(record[m])

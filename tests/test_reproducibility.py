@@ -71,7 +71,8 @@ def test_the_sample_spans_three_chapters_and_forced_runs_come_first(store):
 def test_runs_on_files_and_slow_sets_are_left_out_and_counted(store):
     assert rep.why_not_eligible({"config": {"synset_file": "/x.safetensors"}}) == "trains on a set file"
     assert "took 600 s" in rep.why_not_eligible({"config": {}, "distill_wall_s": 600.0})
-    assert rep.why_not_eligible({"config": {}, "distill_wall_s": 10.0, "device": "cpu"}) is None
+    assert rep.why_not_eligible({"config": {}, "distill_wall_s": 10.0, "device": "cpu", "cpu_threads": 1}) is None
+    assert "outside a sweep" in rep.why_not_eligible({"config": {}, "device": "cpu", "cpu_threads": 2})
     key = store["keys"][0]
     path = store["runs"] / f"{key}.json"
     path.write_text(json.dumps(dict(json.loads(path.read_text()), distill_wall_s=900.0)))

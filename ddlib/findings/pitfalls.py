@@ -349,7 +349,7 @@ def sentences(a: dict, p: Profile) -> dict:
                 f"[{max(r['lo'], 0):.0%}, {min(r['hi'], 1):.0%}]" +
                 (f", interval half-width {r['half_width'] * 100:.1f} points" if np.isfinite(r["half_width"]) else "")
                 for _, r in s.iterrows()]
-        out[4] = (f"Over {int(s['comparisons'].max())} coreset-minus-random comparisons of {{ref}}`ch-label-regimes` "
+        out[4] = (f"Over {int(s['comparisons'].max())} coreset-minus-random comparisons of chapter 01 "
                   f"at IPC {p.views_ipc}, the share of seed subsets whose mean names the other winner than all "
                   f"{int(s['seeds'].max())} seeds do: " + "; ".join(bits) + ".")
     o = a["order"]
