@@ -39,10 +39,10 @@ def test_outside_a_kernel_there_is_only_the_bar(capfd):
 def test_a_failed_run_is_counted_and_the_others_are_cached(isolated, monkeypatch):
     real = experiment.cached_run
 
-    def flaky(cfg, progress=False):
+    def flaky(cfg, progress=False, store=None):
         if cfg.seed == 1:
             raise RuntimeError("boom")
-        return real(cfg, progress)
+        return real(cfg, progress, store)
 
     monkeypatch.setattr(experiment, "cached_run", flaky)
     with pytest.raises(RuntimeError, match="boom"):

@@ -330,6 +330,11 @@ def sentences(a: dict, p: Profile) -> dict:
         out[1] = ("Against a random subset trained with hard labels, at IPC " f"{int(inf['ipc'].iloc[0])} and "
                   f"{p.budgets[0]:,} samples seen (accuracy points, 95% interval over {int(inf['n'].max())} seeds): "
                   + "; ".join(bits) + ".")
+        if "random" in r.index and not r.loc["random", "teacher_lo"] > 0:
+            out[1] += (" Here the teacher adds no resolved gain even to random images, so the inflation this pitfall "
+                       "warns of is not shown at this scale: the teacher's labels do not yet help at this budget (the "
+                       "first gate of chapter 02 fails for the same reason); a larger budget and a stronger teacher "
+                       "are where to look for it.")
     c = a["compute"]
     if len(c):
         bits = [f"{pair}: {_pts(g[g['what'] == 'fixed epochs'].iloc[0])} at {p.pitfall_epochs:g} epochs "
@@ -343,6 +348,10 @@ def sentences(a: dict, p: Profile) -> dict:
         out[3] = (f"Over {len(p.pitfall_lrs)} learning rates x {len(p.pitfall_budgets)} evaluation points, the best "
                   f"test accuracy exceeds the test accuracy of the validation choice by {_pts(t['inflation'])} points "
                   f"({t['inflation']['n']} seeds); it can never fall below it.")
+        if not t["inflation"]["lo"] > 0:
+            out[3] += (f" With {len(p.pitfall_lrs) * len(p.pitfall_budgets)} cells the maximum has little noise to "
+                       f"exploit; a codebase that reports the best of hundreds of evaluation epochs takes the maximum "
+                       f"over many more.")
     s = a["seeds"]
     if len(s):
         bits = [f"{int(r['seeds'])} seed{'s' if r['seeds'] > 1 else ''}: {r['mean']:.0%} "
