@@ -35,8 +35,8 @@ def planted(hl_gains, coreset_gain=0.05, seeds=(0, 1, 2, 3, 4), soft_gain=0.0):
     return pd.DataFrame(rows)
 
 
-def params(seeds=(0, 1, 2, 3, 4)):
-    return Profile(budgets=[1000], seeds=list(seeds), dd_ipcs=[10])
+def params(seeds=(0, 1, 2, 3, 4), distill_seed=None):
+    return Profile(budgets=[1000], seeds=list(seeds), dd_ipcs=[10], distill_seed=distill_seed)
 
 
 def verdict(df, p=None):
@@ -66,6 +66,17 @@ def test_the_opposite_pattern_is_not_reproduced():
     assert "(a) RDED beats random: refuted; (b) most other methods fail to beat random: refuted; (c) RDED trails " \
            "the strongest coreset: refuted" in v["sentence"]
     assert "detect a true effect" in v["sentence"]
+
+
+def test_one_set_for_every_seed_fails_the_gate_with_its_draws_luck():
+    df = planted({"rded": 0.03}, coreset_gain=0.06)
+    v = verdict(df, params(distill_seed=0))
+    rnd = df[(df["method"] == "random") & (df["arm"] == "HL")].set_index("seed")["test_acc"]
+    luck = (rnd[0] - rnd.drop(0).mean()) * 100
+    assert v["status"] == "inconclusive" and f"sits {luck:+.1f} points from the mean of the other 4 draws" in \
+        v["sentence"] and "would say reproduced" in v["sentence"]
+    assert [g["passed"] for g in v["gates"]] == [False]
+    assert verdict(df)["gates"][0]["passed"]                       # one set per seed: the gate passes
 
 
 def test_one_seed_is_inconclusive():

@@ -13,7 +13,7 @@ Reproduction criterion (revised in issue 12 to rest on positive evidence), per (
 (c) RDED trails the strongest coreset: coreset minus RDED, paired by seed, lies above zero (holds) or below
     (refuted).
 A point holds when all three hold and is refuted when one is (``analysis.both``); the status follows
-``analysis.verdict_status``. Beside it, not part of it: RDED's easy-patch bias, measured with a score RDED did not
+``analysis.verdict_status``, after the gate of :func:`gates` (one set per seed). Beside it, not part of it: RDED's easy-patch bias, measured with a score RDED did not
 optimise (:data:`BIAS_SCORE`, the scoring run's EL2N; RDED picks crops by the teacher's loss), with intervals over
 seeds, one RDED set per seed; and each method's share of its SL+KD lead over random that survives under HL
 (DD-Ranking's idea).
@@ -27,8 +27,9 @@ import pandas as pd
 import torch
 
 from .. import data, distill as distillers, profile as prof, select
-from ..analysis import MARGIN, best_on_validation, both, by_seed, equivalent, fmt, gain_table, key_number, \
-    label_arms, outcome, paired_difference, points_text, power_text, survival_table, t_interval, verdict_status
+from ..analysis import MARGIN, best_on_validation, both, by_seed, equivalent, fmt, gain_table, gate, gate_text, \
+    gated, key_number, label_arms, outcome, paired_difference, points_text, power_text, survival_table, t_interval, \
+    verdict_status
 from ..experiment import sweep, unique
 from ..profile import Profile
 from .label_regimes import coresets
@@ -194,6 +195,27 @@ def _name(m: str) -> str:
     return distillers.NAMES.get(m, m)
 
 
+def gates(df: pd.DataFrame, p: Profile) -> list:
+    """The sets vary with the seed (``distill_seed`` is null: one set per seed). With one set per method, trained with
+    every seed (the DD convention), each method's gain over random holds the luck of one draw: DC, DM and MTT start
+    from the real images of their seed's random subset, RDED crops from it [issue 13]. The gate's numbers: how far
+    that draw's random subset sits from the mean over draws, under HL, at each budget and IPC."""
+    if p.distill_seed is None:
+        return [gate("one set per seed", True, "every seed distils its own set")]
+    out = []
+    for b in p.budgets:
+        for ipc in p.dd_ipcs:
+            rnd = by_seed(df, method="random", budget=b, arm="HL", ipc=ipc)
+            if p.distill_seed in rnd and len(rnd) > 1:
+                others = [v for s, v in rnd.items() if s != p.distill_seed]
+                luck = rnd[p.distill_seed] - float(np.mean(others))
+                out.append(gate(f"one set per seed (IPC {ipc}{f', budget {b:,}' if len(p.budgets) > 1 else ''})",
+                                False, f"one set per method, from distillation seed {p.distill_seed}, whose random "
+                                       f"subset sits {luck * 100:+.1f} points from the mean of the other "
+                                       f"{len(others)} draws; set distill_seed: null"))
+    return out
+
+
 def verdict(df: pd.DataFrame, table: pd.DataFrame, p: Profile, bias: pd.DataFrame | None = None) -> dict:
     """Apply the criterion of the module docstring at every (budget, IPC); say plainly which methods beat random
     under HL and which are shown not to, with intervals."""
@@ -242,6 +264,8 @@ def verdict(df: pd.DataFrame, table: pd.DataFrame, p: Profile, bias: pd.DataFram
                                       + (f", budget {b:,}" if lead else ""), v))
     if not outcomes:
         return dict(status="inconclusive", sentence="The sweep has no HL results.", details=[], key_numbers=[])
+    checks = gates(df, p)
+    details = [gate_text(g) for g in checks] + details
     status = verdict_status(outcomes, len(p.seeds))
     beaters = sorted({m for m in p.methods for _, r in table[(table["arm"] == "HL") & (table["method"] == m)].iterrows()
                       if np.isfinite(r["gain_lo"]) and r["gain_lo"] > 0})
@@ -250,6 +274,7 @@ def verdict(df: pd.DataFrame, table: pd.DataFrame, p: Profile, bias: pd.DataFram
                 f"{'s' if len(beaters) == 1 else ''} a random subset of the same size with a 95% interval above zero "
                 f"(of {', '.join(map(_name, p.methods))}; {len(p.seeds)} seeds{'; ' + power if power else ''}). "
                 f"The paper's claim is {status} at this scale: {per_sub}.")
+    status, sentence = gated(status, sentence, checks)
     if bias is not None and not bias.empty and EASY_METHOD in set(bias["method"]):
         r = bias[bias["method"] == EASY_METHOD].iloc[0]
         easier = bool(np.isfinite(r["hi"]) and r["hi"] < 0.5)
@@ -261,7 +286,7 @@ def verdict(df: pd.DataFrame, table: pd.DataFrame, p: Profile, bias: pd.DataFram
         if len(core):
             c = core.iloc[0]
             sentence += f" The strongest coreset's ({c['method']}) sit at {c['mean'] * 100:.0f}."
-    return dict(status=status, sentence=sentence, details=details, key_numbers=key)
+    return dict(status=status, sentence=sentence, details=details, key_numbers=key, gates=checks)
 
 
 def analyse(df: pd.DataFrame, p: Profile) -> dict:
