@@ -16,7 +16,6 @@ CHAPTERS := 01_label_regimes 02_saturation 03_hard_label_reevaluation 04_difficu
 ifeq ($(FRESH),1)
 export DDLIB_RESULTS := $(CURDIR)/_build/fresh/results
 export DDLIB_CACHE := $(CURDIR)/_build/fresh/cache
-$(shell rm -rf $(CURDIR)/_build/fresh)
 endif
 
 setup: $(VENV)/.installed
@@ -30,6 +29,7 @@ book/_static/mathjax/tex-svg.js:
 
 # Papermill runs every chapter (cached runs are read back, so a rebuild is quick), then the generated pages.
 notebooks: setup
+	@if [ "$(FRESH)" = 1 ]; then rm -rf _build/fresh; fi
 	@mkdir -p book/executed book/_generated
 	@for ch in $(CHAPTERS); do \
 	  echo "papermill: $$ch ($(PROFILE) profile)"; \

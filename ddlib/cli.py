@@ -382,11 +382,6 @@ def _recheck(a) -> int:
     return 0
 
 
-def _reproducibility_parser(sub):
-    p = sub.add_parser("reproducibility-table", help="print this build's spot check, stored against recomputed")
-    p.add_argument("--profile", default="quick")
-
-
 def _reproducibility(a) -> int:
     from .reproducibility import markdown
     print(markdown(a.profile))
@@ -403,9 +398,14 @@ def _provenance(a) -> int:
     return 0
 
 
-def _findings_parser(sub):
-    p = sub.add_parser("findings-table", help="print the 'findings at a glance' table from the chapters' results")
-    p.add_argument("--profile", default="quick")
+PROFILE_TABLES = {"findings-table": "print the 'findings at a glance' table from the chapters' results",
+                  "reproducibility-table": "print this build's spot check, stored against recomputed"}
+
+
+def _profile_table_parsers(sub):
+    """The Markdown tables the book reads for one profile (``--profile``)."""
+    for name, text in PROFILE_TABLES.items():
+        sub.add_parser(name, help=text).add_argument("--profile", default="quick")
 
 
 def _findings(a) -> int:
@@ -438,9 +438,8 @@ def main(argv=None) -> int:
     _sweep_parser(sub)
     _evidence_parser(sub)
     _recheck_parser(sub)
-    _reproducibility_parser(sub)
     _provenance_parser(sub)
-    _findings_parser(sub)
+    _profile_table_parsers(sub)
     a = parser.parse_args(argv)
     a.argv = list(sys.argv[1:] if argv is None else argv)
     try:

@@ -133,13 +133,6 @@ def run(p: Profile, temperature: float, progress: bool = True) -> pd.DataFrame:
 
 # --- the analyses -----------------------------------------------------------------------------------------------
 
-def _where(df, **kw):
-    m = np.ones(len(df), dtype=bool)
-    for k, v in kw.items():
-        m &= (df[k].astype(str) == str(v)).to_numpy()
-    return df[m]
-
-
 def _main(df: pd.DataFrame, p: Profile) -> pd.DataFrame:
     """The runs at the main budget, the recipe's own learning rate, on real subsets or distilled sets (no files)."""
     lr = df["lr"] if "lr" in df else pd.Series(np.nan, index=df.index)
@@ -233,7 +226,7 @@ def few_seeds(df: pd.DataFrame, p: Profile, counts=SEED_COUNTS) -> pd.DataFrame:
             subsets = [list(c) for c in itertools.combinations(range(len(x)), n)]
             wrong.append(np.mean([np.sign(x[c].mean()) != truth for c in subsets]))
             if n >= 2:
-                halves.append(np.mean([(t_interval(x[c])["hi"] - t_interval(x[c])["lo"]) / 2 for c in subsets]))
+                halves.append(np.mean([_half(t_interval(x[c])) for c in subsets]))
         if wrong:
             rows.append(dict(seeds=n, comparisons=len(wrong), **t_interval(wrong),
                              half_width=float(np.mean(halves)) if halves else math.nan))
@@ -260,15 +253,15 @@ def one_draw(df: pd.DataFrame, p: Profile) -> pd.DataFrame:
         acc = np.array(list(by_seed(d, method="random", arm="HL", ipc=ipc).values()))
         if len(acc) < 2:
             continue
-        ci = t_interval(acc)
-        half = float(_t(len(acc)) * acc.std(ddof=1) * math.sqrt(1 + 1 / len(acc)))
-        rows.append(dict(ipc=int(ipc), **ci, one_draw_half=half, lowest=float(acc.min()), highest=float(acc.max())))
+        ci = t_interval(acc)     # half-width t s / sqrt(n); one draw's: t s sqrt(1 + 1/n) = that x sqrt(n + 1)
+        rows.append(dict(ipc=int(ipc), **ci, one_draw_half=_half(ci) * math.sqrt(len(acc) + 1),
+                         lowest=float(acc.min()), highest=float(acc.max())))
     return pd.DataFrame(rows)
 
 
-def _t(n: int) -> float:
-    from scipy import stats
-    return float(stats.t.ppf(0.975, n - 1))
+def _half(ci) -> float:
+    """The half-width of an interval."""
+    return (ci["hi"] - ci["lo"]) / 2
 
 
 def analyse(df: pd.DataFrame, p: Profile) -> dict:
