@@ -1,10 +1,12 @@
 """Batched, seeded, on-device augmentation: no per-sample Python loop on the hot path.
 
 Every function takes a float batch [B, C, H, W] and a ``torch.Generator`` on the batch's device, draws one set of
-per-sample parameters, and applies them with tensor ops (one ``grid_sample`` for the geometric families).
+per-sample parameters (``shared=True``: one set for the whole batch), and applies them with tensor ops (one
+``grid_sample`` for the geometric families).
 DSA families and magnitudes follow Zhao & Bilen (ICML 2021, ``DiffAugment`` in the DC/DM code): colour
 (brightness, saturation, contrast), crop (translate 1/8), cutout (1/2), flip, scale (1.2), rotate (+-15 deg);
-one family per batch, drawn at random.
+one family per batch, drawn at random. Student training draws per sample; the matchers (DC, DM) use
+:func:`siamese_dsa`, one draw shared by the real and the synthetic batch, as DSA's code does.
 """
 from __future__ import annotations
 
@@ -31,22 +33,28 @@ def _u(n, g, device, lo=0.0, hi=1.0):
     return torch.rand(n, generator=g, device=device) * (hi - lo) + lo
 
 
+def _n(x, shared: bool) -> int:
+    """How many parameter draws a batch takes: one per sample, or one for the whole batch (``shared``)."""
+    return 1 if shared else len(x)
+
+
 def _affine(x, theta):
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-def flip(x, g):
-    keep = _u(len(x), g, x.device) < 0.5
+def flip(x, g, shared=False):
+    keep = _u(_n(x, shared), g, x.device) < 0.5
     return torch.where(keep.view(-1, 1, 1, 1), x, x.flip(3))
 
 
-def translate(x, g, frac=DSA["crop"]):
+def translate(x, g, frac=DSA["crop"], shared=False):
     """Shift each image by an integer number of pixels in [-frac*side, frac*side] (zero fill)."""
     b, _, h, w = x.shape
     ph, pw = int(round(h * frac)), int(round(w * frac))
-    dy = torch.randint(-ph, ph + 1, (b,), generator=g, device=x.device)
-    dx = torch.randint(-pw, pw + 1, (b,), generator=g, device=x.device)
+    n = _n(x, shared)
+    dy = torch.randint(-ph, ph + 1, (n,), generator=g, device=x.device).expand(b)
+    dx = torch.randint(-pw, pw + 1, (n,), generator=g, device=x.device).expand(b)
     padded = F.pad(x, (pw, pw, ph, ph))
     rows = (torch.arange(h, device=x.device).view(1, h) + ph - dy.view(b, 1))  # [B, H]
     cols = (torch.arange(w, device=x.device).view(1, w) + pw - dx.view(b, 1))  # [B, W]
@@ -56,8 +64,8 @@ def translate(x, g, frac=DSA["crop"]):
     return out.gather(3, idx_c)
 
 
-def color(x, g):
-    b, c = x.shape[:2]
+def color(x, g, shared=False):
+    b, c = _n(x, shared), x.shape[1]
     x = x + (_u(b, g, x.device) - 0.5).view(-1, 1, 1, 1) * DSA["brightness"]
     if c > 1:
         m = x.mean(dim=1, keepdim=True)
@@ -68,11 +76,12 @@ def color(x, g):
     return (x - m) * (_u(b, g, x.device) + DSA["contrast"]).view(-1, 1, 1, 1) + m
 
 
-def cutout(x, g, frac=DSA["cutout"]):
+def cutout(x, g, frac=DSA["cutout"], shared=False):
     b, _, h, w = x.shape
     ch, cw = int(h * frac + 0.5), int(w * frac + 0.5)
-    cy = torch.randint(0, h + (1 - ch % 2), (b,), generator=g, device=x.device)
-    cx = torch.randint(0, w + (1 - cw % 2), (b,), generator=g, device=x.device)
+    n = _n(x, shared)
+    cy = torch.randint(0, h + (1 - ch % 2), (n,), generator=g, device=x.device).expand(b)
+    cx = torch.randint(0, w + (1 - cw % 2), (n,), generator=g, device=x.device).expand(b)
     ys = torch.arange(h, device=x.device).view(1, h, 1)
     xs = torch.arange(w, device=x.device).view(1, 1, w)
     dy = ys - cy.view(b, 1, 1) + ch // 2      # rows cy - ch//2 .. cy - ch//2 + ch - 1, as in DiffAugment
@@ -81,18 +90,18 @@ def cutout(x, g, frac=DSA["cutout"]):
     return x * (~inside).unsqueeze(1).to(x.dtype)
 
 
-def scale(x, g, ratio=DSA["scale"]):
-    b = len(x)
-    sx = _u(b, g, x.device, 1 / ratio, ratio)
-    sy = _u(b, g, x.device, 1 / ratio, ratio)
+def scale(x, g, ratio=DSA["scale"], shared=False):
+    b, n = len(x), _n(x, shared)
+    sx = _u(n, g, x.device, 1 / ratio, ratio)
+    sy = _u(n, g, x.device, 1 / ratio, ratio)
     theta = torch.zeros(b, 2, 3, device=x.device, dtype=x.dtype)
     theta[:, 0, 0], theta[:, 1, 1] = sx, sy
     return _affine(x, theta)
 
 
-def rotate(x, g, degrees=DSA["rotate"]):
+def rotate(x, g, degrees=DSA["rotate"], shared=False):
     b = len(x)
-    a = (_u(b, g, x.device) - 0.5) * 2 * degrees * math.pi / 180
+    a = (_u(_n(x, shared), g, x.device) - 0.5) * 2 * degrees * math.pi / 180
     theta = torch.zeros(b, 2, 3, device=x.device, dtype=x.dtype)
     theta[:, 0, 0], theta[:, 0, 1] = torch.cos(a), torch.sin(-a)
     theta[:, 1, 0], theta[:, 1, 1] = torch.sin(a), torch.cos(a)
@@ -123,10 +132,25 @@ def random_resized_crop(x, g, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), size=None
 FAMILY_OPS = {"color": color, "crop": translate, "cutout": cutout, "flip": flip, "scale": scale, "rotate": rotate}
 
 
-def dsa(x, g):
-    """Differentiable Siamese Augmentation, 'M' mode: one family per batch, per-sample parameters."""
+def dsa(x, g, shared=False):
+    """Differentiable Siamese Augmentation, 'M' mode: one family per batch, per-sample parameters (``shared``: one
+    parameter draw for the whole batch)."""
     family = DSA_FAMILIES[int(torch.randint(len(DSA_FAMILIES), (1,), generator=g, device=g.device))]
-    return FAMILY_OPS[family](x, g)
+    return FAMILY_OPS[family](x, g, shared=shared)
+
+
+def siamese_dsa(batches, g):
+    """DSA's siamese augmentation (Zhao & Bilen 2021: the same transformation for the real and the synthetic
+    batch): one family and one parameter draw, applied identically to every image of every batch in ``batches`` (a
+    matching step's real and synthetic batch), as their code's batch mode does. (Their default seeds both calls
+    alike and draws per sample, so real image i and synthetic image i share parameters; one draw per batch shares
+    them whatever the batch sizes.) Returns the augmented batches in order."""
+    state = g.get_state()
+    out = []
+    for x in batches:
+        g.set_state(state)
+        out.append(dsa(x, g, shared=True))
+    return out
 
 
 def crop_flip(x, g):

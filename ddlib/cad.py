@@ -68,7 +68,7 @@ def pick(score: torch.Tensor, y: torch.Tensor, ipc: int, which: str = "hardest",
     by score, or with ``stratify`` a CCS stratified draw over the whole score range (no images dropped)."""
     check_choice("which", which, WHICH)
     if stratify:
-        return ccs(score, y, ipc, beta=0.0, seed=seed)
+        return ccs(score, y, ipc, beta=0.0, seed=seed, per_class=True)
     return keep_by_score(score, y, ipc, which, seed)
 
 

@@ -35,7 +35,7 @@ from .errors import SEED_MAX, DDLibError, check_choice
 from .paths import cache_dir, repo_root
 from .store import digest, read_record, write_json
 from .train import TEMPERATURE, TrainSpec, accuracy, fit, predict
-from .version import CODE_FINGERPRINT, __version__
+from .version import CODE_FINGERPRINT, DISTILL_FINGERPRINT, __version__
 
 
 def device_type(device: str) -> str:
@@ -201,7 +201,7 @@ class RunConfig:
                               **self.distill_knob_dict())
 
     def key(self) -> str:
-        return digest(self.key_fields())
+        return digest(self.key_fields(), distilled=bool(self.distill))
 
     @classmethod
     def from_record(cls, config: dict) -> "RunConfig":
@@ -351,7 +351,7 @@ def run(cfg: RunConfig, progress: bool = False) -> dict:
                       distill_wall_s=(m.get("compute") or {}).get("wall_s"))
     elif synset is not None:
         result.update(synset_key=synset.meta["key"], distill_compute=synset.meta["compute"],
-                      distill_wall_s=synset.meta["compute"]["wall_s"])
+                      distill_wall_s=synset.meta["compute"]["wall_s"], distill_code=DISTILL_FINGERPRINT)
     elif cfg.select_reads == "teacher":
         result["select_teacher_id"] = cfg.teacher.key(cfg.dataset, cfg.val_per_class, cfg.split_seed)
     elif picked.get("compute"):                # a selector's own scoring run (CAD-Prune), and what it cost
@@ -389,6 +389,14 @@ def as_asked(result: dict, cfg: RunConfig) -> dict:
 
 
 RECORD_FIELDS = ("key", "val_acc", "test_acc", "samples_seen", "wall_s")   # what a finished run's record holds
+
+
+def is_current(record: dict) -> bool:
+    """Was a stored record made by this code: its ``code`` fingerprint, and for a run on a distilled set also its
+    ``distill_code``, are this code's (``version``)."""
+    distilled = bool((record.get("config") or {}).get("distill"))
+    return record.get("code") == CODE_FINGERPRINT and \
+        (not distilled or record.get("distill_code") == DISTILL_FINGERPRINT)
 
 
 def read_stored(cfg: RunConfig, store: Path | None = None) -> dict | None:

@@ -7,7 +7,9 @@
 * Between them, a dial of ours: SL with k stored labels per image (:class:`ViewBank`): k augmented views of each
   image, each with its teacher label, stored once; each step trains on one stored view per image. k = 1 is one
   fixed soft-labelled view; as k grows it approaches SL+KD (a fresh view and label every time).
-KL at temperature T is scaled by T^2 (Hinton et al. 2015), as in the RDED/SRe2L evaluation code.
+KL at temperature T is scaled by T^2. The factor is Hinton et al.'s (2015, section 2): the soft targets' gradients
+shrink as 1/T^2, so T^2 keeps their size comparable across temperatures. RDED's and SRe2L's evaluation code do not
+use it (plain KL at T). With SGD (our shared recipe) it scales the step; with Adam it would nearly cancel.
 """
 from __future__ import annotations
 
@@ -74,14 +76,16 @@ def batch_loss(regime, logits, idx, x_aug, y, soft_labels, teacher, temperature)
     return kd_loss(logits, teacher_probs(teacher, x_aug, temperature), temperature)
 
 
-# The arms the chapters compare: a label regime and the optimiser it is trained with. "HL (AdamW)" is our control:
-# the recipes give HL SGD and the soft regimes AdamW, so without it a regime gap mixes labels with optimisers.
+# The arms the chapters compare: a label regime and the optimiser it is trained with. The regimes share one recipe
+# (``auto``: SGD, see train.DEFAULT_OPTIMIZER) [issue 12]; "HL (AdamW)" trains HL with the soft-label papers' recipe,
+# so a verdict can be read against both optimisers.
 ARMS = {"HL": ("hl", "auto"), "HL (AdamW)": ("hl", "adamw"), "SL": ("sl", "auto"), "SL+KD": ("slkd", "auto")}
+SHARED_OPTIMIZER = "sgd"   # what ``auto`` means for every regime (train.DEFAULT_OPTIMIZER; train imports this module)
 
 
 def arm_name(regime: str, optim: str) -> str:
     """The arm a run belongs to ('HL', 'HL (AdamW)', 'SL', 'SL+KD'); ``optim`` as in the run's config."""
     for name, (r, o) in ARMS.items():
-        if r == regime and (o == optim or (o == "auto" and optim in ("auto", {"hl": "sgd"}.get(r, "adamw")))):
+        if r == regime and (o == optim or (o == "auto" and optim in ("auto", SHARED_OPTIMIZER))):
             return name
     return f"{LABELS[regime]} ({optim})"

@@ -1,6 +1,6 @@
 """Selection rules as small pure functions on tensors (CCS's style): scores or embeddings and labels in, sorted
-class-balanced indices out, seeded. ``ddlib.select`` wraps them as selectors; CAD-Prune's pick uses them too.
-Difficulty scores follow ``scores.difficulty``: higher = harder."""
+indices out (class-balanced, except CCS over the whole set as its code runs), seeded. ``ddlib.select`` wraps them
+as selectors; CAD-Prune's pick uses them too. Difficulty scores follow ``scores.difficulty``: higher = harder."""
 from __future__ import annotations
 
 import math
@@ -99,34 +99,58 @@ def stratum_budgets(sizes, budget: int) -> list:
     return out
 
 
-def ccs(scores: torch.Tensor, y: torch.Tensor, ipc: int, beta: float = 0.1, n_strata: int = 50,
-        seed: int = 0) -> torch.Tensor:
-    """Coverage-centric coreset selection (Zheng et al. 2023), per class: drop the hardest ``beta`` fraction by
-    difficulty ``scores`` (floor(beta * n), but never so many that fewer than ``ipc`` remain; ties at random), split
-    the remaining score range into ``n_strata`` equal-width strata, allocate ``ipc`` with :func:`stratum_budgets`
-    and draw uniformly (seeded) inside each stratum. Sorted indices."""
+# CCS's hard cutoff beta by pruning rate [Zheng et al. 2023: beta grows with the pruning rate; their README runs
+# CIFAR-10 at 90% pruning with --mis-ratio 0.3]. Below 90% [ours, interpolated]: 0.1 from 70%, 0 below.
+CCS_BETA = ((0.9, 0.3), (0.7, 0.1), (0.0, 0.0))   # (least pruning rate, beta), highest rate first
+
+
+def ccs_beta(pruning_rate: float) -> float:
+    """CCS's beta for a pruning rate (the fraction of the training set left out): :data:`CCS_BETA`."""
+    return next(beta for rate, beta in CCS_BETA if pruning_rate >= rate)
+
+
+def _strata(v: torch.Tensor, n_strata: int) -> torch.Tensor:
+    """The stratum of each value: ``n_strata`` equal-width bins over [min, max] (the top value in the last)."""
+    lo, hi = float(v.min()), float(v.max())
+    if hi == lo:
+        return torch.zeros(len(v), dtype=torch.long)
+    return ((v - lo) / (hi - lo) * n_strata).floor().long().clamp(max=n_strata - 1)
+
+
+def _ccs_pool(idx: torch.Tensor, s: torch.Tensor, total: int, beta: float, n_strata: int,
+              g: torch.Generator) -> list:
+    """CCS on one pool of indices: drop its hardest ``beta`` fraction (never below ``total`` left; ties at random),
+    stratify the rest, allocate ``total`` with :func:`stratum_budgets` and draw uniformly in each stratum."""
+    n = len(idx)
+    drop = min(math.floor(beta * n), n - total)
+    keep = idx[_rank(s[idx], g)[:n - drop]]
+    strata = _strata(s[keep], n_strata)
+    picks = []
+    for k, b in enumerate(stratum_budgets(torch.bincount(strata, minlength=n_strata).tolist(), total)):
+        if b:
+            members = keep[strata == k]
+            picks.append(members[torch.randperm(len(members), generator=g)[:b]])
+    return picks
+
+
+def ccs(scores: torch.Tensor, y: torch.Tensor, ipc: int, beta: float | None = None, n_strata: int = 50,
+        seed: int = 0, per_class: bool = False) -> torch.Tensor:
+    """Coverage-centric coreset selection (Zheng et al. 2023): keep ``ipc`` x classes samples. As in their code, over
+    the whole training set (``per_class=True``: within each class, ``ipc`` each): drop the hardest ``beta``
+    fraction by difficulty ``scores`` (``None``: :func:`ccs_beta` of the pruning rate), split the remaining score
+    range into ``n_strata`` equal-width strata, allocate the budget with :func:`stratum_budgets` and draw uniformly
+    (seeded) inside each stratum. Whole-set picks need not be class-balanced. Sorted indices."""
+    y, s, g = _prepare(scores, y, ipc, seed)
+    classes = int(y.max()) + 1
+    if beta is None:
+        beta = ccs_beta(1 - ipc * classes / len(y))
     if not 0.0 <= beta < 1.0:
         raise DDLibError(f"CCS beta (fraction of hardest samples dropped) must be in [0, 1), got {beta!r}")
     if isinstance(n_strata, bool) or not isinstance(n_strata, int) or n_strata < 1:
         raise DDLibError(f"CCS n_strata must be a positive integer, got {n_strata!r}")
-    y, s, g = _prepare(scores, y, ipc, seed)
-    picks = []
-    for _, idx in _classes(y):
-        n = len(idx)
-        drop = min(math.floor(beta * n), n - ipc)
-        keep = idx[_rank(s[idx], g)[:n - drop]]
-        v = s[keep]
-        lo, hi = float(v.min()), float(v.max())
-        if hi > lo:
-            strata = ((v - lo) / (hi - lo) * n_strata).floor().long().clamp(max=n_strata - 1)
-        else:
-            strata = torch.zeros(len(v), dtype=torch.long)
-        budgets = stratum_budgets(torch.bincount(strata, minlength=n_strata).tolist(), ipc)
-        for k, b in enumerate(budgets):
-            if b:
-                members = keep[strata == k]
-                picks.append(members[torch.randperm(len(members), generator=g)[:b]])
-    return torch.cat(picks).sort().values
+    pools = [idx for _, idx in _classes(y)] if per_class else [torch.arange(len(y))]
+    total = ipc if per_class else ipc * classes
+    return torch.cat([p for idx in pools for p in _ccs_pool(idx, s, total, beta, n_strata, g)]).sort().values
 
 
 def _check_emb(emb: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -243,15 +243,20 @@ def forgetting(probs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return events
 
 
+LOGIT_FLOOR = 2.0 ** -24   # the smallest positive float16: the stored probabilities' floor, so log p stays finite
+
+
 def aum(probs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Area under the margin: the mean over recorded epochs of p_y - max_{k != y} p_k, ON PROBABILITIES (we store
-    softmax outputs only; Pleiss et al. 2020 use logits, so our margins lie in [-1, 1]; the sign, hence which side
-    of zero a sample falls, is the same, since softmax is monotone). Higher = EASIER (negative = mislabeled-like)."""
+    """Area under the margin (Pleiss et al. 2020), ON LOGITS as in the paper: the mean over recorded epochs of
+    z_y - max_{k != y} z_k. We store softmax outputs only, but a logit difference is a log-probability difference
+    (z_y - z_k = log p_y - log p_k), so the margin is exact up to the float16 storage, with probabilities floored at
+    LOGIT_FLOOR (margins within +-16.6). Higher = EASIER (negative = mislabeled-like)."""
     p, y = _traj(probs, y)
+    logp = p.clamp_min(LOGIT_FLOOR).log()
     idx = y.view(1, -1, 1).expand(p.shape[0], -1, 1)
-    py = p.gather(2, idx).squeeze(2)
-    other = p.scatter(2, idx, float("-inf")).amax(2)
-    return (py - other).mean(0)
+    zy = logp.gather(2, idx).squeeze(2)
+    other = logp.scatter(2, idx, float("-inf")).amax(2)
+    return (zy - other).mean(0)
 
 
 def learned_epoch(probs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -295,7 +300,7 @@ class Score:
 SCORES = {
     "el2n": Score(el2n, +1.0, {"epoch": -1}, "EL2N at one recorded epoch (higher = harder)"),
     "forgetting": Score(forgetting, +1.0, {}, "forgetting events; never learned = max + 1 (higher = harder)"),
-    "aum": Score(aum, -1.0, {}, "area under the margin, on probabilities (raw: higher = easier; negated)"),
+    "aum": Score(aum, -1.0, {}, "area under the margin, on logits (raw: higher = easier; negated)"),
     "learned_epoch": Score(learned_epoch, +1.0, {}, "first epoch from which always correct (higher = harder)"),
     "dyn_unc": Score(el2n_window_std, +1.0, {"J": 6, "W": 2},
                      "CAD-Prune: std of EL2N in J-epoch windows, mean of the last W (higher = harder)"),

@@ -231,12 +231,14 @@ def _window(splits: Splits, ipc: int, seed: int, lo: float = 0.25, hi: float = 0
     return {"indices": window(d, splits.y_train, ipc, lo, hi, seed), "scores": d}
 
 
-def _ccs(splits: Splits, ipc: int, seed: int, beta: float = 0.1, n_strata: int = 50, score: str = "aum",
-         **kw) -> dict:
-    """CCS (Zheng et al. 2023) with AUM as its score, beta = 0.1 and 50 strata by default (their defaults; they
-    grow beta with the pruning rate). ``scores``: a precomputed [N] difficulty instead of ``score``."""
+def _ccs(splits: Splits, ipc: int, seed: int, beta: float = -1.0, n_strata: int = 50, score: str = "aum",
+         per_class: bool = False, **kw) -> dict:
+    """CCS (Zheng et al. 2023) with AUM as its score and 50 strata (their defaults), over the whole set as in their
+    code (``per_class``: within each class); ``beta`` < 0: grown with the pruning rate (``rules.ccs_beta``).
+    ``scores``: a precomputed [N] difficulty instead of ``score``."""
     d = _difficulty("ccs", score, splits, kw)
-    return {"indices": ccs(d, splits.y_train, ipc, beta, n_strata, seed), "scores": d}
+    return {"indices": ccs(d, splits.y_train, ipc, None if beta < 0 else beta, n_strata, seed, per_class),
+            "scores": d}
 
 
 @dataclass(frozen=True)

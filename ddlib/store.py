@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from .paths import cache_dir
-from .version import CODE_FINGERPRINT
+from .version import CODE_FINGERPRINT, DISTILL_FINGERPRINT
 
 KEY_LENGTH = 16   # hex characters of a sha256 in every cache key
 
@@ -47,11 +47,12 @@ def read_json(path: Path):
         return json.load(f)
 
 
-def digest(obj) -> str:
+def digest(obj, distilled: bool = False) -> str:
     """The hash in every cache key: sha256 of ``json.dumps(obj, sort_keys=True)`` and the code fingerprint
-    (``version.CODE_FINGERPRINT``), its first KEY_LENGTH hex chars. Code that can change a number changes every key,
-    so a record or artefact made by other code is never read as this code's."""
-    text = json.dumps(obj, sort_keys=True) + "\0" + CODE_FINGERPRINT
+    (``version.CODE_FINGERPRINT``; with ``distilled``, for what a distiller makes or reads, also
+    ``version.DISTILL_FINGERPRINT``), its first KEY_LENGTH hex chars. Code that can change a number changes the keys
+    of what it can change, so a record or artefact made by other code is never read as this code's."""
+    text = json.dumps(obj, sort_keys=True) + "\0" + CODE_FINGERPRINT + (DISTILL_FINGERPRINT if distilled else "")
     return hashlib.sha256(text.encode()).hexdigest()[:KEY_LENGTH]
 
 

@@ -29,9 +29,14 @@ FORMAT = 1
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin")
 
 
+# meta["pixels"]: a distiller's own tensor, kept outside [0, 1] because its method's evaluation trains on it so
+# (DC, DM, MTT and DATM evaluate the unclipped synthetic tensor) [issue 13]
+UNCLIPPED = "unclipped"
+
+
 @dataclass
 class SynSet:
-    images: torch.Tensor                 # float32 [N, C, H, W] in [0, 1]
+    images: torch.Tensor                 # float32 [N, C, H, W] in [0, 1] (or meta["pixels"] == UNCLIPPED)
     labels: torch.Tensor                 # int64 [N]
     soft_labels: torch.Tensor | None = None
     meta: dict = field(default_factory=dict)
@@ -56,7 +61,8 @@ def save(path, s: SynSet) -> Path:
 
 def check(s: SynSet, num_classes: int | None = None, shape: tuple | None = None, ipc: int | None = None) -> SynSet:
     """One-line DDLibErrors for a set no training run should see: wrong shapes or channels, pixels outside [0, 1]
-    or not finite, labels out of range, missing classes, or a class count different from the claimed IPC."""
+    (unless its provenance says ``pixels: unclipped``) or not finite, labels out of range, missing classes, or a
+    class count different from the claimed IPC."""
     x, y = s.images, s.labels
     if x.ndim != 4:
         raise DDLibError(f"images must be [N, C, H, W], got shape {tuple(x.shape)}")
@@ -65,8 +71,9 @@ def check(s: SynSet, num_classes: int | None = None, shape: tuple | None = None,
     if not x.is_floating_point() or not torch.isfinite(x).all():
         raise DDLibError("images contain NaN or infinite values" if x.is_floating_point() else
                          f"images must be floating point in [0, 1], got {x.dtype}")
-    if x.numel() and (x.min() < 0 or x.max() > 1):
-        raise DDLibError(f"pixel values must lie in [0, 1], got [{float(x.min()):.3g}, {float(x.max()):.3g}]")
+    if x.numel() and s.meta.get("pixels") != UNCLIPPED and (x.min() < 0 or x.max() > 1):
+        raise DDLibError(f"pixel values must lie in [0, 1], got [{float(x.min()):.3g}, {float(x.max()):.3g}] (a set "
+                         f"kept unclipped on purpose says so in its header: pixels: {UNCLIPPED})")
     if shape is not None and tuple(x.shape[1:]) != tuple(shape):
         what = "channel count" if x.shape[1] != shape[0] else "image size"
         raise DDLibError(f"wrong {what}: images are {tuple(x.shape[1:])}, the dataset's are {tuple(shape)}")
@@ -279,7 +286,7 @@ def peek_meta(path) -> dict:
 
 
 HEADER_FIELDS = {"dataset": str, "method": str, "key": str, "ipc": int, "seed": int, "val_per_class": int,
-                 "split_seed": int, "compute": dict}   # what ddlib reads of a file's own provenance
+                 "split_seed": int, "compute": dict, "pixels": str}   # what ddlib reads of a file's own provenance
 
 
 def checked_header(meta: dict, path) -> dict:

@@ -23,10 +23,13 @@ OPTIMIZERS = {
     # HL [reconstruction of the paper; = DC/DM/MTT `evaluate_synset`]: SGD 0.01, momentum 0.9, wd 5e-4,
     # lr x0.1 at half of training (the schedule is over steps, since the budget is in steps).
     "sgd": dict(lr=0.01, momentum=0.9, weight_decay=5e-4, schedule="step"),
-    # SL and SL+KD [reconstruction; = RDED's evaluation]: AdamW 1e-3, wd 0.01, cosine over steps.
+    # The soft-label papers' recipe [RDED's and SRe2L's evaluation]: AdamW 1e-3, wd 0.01, cosine over steps.
     "adamw": dict(lr=1e-3, weight_decay=0.01, schedule="cosine"),
 }
-DEFAULT_OPTIMIZER = {"hl": "sgd", "sl": "adamw", "slkd": "adamw"}  # [reconstruction]
+# [issue 12] The regimes share one recipe, SGD, so that a regime gap is a gap of labels, not of optimisers. Measured
+# on this profile's full split at 12,800 samples seen, SL+KD trained with AdamW trailed SL+KD trained with SGD; the
+# chapters keep AdamW as the arm "HL (AdamW)", HL trained with the soft-label papers' recipe.
+DEFAULT_OPTIMIZER = {r: regimes.SHARED_OPTIMIZER for r in regimes.REGIMES}
 TEMPERATURE = 20.0  # KL temperature for SL and SL+KD [reconstruction; RDED/SRe2L use T=20]
 SCHEDULES = ("step", "cosine", "constant")
 

@@ -184,3 +184,22 @@ def test_random_resized_crop_is_seeded_differentiable_and_flips():
     xr = x.clone().requires_grad_(True)
     augment.random_resized_crop(xr, g, flip=True).sum().backward()
     assert xr.grad is not None and xr.grad.abs().sum() > 0
+
+
+def test_siamese_dsa_applies_one_transform_to_the_real_and_the_synthetic_batch():
+    """DSA's siamese mode in the matchers [issue 13]: one family and one parameter draw per call, shared by every
+    image of both batches, whatever their sizes; student training keeps per-sample draws."""
+    x = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    real, syn = x.repeat(12, 1, 1, 1), x.repeat(3, 1, 1, 1)
+    families = set()
+    for seed in range(40):
+        g = gen(seed)
+        family = augment.DSA_FAMILIES[int(torch.randint(len(augment.DSA_FAMILIES), (1,), generator=gen(seed)))]
+        a, b = augment.siamese_dsa([real, syn], g)
+        assert torch.equal(a[:3], b) and torch.equal(a, a[:1].expand_as(a))   # same transform, every image
+        families.add(family)
+        if family != "flip":
+            assert not torch.equal(a[0], x[0])                                 # it did transform
+    assert families == set(augment.DSA_FAMILIES)
+    per_sample = augment.dsa(real, gen(2))                                      # rotate, scale, ... per image
+    assert not torch.equal(per_sample, per_sample[:1].expand_as(per_sample))

@@ -280,3 +280,14 @@ def test_cli_distill_writes_a_set_and_refuses_bad_input(tmp_path):
         r = cli(*base, *args, env=env)
         assert r.returncode == 2 and r.stderr.count("\n") == 1 and needle in r.stderr, r.stderr
         assert not out.exists()
+
+
+def test_an_unclipped_set_is_refused_unless_its_provenance_says_so(dm_set):
+    """DC, DM, MTT and DATM evaluate their unclipped tensor, so ddlib keeps their sets so [issue 13]; any other set
+    outside [0, 1] is refused as before."""
+    s = synset.SynSet(dm_set.images * 2 - 0.5, dm_set.labels, meta=dict(dm_set.meta))
+    s.meta.pop("pixels", None)
+    with pytest.raises(DDLibError, match="pixels: unclipped"):
+        synset.check(s, 10)
+    s.meta["pixels"] = "unclipped"
+    assert synset.check(s, 10) is s

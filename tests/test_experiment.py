@@ -232,7 +232,7 @@ def test_every_result_records_budget_steps_and_provenance(regime):
     assert r["dataset"] == "digits" and r["ipc"] == 5 and r["select"] == "random"
     assert 0.0 <= r["val_acc"] <= 1.0 and 0.0 <= r["test_acc"] <= 1.0
     assert r["wall_s"] > 0 and r["device"] == "cpu" and r["key"] == cfg.key()
-    assert r["optimizer"] == {"hl": "sgd", "sl": "adamw", "slkd": "adamw"}[regime]
+    assert r["optimizer"] == "sgd"                                     # one recipe for every regime
     assert r["ddlib_version"] and r["commit"] and r["torch"]
     json.dumps(r)                                                     # storable as is
     if regime == "hl":

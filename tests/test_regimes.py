@@ -125,8 +125,8 @@ def test_regime_names_and_arms():
         regimes.check("kd")
     assert regimes.arm_name("hl", "auto") == "HL" and regimes.arm_name("hl", "sgd") == "HL"
     assert regimes.arm_name("hl", "adamw") == "HL (AdamW)"
-    assert regimes.arm_name("sl", "auto") == "SL" and regimes.arm_name("slkd", "adamw") == "SL+KD"
-    assert regimes.arm_name("slkd", "sgd") == "SL+KD (sgd)"
+    assert regimes.arm_name("sl", "auto") == "SL" and regimes.arm_name("slkd", "sgd") == "SL+KD"   # one recipe
+    assert regimes.arm_name("slkd", "adamw") == "SL+KD (adamw)"
 
 
 class _CountingTeacher(torch.nn.Module):

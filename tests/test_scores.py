@@ -40,10 +40,22 @@ def test_learned_epoch():
 
 def test_aum_sign_and_value():
     a = scores.aum(hand_probs(), Y)
-    # margins are +.5 when right and -.5 when wrong: (3 - 2) / 5 * .5 = .1, .1, -.5, .5
-    assert torch.allclose(a, torch.tensor([0.1, 0.1, -0.5, 0.5]), atol=1e-6)
+    # logit margins are +-m, m = log(0.7 / 0.2), when right / wrong: (3 - 2) / 5 * m = .2m, .2m, -m, m
+    m = math.log(0.7 / 0.2)
+    assert torch.allclose(a, torch.tensor([0.2 * m, 0.2 * m, -m, m]), atol=1e-5)
     d = scores.difficulty("aum", hand_probs(), Y)
     assert torch.allclose(d, -a) and int(d.argmax()) == 2 and int(d.argmin()) == 3
+
+
+def test_aum_is_the_margin_of_the_logits():
+    """Pleiss et al.'s AUM is on logits; from stored probabilities it is the same up to float16 (issue 12)."""
+    g = torch.Generator().manual_seed(0)
+    logits, y = torch.randn(4, 50, 10, generator=g) * 2, torch.randint(10, (50,), generator=g)
+    zy = logits.gather(2, y.view(1, -1, 1).expand(4, -1, 1)).squeeze(2)
+    other = logits.scatter(2, y.view(1, -1, 1).expand(4, -1, 1), float("-inf")).amax(2)
+    a = scores.aum(torch.softmax(logits, 2).half(), y)
+    assert torch.allclose(a, (zy - other).mean(0), atol=2e-3)
+    assert torch.isfinite(scores.aum(torch.tensor([[[1.0, 0.0]]]), torch.tensor([0]))).all()   # p = 0 is floored
 
 
 def test_el2n_values_and_mean_over_runs():

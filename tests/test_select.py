@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ddlib import data, scores, select
+from ddlib import data, rules, scores, select
 from ddlib.errors import DDLibError
 from ddlib.teacher import TeacherConfig
 
@@ -45,6 +45,7 @@ def test_registry_names():
 
 @pytest.mark.parametrize("name", sorted(select.SELECTORS))
 def test_every_selector_is_class_balanced_sorted_and_seeded(name):
+    """Every selector keeps IPC x classes samples, class-balanced except CCS, whose code picks over the whole set."""
     splits = fake_splits()
     inputs = fake_inputs(splits)
     kw = knobs_for(name, inputs)
@@ -52,7 +53,8 @@ def test_every_selector_is_class_balanced_sorted_and_seeded(name):
         out = select.select(name, splits, ipc, 0, **kw)
         idx = out["indices"]
         assert idx.dtype == torch.long and torch.equal(idx, idx.unique())   # sorted and unique
-        assert torch.bincount(splits.y_train[idx], minlength=3).tolist() == [ipc] * 3
+        counts = torch.bincount(splits.y_train[idx], minlength=3).tolist()
+        assert counts == [ipc] * 3 if name != "ccs" else sum(counts) == 3 * ipc
         assert torch.equal(select.select(name, splits, ipc, 0, **kw)["indices"], idx)
         if out["scores"] is not None:
             assert out["scores"].shape == (len(splits.y_train),)
@@ -148,6 +150,19 @@ def test_ccs_stratum_allocation():
         assert s[select.ccs(s, y, 9, beta=0.25, n_strata=3, seed=seed)].max() < 0.7 + 0.3 * 6 / 9 - 1e-6
 
 
+def test_ccs_beta_grows_with_the_pruning_rate_and_the_pick_spans_the_whole_set():
+    """CCS as its code runs it (issue 12): beta from the pruning rate, strata over the whole set."""
+    assert [rules.ccs_beta(r) for r in (0.3, 0.7, 0.85, 0.9, 0.998)] == [0.0, 0.1, 0.1, 0.3, 0.3]
+    y = torch.arange(2).repeat_interleave(50)
+    s = torch.cat([torch.zeros(50), torch.linspace(1, 2, 50)])     # class 0 in one stratum, class 1 in two
+    dropped = select.ccs(s, y, 5, n_strata=2, seed=0)               # pruning 90%: beta 0.3 drops the 30 hardest
+    assert len(dropped) == 10 and s[dropped].max() <= s.sort().values[69]
+    whole = select.ccs(s, y, 5, beta=0.0, n_strata=3, seed=0)      # strata of 50, 17, 33 get 4, 3, 3
+    assert torch.bincount(y[whole], minlength=2).tolist() == [4, 6]   # the whole-set pick is not class-balanced
+    per = select.ccs(s, y, 5, beta=0.0, n_strata=3, seed=0, per_class=True)
+    assert torch.bincount(y[per], minlength=2).tolist() == [5, 5]
+
+
 def _greedy_herding_reference(e, ipc):
     """Herding by its definition, exhaustively at each step, in numpy float64."""
     mu, chosen = e.mean(0), []
@@ -214,6 +229,8 @@ def test_adapters_on_digits(tmp_path, monkeypatch):
     assert torch.equal(out["scores"], scores.difficulty("aum", dyn))
     assert len(list((tmp_path / "scores").iterdir())) == 1          # one cached run, reused
     out = select.select("ccs", splits, 2, 0, recorder=dict(model="convnet1-w4", epochs=2, batch=128))
+    assert len(out["indices"]) == 20                                 # over the whole set, as CCS's code
+    out = select.select("ccs", splits, 2, 0, recorder=dict(model="convnet1-w4", epochs=2, batch=128), per_class=True)
     assert torch.bincount(splits.y_train[out["indices"]]).tolist() == [2] * 10
     with pytest.raises(DDLibError, match="pass the split_seed"):
         select.teacher_embeddings(splits, cfg, split_seed=1)

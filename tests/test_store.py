@@ -96,8 +96,23 @@ def test_every_key_covers_the_code_fingerprint(monkeypatch):
     assert all(b != a for b, a in zip(before, after))
 
 
+def test_a_distiller_edit_changes_only_the_keys_of_distilled_sets_and_their_runs(monkeypatch):
+    """The distillers have their own fingerprint: editing one leaves real-subset runs' records current."""
+    from ddlib import experiment
+    plain = RunConfig(dataset="digits", val_per_class=20, budget=64)
+    on_set = RunConfig(dataset="digits", val_per_class=20, budget=64, ipc=1, distill="dm")
+    before = plain.key(), on_set.key()
+    monkeypatch.setattr(store, "DISTILL_FINGERPRINT", "0" * 16)
+    assert plain.key() == before[0] and on_set.key() != before[1]
+    record = dict(code=experiment.CODE_FINGERPRINT, config=dict(distill="dm"), distill_code="0" * 16)
+    assert not experiment.is_current(record) and experiment.is_current(dict(record, config=dict(distill="")))
+
+
 def test_the_fingerprint_is_of_the_numeric_files_bytes():
     from ddlib import version
-    assert version.CODE_FINGERPRINT == version._fingerprint() and len(version.CODE_FINGERPRINT) == store.KEY_LENGTH
+    assert version.CODE_FINGERPRINT == version._fingerprint(version.CORE_MODULES)
+    assert version.DISTILL_FINGERPRINT == version._fingerprint(version.DISTILL_MODULES)
+    assert len(version.CODE_FINGERPRINT) == store.KEY_LENGTH
     assert version.PACKAGE_DIR / "train.py" in version.numeric_files()
+    assert version.PACKAGE_DIR / "distill" / "dm.py" not in version.numeric_files(version.CORE_MODULES)
     assert version.PACKAGE_DIR / "analysis.py" not in version.numeric_files()   # reads numbers, does not make them

@@ -218,7 +218,7 @@ def test_step_schedule_divides_lr_by_ten_at_half(digits):
 def test_cosine_schedule_starts_at_the_base_lr_and_ends_near_zero(digits):
     s, _ = digits
     steps = 100
-    opt, lrs, after = _lrs(train.TrainSpec("sl", Budget(steps * 32, 32)), student(s))
+    opt, lrs, after = _lrs(train.TrainSpec("sl", Budget(steps * 32, 32), optim="adamw"), student(s))
     assert isinstance(opt, torch.optim.AdamW) and opt.param_groups[0]["weight_decay"] == 0.01
     assert lrs[0] == pytest.approx(1e-3)
     assert lrs[steps // 2] == pytest.approx(0.5e-3)

@@ -14,7 +14,7 @@ import pandas as pd
 from .. import report
 from ..profile import Profile, as_dict
 from ..store import read_record
-from ..version import CODE_FINGERPRINT
+from ..experiment import is_current
 from . import audit_sets, cad_prune, difficulty, hard_labels, label_regimes, pitfalls, saturation
 
 FINDINGS = {"label_regimes": label_regimes, "saturation": saturation, "hard_labels": hard_labels,
@@ -43,7 +43,7 @@ def main(chapter, params: dict) -> dict:
 
 def prune(p: Profile) -> int:
     """Remove the store's records made by other code (their keys cannot match this code's); their number."""
-    stale = [f for f in sorted(p.store.glob("*.json")) if (read_record(f) or {}).get("code") != CODE_FINGERPRINT]
+    stale = [f for f in sorted(p.store.glob("*.json")) if not is_current(read_record(f) or {})]
     for f in stale:
         f.unlink()
     return len(stale)
