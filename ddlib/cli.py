@@ -236,7 +236,7 @@ def _distill(a) -> int:
         raise DDLibError(f"--out {out}: {'a folder' if out.is_dir() else 'its folder does not exist'}; give a file "
                          f"path in an existing folder")
     p = _profile(a)
-    knobs = {**prof.distill_knobs(p, a.method), **dict(_knobs(a.knob))}
+    knobs = {**prof.distill_knobs(p, a.method, a.ipc), **dict(_knobs(a.knob))}
     seed = a.seed if a.seed is not None else p.distill_seed if p.distill_seed is not None else 0
     cfg = check_inputs(RunConfig(**prof.base(p), ipc=a.ipc, budget=p.budgets[0], seed=seed, distill=a.method,
                                  distill_knobs=tuple(knobs.items())))   # names, knobs, IPC, device: no compute yet

@@ -201,7 +201,7 @@ class RunConfig:
                               **self.distill_knob_dict())
 
     def key(self) -> str:
-        return digest(self.key_fields(), distilled=bool(self.distill))
+        return digest(self.key_fields())     # a distilled set's own key covers the distillers' fingerprint
 
     @classmethod
     def from_record(cls, config: dict) -> "RunConfig":
@@ -349,6 +349,8 @@ def run(cfg: RunConfig, progress: bool = False) -> dict:
                       soft_label_source=None if cfg.regime == "hl" else "stored" if teacher is None else "teacher",
                       synset_method=m.get("method"), synset_key=m.get("key"),
                       distill_wall_s=(m.get("compute") or {}).get("wall_s"))
+        if distillers.cached_key(cfg.synset_file):   # the bytes of a set ddlib distilled: its code made them
+            result["distill_code"] = DISTILL_FINGERPRINT
     elif synset is not None:
         result.update(synset_key=synset.meta["key"], distill_compute=synset.meta["compute"],
                       distill_wall_s=synset.meta["compute"]["wall_s"], distill_code=DISTILL_FINGERPRINT)
@@ -392,9 +394,9 @@ RECORD_FIELDS = ("key", "val_acc", "test_acc", "samples_seen", "wall_s")   # wha
 
 
 def is_current(record: dict) -> bool:
-    """Was a stored record made by this code: its ``code`` fingerprint, and for a run on a distilled set also its
-    ``distill_code``, are this code's (``version``)."""
-    distilled = bool((record.get("config") or {}).get("distill"))
+    """Was a stored record made by this code: its ``code`` fingerprint, and for a run on a set ddlib distilled
+    (by method, or a file with the bytes of one) also its ``distill_code``, are this code's (``version``)."""
+    distilled = bool((record.get("config") or {}).get("distill")) or "distill_code" in record
     return record.get("code") == CODE_FINGERPRINT and \
         (not distilled or record.get("distill_code") == DISTILL_FINGERPRINT)
 

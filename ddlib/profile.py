@@ -50,6 +50,19 @@ _BOUNDS = {
 }
 
 
+# The quick profile's distillation settings [issue 13: CPU-sized, checked by chapter 03's convergence gate; the
+# published ones are in params/paper.yaml]: about 10x the iterations the modules default to, MTT's and DATM's
+# experts on real passes over the split (4 epochs, 2 experts, one cache shared by both).
+QUICK_DISTILL_KNOBS = {
+    "dc": {"iterations": 100},                     # [paper: 1,000] loops x loop_scale 0.2
+    "dm": {"iterations": 1000},                    # [paper: 20,000]
+    "mtt": {"iterations": 100, "syn_steps": 20, "experts": 2, "train_epochs": 4, "max_start_epoch": 2},
+    "datm": {"iterations": 100, "syn_steps": 20, "experts": 2, "train_epochs": 4, "max_start_epoch": 2,
+             "current_max_start_epoch": 1, "expansion_end": 50},
+    "sre2l": {"iterations": 1000},                 # [paper: 1,000 (CIFAR) to 4,000]
+}
+
+
 @dataclass(frozen=True)
 class Profile:
     """Every chapter's parameters; the defaults are the quick profile (CPU, Fashion-MNIST). [ours, CPU] marks a
@@ -90,10 +103,15 @@ class Profile:
     ipc1_seeds: list = field(default_factory=list)     # seeds at IPC 1, where random draws vary most; [] = seeds
     # chapter 03 (hard-label re-evaluation)
     dd_ipcs: list = field(default_factory=lambda: [10])  # [ours, CPU] the paper profile adds IPC 1 and 50
-    methods: list = field(default_factory=lambda: ["dm", "dc", "mtt", "sre2l", "rded"])
+    methods: list = field(default_factory=lambda: ["dm", "dc", "mtt", "datm", "sre2l", "rded"])
     dd_arms: list = field(default_factory=lambda: ["HL", "SL+KD"])
     distill_seed: int | None = 0               # one set per (method, IPC) for every training seed; None: per seed
-    distill_knobs: dict = field(default_factory=dict)   # {method: {knob: value}}; each method's defaults otherwise
+    distill_knobs: dict = field(default_factory=lambda: {k: dict(v) for k, v in QUICK_DISTILL_KNOBS.items()})
+    #                                            {method: {knob: value}}; each method's defaults otherwise
+    distill_knobs_by_ipc: dict = field(default_factory=dict)   # {method: {ipc: {knob: value}}}, over distill_knobs:
+    #                                                           the published settings that change with the IPC
+    convergence_factor: int = 2                # [issue 13] a set is converged when this many times its iterations
+    #                                            moves its HL validation accuracy by under CONVERGENCE_POINTS; 0: off
     # chapter 04 (difficulty vs compute)
     compute_budgets: list = field(default_factory=lambda: [800, 3_200, 12_800])  # [ours, CPU] x4 apart
     difficulty_ipcs: list = field(default_factory=lambda: [10])   # [ours, CPU] paper: 1, 10, 50
@@ -180,6 +198,16 @@ class Profile:
             if not isinstance(k, dict):
                 raise DDLibError(f"distill_knobs[{m!r}] must be a mapping of knob: value, got {k!r}")
             distillers.make_knobs(m, k)
+        for m, by_ipc in self.distill_knobs_by_ipc.items():
+            distillers.check(m)
+            if not isinstance(by_ipc, dict) or not all(isinstance(k, dict) for k in by_ipc.values()):
+                raise DDLibError(f"distill_knobs_by_ipc[{m!r}] must map an IPC to knob: value, got {by_ipc!r}")
+            for ipc in by_ipc:
+                if not str(ipc).isdigit():
+                    raise DDLibError(f"distill_knobs_by_ipc[{m!r}] has a key {ipc!r} that is not an IPC")
+                distillers.make_knobs(m, distill_knobs(self, m, int(ipc)))
+        if self.convergence_factor == 1 or self.convergence_factor < 0:
+            raise DDLibError(f"convergence_factor must be 0 (off) or at least 2, got {self.convergence_factor}")
         if not self.audit_methods:
             raise DDLibError("audit_methods is empty")
         select.check_knobs("window", {"score": self.difficulty_score})
@@ -261,10 +289,12 @@ def subset_run(p: Profile, select_name: str = "random", temperature: float = 1.0
                      **fields)
 
 
-def distill_knobs(p: Profile, method: str) -> dict:
-    """A method's knobs: the profile's, plus, unless given, the student's network for the methods that train one on
-    the images (DM, DC, MTT: the DD convention) and the profile's teacher for SRe2L (it must use BatchNorm)."""
-    k = dict(p.distill_knobs.get(method, {}))
+def distill_knobs(p: Profile, method: str, ipc=None) -> dict:
+    """A method's knobs: the profile's (at ``ipc``, its ``distill_knobs_by_ipc`` over them), plus, unless given, the
+    student's network for the methods that train one on the images (DM, DC, MTT, DATM: the DD convention) and the
+    profile's teacher for SRe2L (it must use BatchNorm)."""
+    by_ipc = p.distill_knobs_by_ipc.get(method, {})
+    k = {**p.distill_knobs.get(method, {}), **by_ipc.get(ipc, by_ipc.get(str(ipc), {}))}
     own = {f.name for f in fields(distillers.METHODS[method].Knobs)}
     if "model" in own:
         k.setdefault("model", p.model)
@@ -273,10 +303,20 @@ def distill_knobs(p: Profile, method: str) -> dict:
     return k
 
 
-def distilled_run(p: Profile, method: str, temperature: float = 1.0, **fields) -> RunConfig:
-    """A run on ``method``'s distilled set (one per IPC with ``distill_seed``, or one per seed)."""
-    return RunConfig(**base(p, temperature), distill=method, distill_knobs=tuple(distill_knobs(p, method).items()),
+def distilled_run(p: Profile, method: str, temperature: float = 1.0, iterations_factor: int = 1,
+                  **fields) -> RunConfig:
+    """A run on ``method``'s distilled set (one per IPC with ``distill_seed``, or one per seed); with
+    ``iterations_factor``, the set distilled with that many times its iterations (the convergence gate)."""
+    knobs = distill_knobs(p, method, fields.get("ipc"))
+    if iterations_factor != 1:
+        knobs["iterations"] = distillers.make_knobs(method, knobs).iterations * iterations_factor
+    return RunConfig(**base(p, temperature), distill=method, distill_knobs=tuple(knobs.items()),
                      distill_seed=p.distill_seed, **fields)
+
+
+def iterative(method: str) -> bool:
+    """Does ``method`` optimise its set for a number of ``iterations`` (DC, DM, MTT, DATM, SRe2L; not RDED)."""
+    return "iterations" in {f.name for f in fields(distillers.METHODS[method].Knobs)}
 
 
 def bin_knobs(p: Profile, k: int) -> dict:

@@ -40,7 +40,7 @@ def test_set_is_valid_seeded_and_round_trips(method, tmp_path):
     s = D.distill(method, "digits", ipc, 0, val_per_class=VPC, **TINY[method])
     assert s.images.shape == (ipc * 10, 1, 8, 8) and s.images.dtype == torch.float32
     assert torch.equal(s.labels, torch.arange(10).repeat_interleave(ipc))
-    assert s.images.min() >= 0 and s.images.max() <= 1
+    assert s.meta["pixels"] == "unclipped" and torch.isfinite(s.images).all()   # as DC and MTT evaluate [issue 13]
     synset.check(s, num_classes=10, shape=(1, 8, 8), ipc=ipc)
     compute = s.meta["compute"]
     assert compute["iterations"] == TINY[method]["iterations"] and compute["synthetic_forward_samples"] > 0

@@ -103,9 +103,10 @@ def test_a_distiller_edit_changes_only_the_keys_of_distilled_sets_and_their_runs
     on_set = RunConfig(dataset="digits", val_per_class=20, budget=64, ipc=1, distill="dm")
     before = plain.key(), on_set.key()
     monkeypatch.setattr(store, "DISTILL_FINGERPRINT", "0" * 16)
-    assert plain.key() == before[0] and on_set.key() != before[1]
+    assert plain.key() == before[0] and on_set.key() != before[1]      # through the set's own key
     record = dict(code=experiment.CODE_FINGERPRINT, config=dict(distill="dm"), distill_code="0" * 16)
-    assert not experiment.is_current(record) and experiment.is_current(dict(record, config=dict(distill="")))
+    assert not experiment.is_current(record) and not experiment.is_current(dict(record, config=dict(distill="")))
+    assert experiment.is_current(dict(code=experiment.CODE_FINGERPRINT, config=dict(distill="")))
 
 
 def test_the_fingerprint_is_of_the_numeric_files_bytes():

@@ -1,5 +1,7 @@
 """Distillers: a dataset, an IPC, a seed and a method's knobs in; a synthetic set out (``synset.SynSet``: images in
-[0, 1], labels, the method's compute), cached under ``<cache>/synsets/`` by everything that can change it.
+pixel units, labels, the method's compute), cached under ``<cache>/synsets/`` by everything that can change it.
+Pixels are clipped to [0, 1], except for the methods whose own evaluation trains on the unclipped tensor (DC, DM,
+MTT, DATM: ``UNCLIPPED = True`` in their module; the set says ``pixels: unclipped``) [issue 13].
 
 One module per method, each with the same three names:
 
@@ -8,7 +10,8 @@ One module per method, each with the same three names:
 - ``distill(ctx, knobs) -> dict(x=..., y=..., compute=...)``: the algorithm, on normalised images;
 - ``objective(ctx, knobs, x, y) -> float``: the method's own loss on a fixed probe (tests check it goes down).
 
-Methods: DM, DC, MTT (classic small scale), SRe2L and RDED (large scale); CA2D builds on RDED.
+Methods: DM, DC, MTT and DATM (classic small scale; DATM also learns soft labels, which the set stores), SRe2L and
+RDED (large scale); CA2D builds on RDED.
 """
 from __future__ import annotations
 
@@ -24,13 +27,13 @@ from .. import data, models, teacher as teachers
 from ..errors import DDLibError, check_choice, check_like
 from ..paths import cache_dir
 from ..store import cached_folder, digest
-from ..synset import SynSet, load as load_synset, peek_meta, save as save_synset, sha256
+from ..synset import UNCLIPPED, SynSet, load as load_synset, peek_meta, save as save_synset, sha256
 from ..version import __version__
-from . import ca2d, dc, dm, mtt, rded, sre2l
+from . import ca2d, datm, dc, dm, mtt, rded, sre2l
 
-METHODS = {"dm": dm, "dc": dc, "mtt": mtt, "sre2l": sre2l, "rded": rded, "ca2d": ca2d}
+METHODS = {"dm": dm, "dc": dc, "mtt": mtt, "datm": datm, "sre2l": sre2l, "rded": rded, "ca2d": ca2d}
 # as the papers write them
-NAMES = {"dm": "DM", "dc": "DC", "mtt": "MTT", "sre2l": "SRe2L", "rded": "RDED", "ca2d": "CA2D"}
+NAMES = {"dm": "DM", "dc": "DC", "mtt": "MTT", "datm": "DATM", "sre2l": "SRe2L", "rded": "RDED", "ca2d": "CA2D"}
 
 
 @dataclass
@@ -134,7 +137,7 @@ def key(method: str, ctx: Context, knobs) -> str:
     if uses_teacher(method):
         d["teacher"] = teachers.TeacherConfig.key(_teacher_of(method, ctx, knobs), ctx.dataset, ctx.val_per_class,
                                                   ctx.split_seed)
-    return f"{method}-{ctx.dataset}-ipc{ctx.ipc}-s{ctx.seed}-{digest(d)}"
+    return f"{method}-{ctx.dataset}-ipc{ctx.ipc}-s{ctx.seed}-{digest(d, distilled=True)}"
 
 
 def _teacher_of(method: str, ctx: Context, knobs) -> teachers.TeacherConfig:
@@ -150,11 +153,18 @@ def prepare(method: str, ctx: Context, knobs) -> None:
     getattr(METHODS[method], "prepare", lambda c, k: None)(ctx, knobs)
 
 
-def to_pixels(x: torch.Tensor, splits: data.Splits) -> torch.Tensor:
-    """Normalised images -> pixel units, clipped to [0, 1] [ours: every stored set is a valid image file]."""
+def to_pixels(x: torch.Tensor, splits: data.Splits, clip: bool = True) -> torch.Tensor:
+    """Normalised images -> pixel units, clipped to [0, 1] unless ``clip`` is off (a method whose own evaluation
+    trains on the unclipped tensor: its module's ``UNCLIPPED``)."""
     mean = torch.tensor(splits.mean, device=x.device).view(1, -1, 1, 1)
     std = torch.tensor(splits.std, device=x.device).view(1, -1, 1, 1)
-    return (x.detach() * std + mean).clamp_(0, 1).cpu()
+    px = x.detach() * std + mean
+    return (px.clamp_(0, 1) if clip else px).cpu()
+
+
+def unclipped(method: str) -> bool:
+    """Does ``method``'s own evaluation train on its unclipped tensor (DC, DM, MTT and DATM do) [issue 13]."""
+    return bool(getattr(METHODS[method], "UNCLIPPED", False))
 
 
 def distill(method: str, dataset: str, ipc: int, seed: int = 0, *, device: str = "cpu",
@@ -168,12 +178,16 @@ def distill(method: str, dataset: str, ipc: int, seed: int = 0, *, device: str =
     start = time.perf_counter()
     out = METHODS[method].distill(ctx, k)
     wall = time.perf_counter() - start
-    s = SynSet(to_pixels(out["x"], ctx.splits), out["y"].long().cpu())
+    soft = out.get("soft_labels")     # DATM: its learned labels, probability rows [N, K]
+    s = SynSet(to_pixels(out["x"], ctx.splits, clip=not unclipped(method)), out["y"].long().cpu(),
+               soft_labels=None if soft is None else soft.detach().float().cpu())
     extra = {k: out[k].tolist() for k in ("sources", "source_losses") if k in out}  # RDED: what each crop came from
     s.meta = dict(method=method, knobs=asdict(k), dataset=dataset, classes=list(ctx.splits.classes),
                   num_classes=ctx.num_classes, shape=list(ctx.shape), ipc=ipc, seed=seed, device=str(device),
                   val_per_class=val_per_class, split_seed=split_seed, compute=dict(out["compute"], wall_s=wall),
                   ddlib_version=__version__, key=key(method, ctx, k), **extra)
+    if unclipped(method):
+        s.meta["pixels"] = UNCLIPPED
     if uses_teacher(method):
         s.meta["teacher_id"] = _teacher_of(method, ctx, k).key(dataset, val_per_class, split_seed)
     return s

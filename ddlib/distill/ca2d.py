@@ -22,6 +22,7 @@ class Knobs:
     crops: int = 5             # [paper] RDED's random resized crops per image
     min_scale: float = 0.08    # [paper] RDED's crop area range
     max_scale: float = 1.0     # [paper]
+    aspect: float = 1.0        # [RDED code] RDED's crop aspect ratio (1, 1)
     factor: int = 1            # [paper] RDED's crops per side: 1 at 32 px, 2 at 224 px
     teacher_model: str = ""    # the observer's architecture; "" = the run's teacher
     chunk: int = 2000          # [ours] observer batch size (memory only)

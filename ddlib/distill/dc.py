@@ -19,6 +19,8 @@ from ..train import plain_sgd
 # `get_loops`]; other IPCs take the nearest listed IPC's loops (ties: the smaller IPC).
 PAPER_LOOPS = {1: (1, 1), 10: (10, 50), 20: (20, 25), 30: (30, 20), 40: (40, 15), 50: (50, 10)}
 
+UNCLIPPED = True   # [DC code] the evaluation trains on the synthetic tensor as optimised, unclipped
+
 
 @dataclass(frozen=True)
 class Knobs:
@@ -72,9 +74,8 @@ def _match(net, ctx, x, y, g, batch_real: int, aug_seed: int | None, create_grap
     for c in range(ctx.num_classes):
         real = ctx.class_batch(c, batch_real, g)
         syn = x[y == c]
-        if aug_seed is not None:  # the same family and parameter stream for both (DSA's siamese rule)
-            real = augment.dsa(real, torch.Generator(device=real.device).manual_seed(aug_seed))
-            syn = augment.dsa(syn, torch.Generator(device=syn.device).manual_seed(aug_seed))
+        if aug_seed is not None:  # one DSA draw, shared by both batches (DSA's siamese augmentation)
+            real, syn = augment.siamese_dsa([real, syn], torch.Generator(device=real.device).manual_seed(aug_seed))
         g_real = torch.autograd.grad(F.cross_entropy(net(real), torch.full((len(real),), c, device=real.device)),
                                      params)
         g_real = [t.detach() for t in g_real]

@@ -11,6 +11,8 @@ import torch
 from .. import augment
 from ..errors import DDLibError
 
+UNCLIPPED = True   # [DM code] the evaluation trains on the synthetic tensor as optimised, unclipped
+
 
 @dataclass(frozen=True)
 class Knobs:
@@ -28,14 +30,13 @@ class Knobs:
 
 def _match(net, ctx, x, y, g, batch_real: int, aug_seeds: list | None) -> torch.Tensor:
     """Sum over classes of ||mean embedding(real batch) - mean embedding(synthetic images of the class)||^2.
-    Each class gets its own DSA draw, shared by its real and synthetic images (DSA's siamese rule); all classes
+    Each class gets its own DSA draw, shared by its real and synthetic batch (DSA's siamese augmentation); all classes
     go through the net in one batch (the embedding is per image: instance norm, no batch statistics)."""
     real, syn = [], []
     for c in range(ctx.num_classes):
         r, s = ctx.class_batch(c, batch_real, g), x[y == c]
         if aug_seeds is not None:
-            r = augment.dsa(r, torch.Generator(device=r.device).manual_seed(aug_seeds[c]))
-            s = augment.dsa(s, torch.Generator(device=s.device).manual_seed(aug_seeds[c]))
+            r, s = augment.siamese_dsa([r, s], torch.Generator(device=r.device).manual_seed(aug_seeds[c]))
         real.append(r)
         syn.append(s)
     with torch.no_grad():

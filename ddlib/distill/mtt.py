@@ -28,6 +28,8 @@ from ..version import __version__
 EXPERT_FORMAT = 1
 EXPERT_SEED = 7_000_000  # expert e's init, batches and augmentation are seeded by EXPERT_SEED + e
 
+UNCLIPPED = True   # [MTT code] the evaluation trains on the synthetic tensor as optimised, unclipped
+
 
 @dataclass(frozen=True)
 class Knobs:
@@ -46,8 +48,8 @@ class Knobs:
     dsa: bool = True            # [paper] DSA for experts and the student unroll
     experts: int = 2            # [scaled for CPU; paper: 100]
     train_epochs: int = 6       # expert epochs, checkpoints = train_epochs + 1 [scaled for CPU; paper: 50]
-    epoch_samples: int = 1280   # an expert "epoch" = this many samples seen; 0: one pass over the training split
-    #                             [scaled for CPU; paper: one pass (50,000 CIFAR-10 images)]
+    epoch_samples: int = 0      # an expert "epoch" = this many samples seen; 0: one pass over the training split
+    #                             [paper: one pass; issue 13: real passes, so M expert epochs are many real steps]
     batch_train: int = 256      # [paper] expert batch
 
     def validate(self):
@@ -99,7 +101,7 @@ def expert_key(ctx, k: Knobs) -> str:
              model=k.model, experts=k.experts, train_epochs=k.train_epochs, epoch_samples=k.epoch_samples,
              batch_train=k.batch_train, lr_teacher=k.lr_teacher, dsa=k.dsa, seed_base=EXPERT_SEED,
              device=torch.device(ctx.device).type, ddlib_version=__version__)
-    return f"{k.model}-{ctx.dataset}-{digest(d)}"
+    return f"{k.model}-{ctx.dataset}-{digest(d, distilled=True)}"
 
 
 def _train_expert(ctx, k: Knobs, e: int) -> torch.Tensor:

@@ -25,6 +25,7 @@ class Knobs:
     crops: int = 5             # [paper] random resized crops per image
     min_scale: float = 0.08    # [paper] RandomResizedCrop area range
     max_scale: float = 1.0     # [paper]
+    aspect: float = 1.0        # [RDED code] crops at aspect ratio (1, 1): RandomResizedCrop(ratio=(1, 1)) [issue 13]
     factor: int = 1            # [paper] crops per side of a stitched image: 1 at 32 px, 2 at 224 px
     teacher_model: str = ""    # the observer's architecture; "" = the run's teacher
     chunk: int = 2000          # [ours] observer batch size (memory only)
@@ -32,6 +33,8 @@ class Knobs:
     def validate(self):
         if self.pool < 1 or self.crops < 1 or self.factor < 1:
             raise DDLibError("rded: pool, crops and factor must be >= 1")
+        if not self.aspect > 0:
+            raise DDLibError(f"rded: aspect (crop width / height) must be > 0, got {self.aspect}")
         if not 0 < self.min_scale <= self.max_scale <= 1:
             raise DDLibError(f"rded: need 0 < min_scale <= max_scale <= 1, got {self.min_scale}, {self.max_scale}")
 
@@ -82,7 +85,8 @@ def distill(ctx, k: Knobs, pool: list | None = None) -> dict:
         if len(cand) < keep:
             raise DDLibError(f"rded: class {c} has {len(cand)} candidate images, fewer than IPC x factor^2 = {keep}")
         crops = augment.random_resized_crop(x_all[cand].repeat_interleave(k.crops, 0), g, (k.min_scale, k.max_scale),
-                                            size=size).view(len(cand), k.crops, *x_all.shape[1:2], *size)
+                                            (k.aspect, k.aspect), size=size).view(len(cand), k.crops,
+                                                                                  *x_all.shape[1:2], *size)
         flat = crops.flatten(0, 1)
         forwards += len(flat)
         loss = observer_loss(observer.model, flat, torch.full((len(flat),), c, device=flat.device), k.chunk)
