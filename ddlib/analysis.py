@@ -146,6 +146,12 @@ def equivalent(ci, margin: float = MARGIN) -> bool:
     return bool(np.isfinite(ci["hi"]) and ci["hi"] < margin)
 
 
+def within(ci, margin: float) -> bool:
+    """Two-sided equivalence: the whole 95% interval lies inside (-margin, +margin) (TOST at the 2.5% level each
+    side); False without an interval."""
+    return bool(np.isfinite(ci["lo"]) and np.isfinite(ci["hi"]) and -margin < ci["lo"] and ci["hi"] < margin)
+
+
 def verdict_status(outcomes: list, seeds: int) -> str:
     """The status from the points' outcomes: all hold, *reproduced*; some hold, *partly reproduced*; none holds and
     one is refuted, *not reproduced*; otherwise (every point open), *inconclusive*. Fewer than two seeds or no point:

@@ -140,3 +140,68 @@ def test_bad_parameters_fail_before_compute():
         with pytest.raises(DDLibError, match=needle) as e:
             Profile(**bad).check()
         assert "\n" not in str(e.value)
+
+
+# --- issue 13: the convergence gate and the published numbers -------------------------------------------------------
+
+def with_convergence(df, moves):
+    """``df`` plus the convergence gate's runs: each method's HL rows again, its validation accuracy moved by
+    ``moves[method]`` (0 by default) and a small per-seed wobble, as ``part`` 'converge'."""
+    hl = df[(df["arm"] == "HL") & (df["distill"] != "")].copy()
+    wobble = hl["seed"].map({0: 1, 1: -1, 2: 0.5, 3: -0.5, 4: 0}) * 0.001
+    hl["val_acc"] = hl["val_acc"] + hl["method"].map(lambda m: moves.get(m, 0.0)) + wobble
+    return pd.concat([df.assign(part="main"), hl.assign(part="converge")], ignore_index=True)
+
+
+def test_an_under_run_method_is_not_counted_as_failing_to_beat_random():
+    """DM's and DC's sets move by 3 points with twice the iterations: under-run, so (b) no longer holds; the rows
+    say why, with the numbers."""
+    df = with_convergence(planted({"rded": 0.03}, coreset_gain=0.06), {"dm": 0.03, "dc": -0.03})
+    p = params()
+    conv = ch.convergence_table(df, p).set_index("method")
+    assert not conv.loc["dm", "converged"] and not conv.loc["dc", "converged"] and conv.loc["mtt", "converged"]
+    assert conv.loc["dm", "diff_mean"] == pytest.approx(0.03, abs=1e-9) and "rded" not in conv.index  # RDED: none
+    assert conv.loc["mtt", "more_iterations"] == 2 * conv.loc["mtt", "iterations"]
+    main = df[df["part"] == "main"]
+    v = ch.verdict(df, ch.accuracy_table(main, p), p, conv=ch.convergence_table(df, p))
+    assert "(b) most other methods fail to beat random: open" in v["sentence"] and v["status"] == "inconclusive"
+    assert any("convergence gate, DM at IPC 10" in d and "under-run" in d for d in v["details"])
+    rows = ch.method_table(df, ch.accuracy_table(main, p), ch.convergence_table(df, p), p).set_index("method")
+    assert rows.loc["dm", "status"] == "under-run: inconclusive" and rows.loc["rded", "status"] == "beats random"
+    assert rows.loc["mtt", "status"] == "no convincing gain" and rows.loc["rded", "rded_minus"] == "–"
+    assert rows.loc["mtt", "coreset"] == "herding" and rows.loc["mtt", "coreset_minus"].startswith("+6.0")
+    calm = with_convergence(planted({"rded": 0.03}, coreset_gain=0.06), {})   # all converged: (b) holds again
+    assert ch.verdict(calm, ch.accuracy_table(main, p), p, conv=ch.convergence_table(calm, p))["status"] == \
+        "reproduced"
+
+
+def test_a_method_below_random_reads_so():
+    df = with_convergence(planted({"rded": 0.03, "dm": -0.05}, coreset_gain=0.06), {})
+    p = params()
+    rows = ch.method_table(df, ch.accuracy_table(df[df["part"] == "main"], p), ch.convergence_table(df, p), p)
+    assert rows.set_index("method").loc["dm", "status"] == "below random"
+
+
+def test_the_convergence_runs_double_each_iterative_methods_iterations():
+    p = Profile.load(REPO / "params" / "quick.yaml")
+    runs = ch.convergence_configs(p, 1.0)
+    assert {c.distill for c in runs} == {"dm", "dc", "mtt", "datm", "sre2l"}           # RDED does not iterate
+    for c in runs:
+        assert dict(c.distill_knobs)["iterations"] == 2 * p.distill_knobs[c.distill]["iterations"]
+        assert c.regime == "hl" and c.budget == p.budgets[0]
+    assert len(runs) == 5 * len(p.seeds) and not ch.convergence_configs(p.override(convergence_factor=0), 1.0)
+
+
+def test_published_numbers_are_shown_or_said_not_run_at_this_scale():
+    quick = Profile.load(REPO / "params" / "quick.yaml")
+    assert not ch.published_configs(quick, 1.0)
+    t = ch.published_table(planted({}), quick)
+    assert set(t.index.get_level_values("method")) == {"DC", "DM", "MTT", "DATM"}
+    assert t["check"].str.startswith("not run at this scale (dataset fashion_mnist").all()
+    paper = Profile.load(REPO / "params" / "paper.yaml")
+    runs = ch.published_configs(paper, 1.0)
+    assert {c.budget for c in runs if c.distill == "dc" and c.ipc == 10} == {300 * 10 * 10}   # DC's 300 epochs
+    rows = [dict(part="published", method=m, ipc=10, test_acc=acc / 100 + w, seed=s)
+            for m, acc in (("dc", 44.9 + 1.0), ("mtt", 65.3 - 5.0)) for s, w in ((0, 0.002), (1, -0.002))]
+    t = ch.published_table(pd.DataFrame(rows), paper.override(dd_ipcs=[10], methods=["dc", "mtt"]))
+    assert t.loc[(10, "DC"), "check"] == "within 3 points" and t.loc[(10, "MTT"), "check"] == "off by -5.0 points"

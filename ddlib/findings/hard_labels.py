@@ -9,12 +9,17 @@ coreset* of (budget, arm, IPC) is chapter 01's best non-random selector on VALID
 Reproduction criterion (revised in issue 12 to rest on positive evidence), per (budget, IPC) under HL:
 (a) RDED beats random: its gain's 95% interval lies above zero (holds) or below it (refuted);
 (b) most of the other DD methods do not: more than half of them are shown not to, by the equivalence test (gain's
-    upper bound under ``analysis.MARGIN``) (holds); at least half beat random with an interval above zero (refuted);
+    upper bound under ``analysis.MARGIN``) on a set that passed the convergence gate (holds); at least half beat
+    random with an interval above zero (refuted);
 (c) RDED trails the strongest coreset: coreset minus RDED, paired by seed, lies above zero (holds) or below
     (refuted).
 A point holds when all three hold and is refuted when one is (``analysis.both``); the status follows
-``analysis.verdict_status``, after the gate of :func:`gates` (one set per seed). Beside it, not part of it: RDED's easy-patch bias, measured with a score RDED did not
-optimise (:data:`BIAS_SCORE`, the scoring run's EL2N; RDED picks crops by the teacher's loss), with intervals over
+``analysis.verdict_status``, after the gate of :func:`gates` (one set per seed). The convergence gate [issue 13]:
+each iterative method's set is distilled again with ``convergence_factor`` x its iterations; unless its HL
+validation accuracy moves by less than CONVERGENCE_POINTS (paired interval), its row reads *under-run:
+inconclusive* (:func:`method_table`). Where the profile runs the published protocol, ours stands beside each paper's
+Table 1 (:func:`published_table`). Beside the verdict, not part of it: RDED's easy-patch bias, measured with a score
+RDED did not optimise (:data:`BIAS_SCORE`, the scoring run's EL2N; RDED picks crops by the teacher's loss), with intervals over
 seeds, one RDED set per seed; and each method's share of its SL+KD lead over random that survives under HL
 (DD-Ranking's idea).
 """
@@ -29,7 +34,7 @@ import torch
 from .. import data, distill as distillers, profile as prof, select
 from ..analysis import MARGIN, best_on_validation, both, by_seed, equivalent, fmt, gain_table, gate, gate_text, \
     gated, key_number, label_arms, outcome, paired_difference, points_text, power_text, survival_table, t_interval, \
-    verdict_status
+    verdict_status, within
 from ..experiment import sweep, unique
 from ..profile import Profile
 from .label_regimes import coresets
@@ -42,6 +47,17 @@ CLAIM = ("Under hard labels most DD methods fail to beat a random subset of the 
 EASY_METHOD = "rded"
 BIAS_SCORE = "el2n"   # [issue 12] the easy-patch bias read with a score RDED did not optimise (it minimises the
                       # teacher's loss when it picks crops): the EL2N of chapter 01's first scoring run
+CONVERGENCE_POINTS = 0.01   # [issue 13] converged: convergence_factor x the iterations moves the set's HL validation
+                            # accuracy by less than 1 point (the paired interval inside +-1 point)
+# [issue 13] HL test accuracy (%) in each method's own paper, Table 1: CIFAR-10, ConvNet-3 width 128, the method's
+# own evaluation (its student trained for EVAL_EPOCHS on the set, SGD 0.01, DSA). MTT and DATM whiten with ZCA;
+# ddlib does not. Zhao et al. 2021 (DC), Zhao & Bilen 2023 (DM), Cazenavette et al. 2022 (MTT), Guo et al. 2024
+# (DATM).
+PUBLISHED_HL = {"dc": {1: 28.3, 10: 44.9, 50: 53.9}, "dm": {1: 26.0, 10: 48.9, 50: 63.0},
+                "mtt": {1: 46.3, 10: 65.3, 50: 71.6}, "datm": {1: 46.9, 10: 66.8, 50: 76.1}}
+PUBLISHED_PROTOCOL = {"dataset": "cifar10", "model": "convnet3-w128-instancenorm"}
+EVAL_EPOCHS = {"dc": 300, "dm": 1000, "mtt": 1000, "datm": 1000}   # [each method's code: epoch_eval_train]
+PUBLISHED_POINTS = 0.03     # [issue 13] ours within 3 points of the published number
 
 
 tune = prof.kd_temperature      # the KD temperature chosen on validation (chapter 02's runs)
@@ -68,8 +84,40 @@ def configs(p: Profile, temperature: float) -> list:
     return unique(out)
 
 
+def convergence_configs(p: Profile, temperature: float) -> list:
+    """The convergence gate's runs [issue 13]: every iterative method's set distilled with ``convergence_factor`` x
+    its iterations, under HL at the first budget, every IPC and seed (the 1x runs are in :func:`configs`)."""
+    if not p.convergence_factor:
+        return []
+    return [prof.distilled_run(p, m, temperature, iterations_factor=p.convergence_factor, ipc=ipc,
+                               **prof.arm("HL"), budget=p.budgets[0], seed=s)
+            for m in p.methods if prof.iterative(m) for ipc in p.dd_ipcs for s in p.seeds]
+
+
+def published_protocol(p: Profile) -> bool:
+    """Does this profile run the published tables' protocol (their dataset and network)?"""
+    return all(getattr(p, k) == v for k, v in PUBLISHED_PROTOCOL.items())
+
+
+def published_configs(p: Profile, temperature: float) -> list:
+    """HL runs at each method's own evaluation length (EVAL_EPOCHS over its set) where the profile runs the
+    published protocol; none otherwise."""
+    if not published_protocol(p):
+        return []
+    classes = data.load(p.dataset, p.val_per_class).num_classes
+    return [prof.distilled_run(p, m, temperature, ipc=ipc, **prof.arm("HL"),
+                               budget=EVAL_EPOCHS[m] * ipc * classes, seed=s)
+            for m in p.methods if m in PUBLISHED_HL for ipc in p.dd_ipcs if ipc in PUBLISHED_HL[m] for s in p.seeds]
+
+
 def run(p: Profile, temperature: float, progress: bool = True) -> pd.DataFrame:
-    df = label_arms(sweep(configs(p, temperature), progress=progress, desc="re-evaluation runs", store=p.store))
+    """The sweep's rows; ``part`` says which: ``main``, ``converge`` (the convergence gate's runs) or
+    ``published`` (the published protocol's)."""
+    parts = {"main": configs(p, temperature), "converge": convergence_configs(p, temperature),
+             "published": published_configs(p, temperature)}
+    cfgs = [c for part in parts.values() for c in part]
+    df = label_arms(sweep(cfgs, progress=progress, desc="re-evaluation runs", store=p.store))
+    df["part"] = [name for name, part in parts.items() for _ in part]
     df["method"] = [d if isinstance(d, str) and d else s for d, s in zip(df["distill"].fillna(""), df["select"])]
     return df
 
@@ -195,6 +243,112 @@ def _name(m: str) -> str:
     return distillers.NAMES.get(m, m)
 
 
+def _part(df: pd.DataFrame, name: str) -> pd.DataFrame:
+    """The rows of one part of the sweep (:func:`run`); a table without a ``part`` column is all ``main``."""
+    if "part" not in df:
+        return df if name == "main" else df.iloc[:0]
+    return df[df["part"] == name]
+
+
+def convergence_table(df: pd.DataFrame, p: Profile) -> pd.DataFrame:
+    """Per (IPC, iterative method): the HL validation accuracy of its set at 1x and at ``convergence_factor`` x the
+    iterations (first budget), their paired difference and whether it lies inside +-CONVERGENCE_POINTS
+    (``converged``). Empty when the gate is off."""
+    conv, main, rows = _part(df, "converge"), _part(df, "main"), []
+    if conv.empty:
+        return pd.DataFrame()
+    b = p.budgets[0]
+    for ipc in p.dd_ipcs:
+        for m in p.methods:
+            if not prof.iterative(m):
+                continue
+            base = by_seed(main, "val_acc", method=m, budget=b, arm="HL", ipc=ipc)
+            more = by_seed(conv, "val_acc", method=m, budget=b, arm="HL", ipc=ipc)
+            if not base or not more:
+                continue
+            d = paired_difference(more, base)
+            iters = distillers.make_knobs(m, prof.distill_knobs(p, m, ipc)).iterations
+            rows.append(dict(ipc=ipc, method=m, iterations=iters, more_iterations=iters * p.convergence_factor,
+                             val_1x=float(np.mean(list(base.values()))), val_more=float(np.mean(list(more.values()))),
+                             **{f"diff_{k}": v for k, v in d.items()}, converged=within(d, CONVERGENCE_POINTS)))
+    return pd.DataFrame(rows)
+
+
+def under_run(conv: pd.DataFrame, ipc) -> set:
+    """The methods whose set at ``ipc`` fails the convergence gate."""
+    if conv.empty:
+        return set()
+    return set(conv[(conv["ipc"] == ipc) & ~conv["converged"]]["method"])
+
+
+def convergence_for_page(conv: pd.DataFrame) -> pd.DataFrame:
+    if conv.empty:
+        return conv
+    return pd.DataFrame({
+        "IPC": conv["ipc"], "method": conv["method"].map(_name), "iterations": conv["iterations"],
+        "HL val. accuracy": conv["val_1x"].map(lambda v: f"{v * 100:.1f}"),
+        "more iterations": conv["more_iterations"],
+        "HL val. accuracy, more": conv["val_more"].map(lambda v: f"{v * 100:.1f}"),
+        "change (points)": [points_text(r["diff_mean"], r["diff_lo"], r["diff_hi"]) for _, r in conv.iterrows()],
+        "gate": conv["converged"].map(lambda c: "converged" if c else "under-run: inconclusive"),
+    }).set_index(["IPC", "method"])
+
+
+def method_table(df: pd.DataFrame, table: pd.DataFrame, conv: pd.DataFrame, p: Profile) -> pd.DataFrame:
+    """Each method's own verdict under HL, per (budget, IPC) [issue 13]: its gain over random; RDED minus it and the
+    strongest coreset minus it (paired by seed); and its row status: *under-run: inconclusive* (convergence gate
+    failed), *beats random* (gain's interval above zero), *below random* (under zero), *no convincing gain* (the
+    equivalence test: upper bound under MARGIN), else *open*."""
+    main, rows = _part(df, "main"), []
+    for b in p.budgets:
+        for ipc in p.dd_ipcs:
+            core = strongest_coreset(main, p, b, "HL", ipc)
+            short = under_run(conv, ipc) if b == p.budgets[0] else set()
+            hl = table[(table["budget"] == b) & (table["arm"] == "HL") & (table["ipc"] == ipc)]
+            for _, r in hl[hl["kind"] == "distilled"].iterrows():
+                m = r["method"]
+                gain = dict(mean=r["gain"], lo=r["gain_lo"], hi=r["gain_hi"], n=r["gain_n"])
+                mine = by_seed(main, method=m, budget=b, arm="HL", ipc=ipc)
+                vs = {}
+                for other, col in ((EASY_METHOD, "rded_minus"), (core, "coreset_minus")):
+                    if other and other != m and other in set(main["method"]):
+                        vs[col] = paired_difference(by_seed(main, method=other, budget=b, arm="HL", ipc=ipc), mine)
+                status = ("under-run: inconclusive" if m in short else "beats random" if outcome(gain) == "holds"
+                          else "below random" if outcome(gain) == "refuted" else
+                          "no convincing gain" if equivalent(gain) else "open")
+                rows.append(dict(budget=b, ipc=ipc, method=m, gain=points_text(gain["mean"], gain["lo"], gain["hi"]),
+                                 rded_minus=points_text(*(vs["rded_minus"][k] for k in ("mean", "lo", "hi")))
+                                 if "rded_minus" in vs else "–",
+                                 coreset=core or "–",
+                                 coreset_minus=points_text(*(vs["coreset_minus"][k] for k in ("mean", "lo", "hi")))
+                                 if "coreset_minus" in vs else "–", status=status))
+    return pd.DataFrame(rows)
+
+
+def published_table(df: pd.DataFrame, p: Profile) -> pd.DataFrame:
+    """Ours beside the published HL accuracy of each method and IPC in PUBLISHED_HL [issue 13]: where the profile
+    runs the published protocol, our mean test accuracy at the method's own evaluation length and whether it lies
+    within PUBLISHED_POINTS; otherwise *not run at this scale* with the reason."""
+    pub, rows = _part(df, "published"), []
+    reason = ", ".join(f"{k} {getattr(p, k)} (published: {v})" for k, v in PUBLISHED_PROTOCOL.items()
+                       if getattr(p, k) != v)
+    for ipc in p.dd_ipcs:
+        for m in p.methods:
+            if ipc not in PUBLISHED_HL.get(m, {}):
+                continue
+            theirs = PUBLISHED_HL[m][ipc]
+            ours = pub[(pub["method"] == m) & (pub["ipc"].astype(str) == str(ipc))]["test_acc"] if len(pub) else []
+            if len(ours):
+                ci = t_interval(ours)
+                off = ci["mean"] * 100 - theirs
+                check = "within 3 points" if abs(off) <= PUBLISHED_POINTS * 100 else f"off by {off:+.1f} points"
+                rows.append(dict(IPC=ipc, method=_name(m), published=f"{theirs:.1f}", ours=fmt(ci), check=check))
+            else:
+                rows.append(dict(IPC=ipc, method=_name(m), published=f"{theirs:.1f}", ours="–",
+                                 check=f"not run at this scale ({reason})"))
+    return pd.DataFrame(rows).set_index(["IPC", "method"]) if rows else pd.DataFrame()
+
+
 def gates(df: pd.DataFrame, p: Profile) -> list:
     """The sets vary with the seed (``distill_seed`` is null: one set per seed). With one set per method, trained with
     every seed (the DD convention), each method's gain over random holds the luck of one draw: DC, DM and MTT start
@@ -216,9 +370,13 @@ def gates(df: pd.DataFrame, p: Profile) -> list:
     return out
 
 
-def verdict(df: pd.DataFrame, table: pd.DataFrame, p: Profile, bias: pd.DataFrame | None = None) -> dict:
+def verdict(df: pd.DataFrame, table: pd.DataFrame, p: Profile, bias: pd.DataFrame | None = None,
+            conv: pd.DataFrame | None = None) -> dict:
     """Apply the criterion of the module docstring at every (budget, IPC); say plainly which methods beat random
-    under HL and which are shown not to, with intervals."""
+    under HL and which are shown not to, with intervals. A method that fails the convergence gate (``conv``,
+    :func:`convergence_table`) is never counted as shown not to beat random: an under-run set proves nothing."""
+    df = _part(df, "main")
+    conv = pd.DataFrame() if conv is None else conv
     others = [m for m in p.methods if m != EASY_METHOD]
     details, key, outcomes, power = [], [], [], ""
     names = {"a": "RDED beats random", "b": "most other methods fail to beat random",
@@ -233,7 +391,8 @@ def verdict(df: pd.DataFrame, table: pd.DataFrame, p: Profile, bias: pd.DataFram
             gain = {m: dict(mean=g[m]["gain"], lo=g[m]["gain_lo"], hi=g[m]["gain_hi"], n=g[m]["gain_n"])
                     for m in p.methods if m in g}
             beats = [m for m in gain if outcome(gain[m]) == "holds"]
-            shown_not = [m for m in others if m in gain and equivalent(gain[m])]
+            short = under_run(conv, ipc) if b == p.budgets[0] else set()
+            shown_not = [m for m in others if m in gain and equivalent(gain[m]) and m not in short]
             present = [m for m in others if m in gain]
             sub = {"b": "holds" if present and len(shown_not) > len(present) / 2 else
                    "refuted" if present and sum(m in beats for m in present) >= len(present) / 2 else "open"}
@@ -254,7 +413,10 @@ def verdict(df: pd.DataFrame, table: pd.DataFrame, p: Profile, bias: pd.DataFram
             gains = "; ".join(f"{_name(m)} {points_text(v['mean'], v['lo'], v['hi'])}" for m, v in gain.items())
             txt = (f"{lead}IPC {ipc} under HL: {outcomes[-1]}. Gain over random in accuracy points (95% interval): "
                    f"{gains}. Beat random: {', '.join(map(_name, beats)) if beats else 'none'}; shown not to "
-                   f"(upper bound under {MARGIN * 100:g} point): {', '.join(map(_name, shown_not)) or 'none'}. "
+                   f"(upper bound under {MARGIN * 100:g} point, and converged): "
+                   f"{', '.join(map(_name, shown_not)) or 'none'}"
+                   + (f"; under-run (convergence gate failed): {', '.join(map(_name, sorted(short)))}" if short
+                      else "") + ". "
                    + "; ".join(f"({k}) {names[k]}: {sub[k]}" for k in subs_seen))
             if trail is not None:
                 txt += f" (coreset {core} minus RDED {points_text(trail['mean'], trail['lo'], trail['hi'])})"
@@ -265,7 +427,11 @@ def verdict(df: pd.DataFrame, table: pd.DataFrame, p: Profile, bias: pd.DataFram
     if not outcomes:
         return dict(status="inconclusive", sentence="The sweep has no HL results.", details=[], key_numbers=[])
     checks = gates(df, p)
-    details = [gate_text(g) for g in checks] + details
+    conv_lines = [f"convergence gate, {_name(r['method'])} at IPC {r['ipc']}: {r['iterations']:,} -> "
+                  f"{r['more_iterations']:,} iterations moves its HL validation accuracy by "
+                  f"{points_text(r['diff_mean'], r['diff_lo'], r['diff_hi'])} points: "
+                  f"{'converged' if r['converged'] else 'under-run, inconclusive'}" for _, r in conv.iterrows()]
+    details = [gate_text(g) for g in checks] + conv_lines + details
     status = verdict_status(outcomes, len(p.seeds))
     beaters = sorted({m for m in p.methods for _, r in table[(table["arm"] == "HL") & (table["method"] == m)].iterrows()
                       if np.isfinite(r["gain_lo"]) and r["gain_lo"] > 0})
@@ -290,9 +456,12 @@ def verdict(df: pd.DataFrame, table: pd.DataFrame, p: Profile, bias: pd.DataFram
 
 
 def analyse(df: pd.DataFrame, p: Profile) -> dict:
-    table = accuracy_table(df, p)
-    picks = picks_difficulty(df, p)
+    main = _part(df, "main")
+    table = accuracy_table(main, p)
+    picks = picks_difficulty(main, p)
     bias = easy_bias(picks) if not picks.empty else pd.DataFrame()
     survival = survival_table(table, [a for a in p.dd_arms if a != "HL"], ("budget", "ipc"))
-    return dict(table=table, ranks=ranking(table), survival=survival, picks=picks, bias=bias,
-                verdict=verdict(df, table, p, bias))
+    conv = convergence_table(df, p)
+    return dict(table=table, ranks=ranking(table), survival=survival, picks=picks, bias=bias, convergence=conv,
+                methods=method_table(df, table, conv, p), published=published_table(df, p),
+                verdict=verdict(df, table, p, bias, conv))
