@@ -26,9 +26,7 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn.functional as F
 
-from .. import augment
 from ..errors import DDLibError
-from ..train import batch_indices
 from . import mtt
 from .mtt import Flat, expert_trajectories
 
@@ -171,20 +169,6 @@ def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tens
     return -(target * F.log_softmax(logits, dim=1)).sum(1).mean()
 
 
-def _match(f: Flat, start, target, x, p, lr, steps: int, batch: int, g, dsa: bool, create_graph: bool):
-    """Unroll a student from ``start`` for ``steps`` SGD steps on minibatches of (x, p), p the soft targets;
-    return ||theta_N - target||^2 / ||start - target||^2 (the code's two means over parameters cancel)."""
-    theta = start.detach().clone().requires_grad_(True)
-    for idx in batch_indices(len(x), batch, steps, g):
-        xb = augment.dsa(x[idx], g) if dsa else x[idx]
-        loss = soft_cross_entropy(f(theta, xb), p[idx])
-        (grad,) = torch.autograd.grad(loss, theta, create_graph=create_graph)
-        theta = theta - lr * grad
-        if not create_graph:
-            theta = theta.detach().requires_grad_(True)
-    return ((theta - target) ** 2).sum() / ((start - target) ** 2).sum()
-
-
 def distill(ctx, k: Knobs) -> dict:
     traj, info = expert_trajectories(ctx, mtt_knobs(k))
     x, y, logits, init_info = init_images_and_labels(ctx, k, traj)
@@ -207,8 +191,8 @@ def distill(ctx, k: Knobs) -> dict:
         lo, hi = window(k, it)
         t = lo + int(torch.randint(hi - lo + 1, (1,), generator=g, device=g.device))
         starts[t] += 1
-        loss = _match(f, traj[e, t], traj[e, t + k.expert_epochs], x, F.softmax(logits, dim=1), lr, k.syn_steps,
-                      batch, g, k.dsa, True)
+        loss = mtt.match(f, traj[e, t], traj[e, t + k.expert_epochs], x, F.softmax(logits, dim=1), lr,
+                         k.syn_steps, batch, g, k.dsa, True, soft_cross_entropy)
         for opt in (opt_img, opt_lr, opt_y):
             opt.zero_grad(set_to_none=True)
         loss.backward(inputs=[x, lr, logits])
@@ -238,6 +222,7 @@ def objective(ctx, k: Knobs, x: torch.Tensor, y: torch.Tensor, probes: int = 3) 
     total = 0.0
     for i in range(probes):
         e, t = i % len(traj), k.min_start_epoch + round(i * span / max(1, probes - 1))
-        total += float(_match(f, traj[e, t], traj[e, t + k.expert_epochs], x.detach(), p.detach(), k.lr_teacher,
-                              k.syn_steps, batch, ctx.generator(10_000_000 + i), False, False).detach())
+        total += float(mtt.match(f, traj[e, t], traj[e, t + k.expert_epochs], x.detach(), p.detach(),
+                                 k.lr_teacher, k.syn_steps, batch, ctx.generator(10_000_000 + i), False, False,
+                                 soft_cross_entropy).detach())
     return total / probes

@@ -162,14 +162,14 @@ def prepare(ctx, k: Knobs) -> None:
 
 # --- the matching loss ---------------------------------------------------------------------------------------
 
-def _match(f: Flat, start: torch.Tensor, target: torch.Tensor, x, y, lr, steps: int, batch: int, g,
-           dsa: bool, create_graph: bool) -> torch.Tensor:
-    """Unroll a student from ``start`` for ``steps`` SGD steps on minibatches of (x, y); return
-    ||theta_N - target||^2 / ||start - target||^2."""
+def match(f: Flat, start: torch.Tensor, target: torch.Tensor, x, y, lr, steps: int, batch: int, g,
+          dsa: bool, create_graph: bool, loss=F.cross_entropy) -> torch.Tensor:
+    """Unroll a student from ``start`` for ``steps`` SGD steps of ``loss(logits, y[batch])`` on minibatches of
+    (x, y) (DATM: soft targets and a soft cross-entropy); return ||theta_N - target||^2 / ||start - target||^2."""
     theta = start.detach().clone().requires_grad_(True)
     for idx in batch_indices(len(x), batch, steps, g):
         xb = augment.dsa(x[idx], g) if dsa else x[idx]
-        ce = F.cross_entropy(f(theta, xb), y[idx])
+        ce = loss(f(theta, xb), y[idx])
         (grad,) = torch.autograd.grad(ce, theta, create_graph=create_graph)
         theta = theta - lr * grad
         if not create_graph:
@@ -191,7 +191,7 @@ def distill(ctx, k: Knobs) -> dict:
     for _ in range(k.iterations):
         e = int(torch.randint(len(traj), (1,), generator=g, device=g.device))
         t = int(torch.randint(k.max_start_epoch + 1, (1,), generator=g, device=g.device))
-        loss = _match(f, traj[e, t], traj[e, t + k.expert_epochs], x, y, lr, k.syn_steps, batch, g, k.dsa, True)
+        loss = match(f, traj[e, t], traj[e, t + k.expert_epochs], x, y, lr, k.syn_steps, batch, g, k.dsa, True)
         opt_img.zero_grad(set_to_none=True)
         opt_lr.zero_grad(set_to_none=True)
         loss.backward(inputs=[x, lr])
@@ -214,6 +214,6 @@ def objective(ctx, k: Knobs, x: torch.Tensor, y: torch.Tensor, probes: int = 3) 
     total = 0.0
     for i in range(probes):
         e, t = i % len(traj), round(i * k.max_start_epoch / max(1, probes - 1))
-        total += float(_match(f, traj[e, t], traj[e, t + k.expert_epochs], x.detach(), y, k.lr_teacher,
+        total += float(match(f, traj[e, t], traj[e, t + k.expert_epochs], x.detach(), y, k.lr_teacher,
                               k.syn_steps, batch, ctx.generator(10_000_000 + i), False, False).detach())
     return total / probes

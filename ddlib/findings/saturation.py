@@ -4,7 +4,8 @@ of any size comes close to the full training set trained with the same budget; u
 Reproduction criterion (revised in issue 12 to rest on intervals): at every budget and every IPC >= ``min_ipc``,
 the SL+KD ratio acc(IPC)/acc(full), paired by seed, has its 95% interval above ``threshold``, and exceeds the HL
 ratio and the HL (AdamW) ratio (paired intervals of the differences above zero; the regimes share one recipe, SGD,
-and the second comparison checks the verdict against the soft-label papers' optimiser). A point is refuted where one of these intervals lies wholly on the wrong side.
+and the second comparison checks the verdict against the soft-label papers' optimiser). A point is refuted where
+one of these intervals lies wholly on the wrong side.
 
 Gates (issue 12), checked before the verdict: (1) the teacher's labels carry usable information: full-data SL+KD
 beats full-data HL at the verdict budget (paired interval above zero); (2) the full-data reference is at its
