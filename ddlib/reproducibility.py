@@ -45,7 +45,8 @@ def chapter_keys(profile: str) -> dict:
 
 def why_not_eligible(record: dict) -> str | None:
     """Why a stored run is left out of the spot check, or None: its set is a file (a user's, or chapter 06's copy
-    of a cached set), its distilled set took longer than ELIGIBLE_INPUT_S to make, it ran on a device this machine
+    of a cached set), its distilled set took longer than ELIGIBLE_INPUT_S to make or reads expert trajectories
+    (trained once, for minutes, and not counted in the set's time), it ran on a device this machine
     lacks (GPU reruns are compared on a GPU), or it was made on the CPU outside a sweep's one-thread workers (the
     recheck makes runs as a sweep does, and the thread count changes the last digits)."""
     config = record.get("config") or {}
@@ -53,6 +54,8 @@ def why_not_eligible(record: dict) -> str | None:
         return "trains on a set file"
     if (record.get("distill_wall_s") or 0) > ELIGIBLE_INPUT_S:
         return f"its distilled set took {record['distill_wall_s']:.0f} s to make"
+    if "expert_train_samples" in (record.get("distill_compute") or {}):
+        return "its set reads expert trajectories (MTT's, DATM's), minutes to train from scratch"
     if str(record.get("device", "cpu")).startswith("cuda") and not torch.cuda.is_available():
         return "ran on a GPU"
     if str(record.get("device", "cpu")) == "cpu" and record.get("cpu_threads") != 1:

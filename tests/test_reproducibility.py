@@ -73,6 +73,8 @@ def test_runs_on_files_and_slow_sets_are_left_out_and_counted(store):
     assert "took 600 s" in rep.why_not_eligible({"config": {}, "distill_wall_s": 600.0})
     assert rep.why_not_eligible({"config": {}, "distill_wall_s": 10.0, "device": "cpu", "cpu_threads": 1}) is None
     assert "outside a sweep" in rep.why_not_eligible({"config": {}, "device": "cpu", "cpu_threads": 2})
+    assert "expert trajectories" in rep.why_not_eligible({"config": {}, "distill_wall_s": 10.0,
+                                                          "distill_compute": {"expert_train_samples": 100}})
     key = store["keys"][0]
     path = store["runs"] / f"{key}.json"
     path.write_text(json.dumps(dict(json.loads(path.read_text()), distill_wall_s=900.0)))
