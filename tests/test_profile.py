@@ -261,3 +261,21 @@ def test_the_temperature_is_chosen_on_validation(monkeypatch):
     assert all(c.ipc == "full" and c.regime == "slkd" and c.budget == 3200 and c.seed == P.seeds[0] for c in cfgs)
     calls.clear()
     assert prof.tune_temperature(P.override(temperatures=[2]), 3200)[0] == 2.0 and not calls   # nothing to choose
+
+
+def test_published_settings_by_ipc_override_the_methods_knobs_and_bad_ones_fail_first():
+    """params/paper.yaml holds every method's published iterations [issue 13]; per-IPC settings win at their IPC."""
+    paper = Profile.load(REPO / "params" / "paper.yaml").check()
+    its = {m: prof.distill_knobs(paper, m, 10).get("iterations") for m in ("dc", "dm", "mtt", "datm", "sre2l")}
+    assert its == {"dc": 1000, "dm": 20000, "mtt": 5000, "datm": 10000, "sre2l": 1000}
+    assert [prof.distill_knobs(paper, "mtt", ipc)["syn_steps"] for ipc in (1, 10)] == [50, 30]
+    assert prof.distill_knobs(paper, "mtt", 10)["max_start_epoch"] == 20
+    run = prof.distilled_run(paper, "mtt", ipc=50, regime="hl", budget=100, seed=0)
+    assert dict(run.distill_knobs)["max_start_epoch"] == 40
+    doubled = prof.distilled_run(paper, "dm", iterations_factor=2, ipc=10, regime="hl", budget=100, seed=0)
+    assert dict(doubled.distill_knobs)["iterations"] == 40000 and doubled.key() != \
+        prof.distilled_run(paper, "dm", ipc=10, regime="hl", budget=100, seed=0).key()
+    assert prof.iterative("dm") and not prof.iterative("rded")
+    one_line_error(lambda: paper.override(distill_knobs_by_ipc={"mtt": {10: {"syn_stepz": 3}}}).check(), "syn_stepz")
+    one_line_error(lambda: paper.override(distill_knobs_by_ipc={"mtt": {"ten": {}}}).check(), "not an IPC")
+    one_line_error(lambda: paper.override(convergence_factor=1).check(), "convergence_factor")
