@@ -64,10 +64,16 @@ tune = prof.kd_temperature      # the KD temperature chosen on validation (chapt
 
 
 def knobs_table(p: Profile) -> pd.DataFrame:
-    """Every method's knobs as this run uses them (one column per method, values as written)."""
-    cols = {distillers.NAMES[m]: {k: str(v) for k, v in
-                                  asdict(distillers.make_knobs(m, prof.distill_knobs(p, m))).items()}
-            for m in p.methods}
+    """Every method's knobs as this run uses them (one column per method, values as written; one per method and
+    IPC where the profile's settings change with the IPC, as the paper profile's published ones do)."""
+    cols = {}
+    for m in p.methods:
+        by_ipc = {ipc: {k: str(v) for k, v in asdict(distillers.make_knobs(m, prof.distill_knobs(p, m, ipc))).items()}
+                  for ipc in p.dd_ipcs}
+        if all(v == by_ipc[p.dd_ipcs[0]] for v in by_ipc.values()):
+            cols[distillers.NAMES[m]] = by_ipc[p.dd_ipcs[0]]
+        else:
+            cols.update({f"{distillers.NAMES[m]}, IPC {ipc}": v for ipc, v in by_ipc.items()})
     return pd.DataFrame(cols).fillna("")
 
 
