@@ -304,7 +304,8 @@ def method_table(df: pd.DataFrame, table: pd.DataFrame, conv: pd.DataFrame, p: P
     """Each method's own verdict under HL, per (budget, IPC) [issue 13]: its gain over random; RDED minus it and the
     strongest coreset minus it (paired by seed); and its row status: *under-run: inconclusive* (convergence gate
     failed), *beats random* (gain's interval above zero), *below random* (under zero), *no convincing gain* (the
-    equivalence test: upper bound under MARGIN), else *open*."""
+    equivalence test: upper bound under MARGIN), else *open*; an under-run set that already beats random says
+    so."""
     main, rows = _part(df, "main"), []
     for b in p.budgets:
         for ipc in p.dd_ipcs:
@@ -319,9 +320,11 @@ def method_table(df: pd.DataFrame, table: pd.DataFrame, conv: pd.DataFrame, p: P
                 for other, col in ((EASY_METHOD, "rded_minus"), (core, "coreset_minus")):
                     if other and other != m and other in set(main["method"]):
                         vs[col] = paired_difference(by_seed(main, method=other, budget=b, arm="HL", ipc=ipc), mine)
-                status = ("under-run: inconclusive" if m in short else "beats random" if outcome(gain) == "holds"
-                          else "below random" if outcome(gain) == "refuted" else
-                          "no convincing gain" if equivalent(gain) else "open")
+                status = ("beats random" if outcome(gain) == "holds" else "below random"
+                          if outcome(gain) == "refuted" else "no convincing gain" if equivalent(gain) else "open")
+                if m in short:      # more iterations may still move it; a gain already above random is said so
+                    status = "under-run: inconclusive" + (" (already above random)" if status == "beats random"
+                                                          else "")
                 rows.append(dict(budget=b, ipc=ipc, method=m, gain=points_text(gain["mean"], gain["lo"], gain["hi"]),
                                  rded_minus=points_text(*(vs["rded_minus"][k] for k in ("mean", "lo", "hi")))
                                  if "rded_minus" in vs else "–",
