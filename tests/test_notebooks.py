@@ -129,8 +129,12 @@ def check_label_regimes_rows(df, p):
 
 def check_hard_labels_rows(df, p):
     mod = CHAPTERS["03_hard_label_reevaluation"]
-    assert len(df) == len(mod.configs(p, float(df["temperature"].iloc[0])))
+    t = float(df["temperature"].iloc[0])
+    parts = {"main": mod.configs(p, t), "converge": mod.convergence_configs(p, t),
+             "published": mod.published_configs(p, t)}
+    assert df["part"].value_counts().to_dict() == {k: len(v) for k, v in parts.items() if v}
     assert set(df["method"]) == set(p.selectors) | set(p.methods)
+    df = df[df["part"] == "main"]
     distilled = df[df["method"].isin(p.methods)]
     assert len(distilled) == len(p.methods) * len(p.dd_ipcs) * len(p.dd_arms) * len(p.seeds) * len(p.budgets)
     assert distilled["synset_key"].notna().all() and (distilled["distill_wall_s"] > 0).all()
