@@ -72,6 +72,20 @@ def isolated(tmp_path, monkeypatch, fresh_caches):
     return {"cache": cache, "results": results, "tmp": tmp_path}
 
 
+@pytest.fixture
+def experts_trained(monkeypatch):
+    """The indices of the MTT experts trained during the test (a list the test may clear): a cache hit trains
+    none. MTT and DATM share them."""
+    from ddlib.distill import mtt
+    trained, real_train = [], mtt._train_expert
+
+    def counting(c, k, e):
+        trained.append(e)
+        return real_train(c, k, e)
+    monkeypatch.setattr(mtt, "_train_expert", counting)
+    return trained
+
+
 def subprocess_env(cache, results, **extra) -> dict:
     """The environment for a ddlib subprocess: this one's, with its own cache/results and one thread."""
     env = dict(os.environ, DDLIB_CACHE=str(cache), DDLIB_RESULTS=str(results), OMP_NUM_THREADS=str(THREADS),

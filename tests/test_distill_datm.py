@@ -70,15 +70,8 @@ def test_objective_goes_down_and_labels_move():
     assert not torch.equal(other_x, x0)
 
 
-def test_datm_and_mtt_share_one_expert_cache(monkeypatch):
-    trained = []
-    real_train = mtt._train_expert
-
-    def counting(c, kk, e):
-        trained.append(e)
-        return real_train(c, kk, e)
-
-    monkeypatch.setattr(mtt, "_train_expert", counting)
+def test_datm_and_mtt_share_one_expert_cache(experts_trained):
+    trained = experts_trained
     c = ctx(ipc=1, seed=3)
     k = D.make_knobs("datm", dict(TINY, lr_teacher=0.05))    # a recipe no other test uses
     mk = D.make_knobs("mtt", dict(RECIPE, lr_teacher=0.05, max_start_epoch=1))

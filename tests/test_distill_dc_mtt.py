@@ -75,16 +75,9 @@ def test_dc_loops_follow_the_paper_and_scale():
     assert dc.loops(10, dc.Knobs(outer_loop=3, inner_loop=4)) == (3, 4)
 
 
-def test_mtt_experts_are_cached_shared_and_rebuilt_when_half_written(monkeypatch):
+def test_mtt_experts_are_cached_shared_and_rebuilt_when_half_written(experts_trained):
     k = D.make_knobs("mtt", TINY["mtt"])
-    trained = []
-    real_train = mtt._train_expert
-
-    def counting(c, kk, e):
-        trained.append(e)
-        return real_train(c, kk, e)
-
-    monkeypatch.setattr(mtt, "_train_expert", counting)
+    trained = experts_trained
     c = ctx(ipc=3, seed=5)                         # the IPC and seed do not enter the expert key
     folder = cache_dir() / "experts" / mtt.expert_key(c, k)
     assert mtt.expert_key(c, k) == mtt.expert_key(ctx(ipc=1, seed=0), k)

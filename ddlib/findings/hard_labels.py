@@ -32,9 +32,9 @@ import pandas as pd
 import torch
 
 from .. import data, distill as distillers, profile as prof, select
-from ..analysis import MARGIN, best_on_validation, both, by_seed, equivalent, fmt, gain_table, gate, gate_text, \
-    gated, key_number, label_arms, outcome, paired_difference, points_text, power_text, survival_table, t_interval, \
-    verdict_status, within
+from ..analysis import MARGIN, best_on_validation, both, by_seed, ci_text, equivalent, fmt, gain_table, gate, \
+    gate_text, gated, key_number, label_arms, outcome, paired_difference, points_text, power_text, survival_table, \
+    t_interval, verdict_status, within
 from ..experiment import sweep, unique
 from ..profile import Profile
 from .label_regimes import coresets
@@ -316,21 +316,16 @@ def method_table(df: pd.DataFrame, table: pd.DataFrame, conv: pd.DataFrame, p: P
                 m = r["method"]
                 gain = dict(mean=r["gain"], lo=r["gain_lo"], hi=r["gain_hi"], n=r["gain_n"])
                 mine = by_seed(main, method=m, budget=b, arm="HL", ipc=ipc)
-                vs = {}
-                for other, col in ((EASY_METHOD, "rded_minus"), (core, "coreset_minus")):
-                    if other and other != m and other in set(main["method"]):
-                        vs[col] = paired_difference(by_seed(main, method=other, budget=b, arm="HL", ipc=ipc), mine)
+                vs = {col: ci_text(paired_difference(by_seed(main, method=other, budget=b, arm="HL", ipc=ipc), mine))
+                      if other and other != m and other in set(main["method"]) else "–"
+                      for other, col in ((EASY_METHOD, "rded_minus"), (core, "coreset_minus"))}
                 status = ("beats random" if outcome(gain) == "holds" else "below random"
                           if outcome(gain) == "refuted" else "no convincing gain" if equivalent(gain) else "open")
                 if m in short:      # more iterations may still move it; a gain already above random is said so
                     status = "under-run: inconclusive" + (" (already above random)" if status == "beats random"
                                                           else "")
-                rows.append(dict(budget=b, ipc=ipc, method=m, gain=points_text(gain["mean"], gain["lo"], gain["hi"]),
-                                 rded_minus=points_text(*(vs["rded_minus"][k] for k in ("mean", "lo", "hi")))
-                                 if "rded_minus" in vs else "–",
-                                 coreset=core or "–",
-                                 coreset_minus=points_text(*(vs["coreset_minus"][k] for k in ("mean", "lo", "hi")))
-                                 if "coreset_minus" in vs else "–", status=status))
+                rows.append(dict(budget=b, ipc=ipc, method=m, gain=ci_text(gain), rded_minus=vs["rded_minus"],
+                                 coreset=core or "–", coreset_minus=vs["coreset_minus"], status=status))
     return pd.DataFrame(rows)
 
 
@@ -418,7 +413,7 @@ def verdict(df: pd.DataFrame, table: pd.DataFrame, p: Profile, bias: pd.DataFram
             if EASY_METHOD in gain:
                 power = power or power_text(gain[EASY_METHOD], "RDED's gain over random")
             lead = f"budget {b:,}, " if len(p.budgets) > 1 else ""
-            gains = "; ".join(f"{_name(m)} {points_text(v['mean'], v['lo'], v['hi'])}" for m, v in gain.items())
+            gains = "; ".join(f"{_name(m)} {ci_text(v)}" for m, v in gain.items())
             txt = (f"{lead}IPC {ipc} under HL: {outcomes[-1]}. Gain over random in accuracy points (95% interval): "
                    f"{gains}. Beat random: {', '.join(map(_name, beats)) if beats else 'none'}; shown not to "
                    f"(upper bound under {MARGIN * 100:g} point, and converged): "
