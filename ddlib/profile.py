@@ -261,7 +261,11 @@ def load(path: str | Path | None = None) -> Profile:
 # --- the runs a profile defines ----------------------------------------------------------------------------------
 
 def teacher(p: Profile) -> TeacherConfig:
-    return TeacherConfig(model=p.teacher_model, epochs=float(p.teacher_epochs), floor=p.teacher_floor)
+    """The profile's teacher, trained with the students' augmentation ``p.aug`` [ours, issue 12]: under SL+KD it
+    labels the students' augmented views, and a teacher trained on crop + flip alone mislabels DSA's rotated,
+    scaled and recoloured views (chapter 02 prints its accuracy on them). RDED's and SRe2L's teachers are likewise
+    trained in the augmentation family their students see (random resized crops)."""
+    return TeacherConfig(model=p.teacher_model, epochs=float(p.teacher_epochs), floor=p.teacher_floor, aug=p.aug)
 
 
 def recorder(p: Profile) -> RecorderConfig:

@@ -171,7 +171,8 @@ def test_the_base_fields_are_the_profiles():
     b = prof.base(P, 4)
     assert (b["dataset"], b["model"], b["batch"], b["aug"], b["val_per_class"], b["device"], b["temperature"]) == \
         (P.dataset, P.model, P.batch, P.aug, P.val_per_class, P.device, 4.0)
-    assert b["teacher"] == TeacherConfig(model=P.teacher_model, epochs=P.teacher_epochs, floor=P.teacher_floor)
+    assert b["teacher"] == TeacherConfig(model=P.teacher_model, epochs=P.teacher_epochs, floor=P.teacher_floor,
+                                         aug=P.aug)
     assert b["recorder"] == RecorderConfig(model=P.recorder_model, epochs=P.recorder_epochs, batch=P.recorder_batch,
                                            seeds=tuple(P.recorder_seeds))
     assert prof.arm("SL+KD") == dict(regime="slkd", optim="auto") and prof.arm("HL (AdamW)")["optim"] == "adamw"

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import torch
 
-from .. import profile as prof
+from .. import augment, data, profile as prof, teacher as teachers
 from ..analysis import both, by_seed, ci_text, fmt, gate, gate_text, gated, label_arms, outcome, paired_difference, \
     power_text, t_interval, verdict_status
 from ..experiment import sweep
 from ..profile import Profile
+from ..train import accuracy
 
 CHAPTER = "02_saturation"
 LABEL = "ch-saturation"
@@ -57,6 +59,17 @@ def describe(p: Profile, n_train: int) -> str:
             f"- **Subsets**: random, IPC {', '.join(map(str, p.ipcs))} and the full split\n"
             f"- **Arms**: {', '.join(p.arms)}; **seeds**: {', '.join(map(str, p.seeds))}; "
             f"**device**: `{p.device}`; **profile**: `{p.profile}`")
+
+
+def teacher_on_views(p: Profile, seed: int = 0) -> dict:
+    """The teacher's validation accuracy on the images (``clean``) and on one draw of the students' augmentation
+    ``p.aug``, per batch of 256 as in training (``views``): SL+KD's labels are only as good as the second
+    [issue 12, the teacher gate]."""
+    t = teachers.get(prof.teacher(p), p.dataset, p.val_per_class, 0, p.device)
+    x, y = data.on_device(p.dataset, p.val_per_class, 0, p.device)["val"]
+    aug, g = augment.get(p.aug), torch.Generator(device=x.device).manual_seed(seed)
+    views = torch.cat([aug(x[i:i + 256], g) for i in range(0, len(x), 256)])
+    return dict(clean=float(t.meta["val_acc"]), views=accuracy(t.model, views, y))
 
 
 def accuracy_table(df: pd.DataFrame) -> pd.DataFrame:
