@@ -120,6 +120,7 @@ def test_a_scoring_run_that_cannot_train_gates_its_budget_out():
     failed = {3200: ch05.gate("CAD-Prune's scoring run trains at 3,200", False, "0.06 passes")}
     v = ch05.verdict(comp, p, failed)
     assert v["status"] == "inconclusive" and "0.06 passes" in v["sentence"] and "would say reproduced" in v["sentence"]
+    assert "detect a true effect of" in v["sentence"]      # the power is stated even when every point is gated out
     assert ch05.verdict(comp, p, {3200: dict(failed[3200], passed=True)})["status"] == "reproduced"
 
 

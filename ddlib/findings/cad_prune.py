@@ -181,10 +181,10 @@ def verdict(comp: pd.DataFrame, p: Profile, checks: dict | None = None) -> dict:
         r = top.iloc[0]
         o = outcome(r)
         every.append(o)
+        power = power or power_text(r, "CA2D minus the strongest DD method")
         ok = b not in checks or checks[b]["passed"]
         if ok:
             outcomes.append(o)
-            power = power or power_text(r, "CA2D minus the strongest DD method")
         else:
             gated_out += 1
         vs = "; ".join(f"{x['against']} {ci_text(x)}" for _, x in c[c["set"] == "CA2D"].iterrows()
