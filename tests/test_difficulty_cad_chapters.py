@@ -51,6 +51,22 @@ def test_a_shrinking_gap_is_not_reproduced():
     assert v["status"] == "not reproduced" and "refuted at 1" in v["sentence"]
 
 
+def test_a_difficulty_scorer_weaker_than_the_students_or_barely_trained_gates_the_verdict_out():
+    df = planted_bins({800: [0.06, 0.03, -0.02], 12_800: [0.0, 0.03, 0.07]})
+    p = Profile(compute_budgets=[800, 12_800], difficulty_ipcs=[10], bins=3, seeds=list(SEEDS))
+    table = ch04.accuracy_table(df, p)
+    best_student = table["val"].max()
+    for score, passed in [(dict(val_acc=best_student + 0.05), True), (dict(val_acc=best_student - 0.01), False),
+                          (dict(passes=2.0), True), (dict(passes=0.2), False)]:
+        checks = ch04.gates(table, score)
+        assert [g["passed"] for g in checks] == [passed], (score, checks)
+        v = ch04.verdict(table, ch04.best_bins(table), ch04.shift(df, p), p, checks=checks)
+        assert v["status"] == ("reproduced" if passed else "inconclusive"), v["sentence"]
+        assert v["details"][0].startswith("gate '") and ("FAILED" in v["details"][0]) != passed
+        if not passed:
+            assert v["sentence"].startswith("Inconclusive at this scale: a gate failed")
+
+
 def test_the_best_bins_move_has_a_bootstrap_share():
     moving = planted_bins({800: [0.06, 0.03, -0.02], 12_800: [0.0, 0.03, 0.07]})
     fixed = planted_bins({800: [0.06, 0.03, -0.02], 12_800: [0.06, 0.03, -0.02]})

@@ -11,7 +11,7 @@ under HL: CA2D beats the strongest DD method (chosen on validation among chapter
 above zero (holds) or below it (refuted). Beside it, not part of it: CAD-Prune against random, the strongest coreset
 and the best fixed window.
 
-Gate (issue 12), per budget: CAD-Prune's scoring run trains on every image at least :data:`MIN_PASSES` times (its
+Gate (issue 12), per budget: CAD-Prune's scoring run trains on every image at least :data:`ddlib.analysis.MIN_PASSES` times (its
 samples seen over the training split), and records at least J + W - 1 EL2N values for its windows; otherwise the
 windows span a run in which most probe images were never trained on, the mechanism cannot act, and that budget's
 points are inconclusive at this scale.
@@ -21,13 +21,12 @@ from __future__ import annotations
 import pandas as pd
 
 from .. import data, distill as distillers, profile as prof
-from ..analysis import best_on_validation, by_seed, ci_text, gain_table, gate, gate_text, gated, key_number, \
-    outcome, paired_difference, power_text, verdict_status
+from ..analysis import MIN_PASSES, best_on_validation, by_seed, ci_text, gain_table, gate, gate_text, gated, \
+    key_number, outcome, paired_difference, power_text, verdict_status
 from ..experiment import sweep, unique
 from ..profile import Profile, bin_name
 from . import difficulty
 
-MIN_PASSES = 2.0   # [ours, issue 12: "trains on each probe image several times"] passes of the scoring run
 CHAPTER = "05_cad_prune_ca2d"
 LABEL = "ch-cad"
 TITLE = "CAD-Prune and CA2D"

@@ -13,6 +13,12 @@ smallest: the difference of the two gaps, paired by seed (the interaction), has 
 or below it (refuted). Beside it, with an interval of its own, the best bin chosen on VALIDATION accuracy: the share
 of bootstrap resamples of the seeds in which it is harder at the largest budget than at the smallest
 (:func:`best_bin_moves`).
+
+Gate (issue 12, "the scoring run really trains"; the rule is ours): the difficulty axis comes from a network that has
+learned the task. ``teacher_loss``: the teacher's validation accuracy is above every student of the chapter (a scorer
+that knows less than the students cannot rank images for them); a recorder score: its run made at least
+:data:`ddlib.analysis.MIN_PASSES` passes over the training split. A failed gate makes the verdict inconclusive at
+this scale.
 """
 from __future__ import annotations
 
@@ -20,9 +26,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import data, profile as prof, select
-from ..analysis import best_on_validation, by_seed, ci_text, gain_table, key_number, label_arms, outcome, \
-    paired_difference, power_text, t_interval, verdict_status
+from .. import data, profile as prof, select, teacher as teachers
+from ..analysis import MIN_PASSES, best_on_validation, by_seed, ci_text, gain_table, gate, gate_text, gated, \
+    key_number, label_arms, outcome, paired_difference, power_text, t_interval, verdict_status
 from ..experiment import sweep, unique
 from ..profile import Profile, bin_name
 
@@ -150,12 +156,34 @@ def placement(picks: pd.DataFrame) -> pd.DataFrame:
                          for (ipc, name), t in picks.groupby(["ipc", "set"], sort=False)])
 
 
+def scorer(p: Profile) -> dict:
+    """What the gate reads of the network behind ``difficulty_score``: the teacher's validation accuracy
+    (``val_acc``), or the fewest passes over the training split among the recorder's runs (``passes``)."""
+    if p.difficulty_score == select.TEACHER_SCORE:
+        t = teachers.get(prof.teacher(p), p.dataset, p.val_per_class, 0, p.device)
+        return dict(val_acc=float(t.meta["val_acc"]))
+    splits = data.load(p.dataset, p.val_per_class)
+    runs = select.scoring_dynamics(splits, prof.recorder(p), 0, p.device)
+    return dict(passes=min(float(d.epochs[-1]) for d in runs))
+
+
+def gates(table: pd.DataFrame, score: dict) -> list:
+    """The module docstring's gate, from :func:`scorer`'s numbers and the accuracy table's validation means."""
+    if "passes" in score:
+        return [gate("the difficulty scorer trains", score["passes"] >= MIN_PASSES,
+                     f"its run made {score['passes']:.2f} passes over the training split (at least {MIN_PASSES:g})")]
+    best = float(table["val"].max())
+    return [gate("the teacher that scores difficulty beats every student here", score["val_acc"] > best,
+                 f"teacher {score['val_acc']:.1%} on validation; the best student of this chapter {best:.1%}")]
+
+
 def verdict(table: pd.DataFrame, best: pd.DataFrame, sh: pd.DataFrame, p: Profile,
-            place: pd.DataFrame | None = None, moves: dict | None = None) -> dict:
-    """Apply the module docstring's criterion per IPC and say plainly where the best bin sits at each budget, with
-    the bootstrap share of its move (``moves``: {ipc: share})."""
+            place: pd.DataFrame | None = None, moves: dict | None = None, checks: list | None = None) -> dict:
+    """Apply the module docstring's gate (``checks``, from :func:`gates`) and criterion per IPC, and say plainly
+    where the best bin sits at each budget, with the bootstrap share of its move (``moves``: {ipc: share})."""
     lo_b, hi_b = min(p.compute_budgets), max(p.compute_budgets)
-    details, key, outcomes, power = [], [], [], ""
+    checks = checks or []
+    details, key, outcomes, power = [gate_text(g) for g in checks], [], [], ""
     for ipc in p.difficulty_ipcs:
         b_ipc = best[best["ipc"] == ipc].set_index("budget")
         if b_ipc.empty:
@@ -177,16 +205,16 @@ def verdict(table: pd.DataFrame, best: pd.DataFrame, sh: pd.DataFrame, p: Profil
                                                                f", budget {r['budget']:,}"), r))
         details.append(txt)
     status = verdict_status(outcomes if lo_b != hi_b else [], len(p.seeds))
-    first = details[0] if details else ""
     sentence = (f"The claim that the hard-minus-easy gap grows with compute is {status} at this scale (the "
                 f"interaction holds at {outcomes.count('holds')} of {len(outcomes)} IPCs and is refuted at "
                 f"{outcomes.count('refuted')}; {len(p.seeds)} seeds, budgets {lo_b:,} to {hi_b:,} samples seen"
-                f"{'; ' + power if power else ''}). {first}")
+                f"{'; ' + power if power else ''}).")
     if place is not None and not place.empty:
         parts = [f"{r['set']} {r['mean'] * 100:.0f} [{r['lo'] * 100:.0f}, {r['hi'] * 100:.0f}]"
                  for _, r in place.iterrows()]
         sentence += (f" Mean difficulty percentile of the picks (50 = a uniform draw; intervals over the images of "
                      f"one draw): {'; '.join(parts)}.")
+    status, sentence = gated(status, sentence, checks)
     return dict(status=status, sentence=sentence, details=details, key_numbers=key)
 
 
@@ -198,4 +226,4 @@ def analyse(df: pd.DataFrame, p: Profile) -> dict:
     place = placement(picks) if not picks.empty else pd.DataFrame()
     moves = {ipc: best_bin_moves(df, p, ipc) for ipc in p.difficulty_ipcs}
     return dict(table=table, best=best, shift=sh, picks=picks, placement=place, moves=moves,
-                verdict=verdict(table, best, sh, p, place, moves))
+                verdict=verdict(table, best, sh, p, place, moves, gates(table, scorer(p))))
