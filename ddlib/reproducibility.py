@@ -22,8 +22,10 @@ from .store import read_json, read_record, write_json
 # [ours, measured: benchmarks/rerun_agreement.md] A run re-made from the same inputs on the same thread count agrees
 # to the last digit. Its inputs (teacher, scoring runs, sets) are made on whatever thread count the process making
 # them has, and remade they may differ in their last bits: a CA2D set remade inside a one-thread worker moved its
-# run by 0.27 test and 0.48 validation points; training on 2 threads instead of 1 moved runs by up to 0.20 points.
-# The tolerance is twice the largest measured difference; anything larger is a real change.
+# run by 0.27 test and 0.48 validation points; training on 2 threads instead of 1 moved runs by up to 0.20 points;
+# a teacher made on 2 threads moved the runs whose images it ranks by up to 2.6 points. Since then every cached
+# input is made on one thread (``store.INPUT_THREADS``), whoever makes it.
+# The tolerance is twice the largest measured difference between runs; anything larger is a real change.
 TOLERANCE = 0.01              # in accuracy (a share): 1 point
 MIN_CHAPTERS = 3              # [issue 12] runs from at least three chapters
 ELIGIBLE_INPUT_S = 180.0      # [issue 12: "a few minutes"] a run whose distilled set took longer is left out

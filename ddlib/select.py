@@ -36,7 +36,7 @@ from .rules import (_classes, ccs, herding, herding_order, keep_by_score, kcente
 from .data import Splits, per_class_indices
 from .errors import DDLibError, check_choice, check_like
 from .paths import cache_dir
-from .store import atomic_write
+from .store import atomic_write, input_threads
 
 # --- the inputs: embeddings and difficulty scores, computed from cached runs -------------------------------------
 
@@ -91,7 +91,8 @@ def teacher_embeddings(splits: Splits, teacher, split_seed: int = 0, device: str
         if cached is None:
             dev = next(teacher.model.parameters()).device
             x = data.on_device(splits.name, vpc, split_seed, str(dev))["train"][0]
-            cached = embed(teacher.model, x).float().cpu().contiguous()
+            with input_threads():    # a cached input: the same bits whoever makes it
+                cached = embed(teacher.model, x).float().cpu().contiguous()
             if file.parent.joinpath("meta.json").exists():
                 atomic_write(file, lambda f: save_file({"embeddings": cached}, f))
         teacher.train_embeddings = cached

@@ -1,10 +1,11 @@
 """The cache's one rule (``store.cached_folder``): meta.json written last, a corrupt record recomputed with a
-one-line message, and one key length in every cache key."""
+one-line message, every artefact made on one thread, and one key length in every cache key."""
 import hashlib
 import json
 import re
 
 import pytest
+import torch
 
 from ddlib import distill, scores, store
 from ddlib.distill import mtt
@@ -46,6 +47,16 @@ def test_meta_is_written_last_so_a_killed_make_is_recomputed(cache):
     assert store.read_json(folder / "artefact.json") == 2
     assert made(store.cached_folder("things", "k", maker(calls))) == (folder, {"made": 2}) and len(calls) == 2
     assert sorted(p.name for p in folder.iterdir()) == ["artefact.json", "meta.json"]      # no temp files left
+
+
+def test_an_artefact_is_made_on_one_thread_whatever_the_callers_thread_count(cache):
+    seen, before = [], torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        store.cached_folder("things", "k", lambda folder: seen.append(torch.get_num_threads()) or {})
+        assert seen == [store.INPUT_THREADS] == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("bad", [b"{not json", b"[1, 2]", b"", b"\xff\x00"])
