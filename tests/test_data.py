@@ -313,3 +313,18 @@ def test_missing_cifar_says_how_to_get_it(tmp_path, monkeypatch, fresh_caches):
         data.load("cifar10", val_per_class=1)
     one_line_error(e, "CIFAR-10 not found", str(tmp_path / "no-shared" / "data" / "cifar10" / "cifar10-jpeg.npz"),
                    "put cifar10-jpeg.npz in shared/data/cifar10/", "DDLIB_CIFAR10", "DDLIB_TORCHVISION_ROOT")
+
+
+def test_channel_statistics_are_exact_and_the_same_on_any_thread_count():
+    x = torch.randint(0, 256, (500, 3, 8, 8), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    before, got = torch.get_num_threads(), []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            got.append(data.channel_stats(x))
+    finally:
+        torch.set_num_threads(before)
+    assert got[0] == got[1]
+    xd = x.double() / 255
+    assert got[0][0] == pytest.approx(xd.mean(dim=(0, 2, 3)).tolist(), rel=1e-12)
+    assert got[0][1] == pytest.approx(xd.std(dim=(0, 2, 3)).tolist(), rel=1e-12)
