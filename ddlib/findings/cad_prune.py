@@ -11,10 +11,10 @@ under HL: CA2D beats the strongest DD method (chosen on validation among chapter
 above zero (holds) or below it (refuted). Beside it, not part of it: CAD-Prune against random, the strongest coreset
 and the best fixed window.
 
-Gate (issue 12), per budget: CAD-Prune's scoring run trains on every image at least :data:`ddlib.analysis.MIN_PASSES` times (its
-samples seen over the training split), and records at least J + W - 1 EL2N values for its windows; otherwise the
-windows span a run in which most probe images were never trained on, the mechanism cannot act, and that budget's
-points are inconclusive at this scale.
+Gate (issue 12), per budget: CAD-Prune's scoring run trains on every image at least
+:data:`ddlib.analysis.MIN_PASSES` times (its samples seen over the training split), and records at least J + W - 1
+EL2N values for its windows; otherwise the windows span a run in which most probe images were never trained on, the
+mechanism cannot act, and that budget's points are inconclusive at this scale.
 """
 from __future__ import annotations
 
