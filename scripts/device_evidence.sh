@@ -14,11 +14,13 @@ set -uo pipefail
 params=${1:-params/paper.yaml}
 deadline=${2:-480}
 out=${OUT:-_build/device}
-mkdir -p "$out" .device
+mkdir -p "$out"
 export DDLIB_CIFAR10=${DDLIB_CIFAR10:-.device/cifar10-jpeg.npz} DDLIB_CACHE=${DDLIB_CACHE:-.device/cache}
 export PYTHONUNBUFFERED=1
-python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" | tee "$out/evidence.log"
-store=$(python3 -c "import sys; from ddlib.profile import Profile, read_yaml; print(Profile.from_dict(read_yaml(sys.argv[1])).store)" "$params") || exit 2
+python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" \
+    | tee "$out/evidence.log"
+store=$(python3 -c "import sys; from ddlib.profile import Profile, read_yaml
+print(Profile.from_dict(read_yaml(sys.argv[1])).store)" "$params") || exit 2
 before=$(find "$store" -name '*.json' 2>/dev/null | wc -l)
 start=$(date +%s)
 # SIGINT at the deadline: the sweep stops its workers; every record written so far stays
@@ -26,6 +28,7 @@ timeout --signal=INT --kill-after=30 "$deadline" python3 -m ddlib evidence --par
     | tr '\r' '\n' | grep -v '^$' >> "$out/evidence.log"
 rc=${PIPESTATUS[0]}
 after=$(find "$store" -name '*.json' 2>/dev/null | wc -l)
-echo "exit=$rc wall_s=$(( $(date +%s) - start )) records_before=$before records_after=$after" | tee -a "$out/evidence.log"
+echo "exit=$rc wall_s=$(( $(date +%s) - start )) records_before=$before records_after=$after" \
+    | tee -a "$out/evidence.log"
 [ -d "$store" ] && tar czf "$out/runs.tgz" -C "$store" .
 [ "$rc" = 0 ] || [ "$rc" = 124 ]    # finished, or stopped at the deadline: both are progress
