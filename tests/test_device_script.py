@@ -1,5 +1,5 @@
-"""``scripts/device_evidence.sh``, the prepared GPU call [issue 13], on CPU with the tiny profile: stopped at its
-deadline it still packs the records written so far, and a second call resumes from the carried store."""
+"""``scripts/device_evidence.sh``, the prepared GPU call [issue 13], on CPU with the tiny profile: a finished call
+packs every record, one stopped at its deadline packs those written so far, and the next resumes from the store."""
 from __future__ import annotations
 
 import os
@@ -22,11 +22,22 @@ def _call(root: Path, deadline: int) -> dict:
     return dict(kv.split("=") for kv in last.split())
 
 
+def _packed(root: Path) -> list[str]:
+    with tarfile.open(root / "out" / "runs.tgz") as tar:
+        return sorted(m.name for m in tar.getmembers() if m.name.endswith(".json"))
+
+
 def test_a_stopped_call_packs_its_records_and_the_next_resumes(tmp_path):
-    first = _call(tmp_path, 30)     # the tiny teacher first, then a few runs
-    assert first["exit"] == "124" and int(first["records_after"]) > 0
-    with tarfile.open(tmp_path / "out" / "runs.tgz") as tar:
-        packed = [m.name for m in tar.getmembers() if m.name.endswith(".json")]
-    assert len(packed) == int(first["records_after"])
-    second = _call(tmp_path, 5)
-    assert second["records_before"] == first["records_after"]
+    done = _call(tmp_path, 300)     # the whole tiny sweep: about 30 s on 2 cores
+    assert done["exit"] == "0" and int(done["records_after"]) > 0
+    packed = _packed(tmp_path)
+    assert len(packed) == int(done["records_after"])
+    kept = packed[:5]               # as if an earlier call had stopped after five runs
+    for name in packed[5:]:
+        next((tmp_path / "results").rglob(Path(name).name)).unlink()
+    stopped = _call(tmp_path, 2)    # the cached teacher is read back; the deadline stops the runs
+    assert stopped["exit"] == "124" and stopped["records_before"] == str(len(kept))
+    assert len(_packed(tmp_path)) == int(stopped["records_after"]) < len(packed)
+    resumed = _call(tmp_path, 300)
+    assert resumed["records_before"] == stopped["records_after"]
+    assert resumed["exit"] == "0" and _packed(tmp_path) == packed
