@@ -1,24 +1,30 @@
 #!/usr/bin/env bash
-# The prepared GPU script [issue 13]: one call of the device tool fills a profile's results store for at most
-# DEADLINE seconds, then packs the records into $OUT (the tool returns at most 8 files, so one archive).
+# The prepared GPU script [issue 13]: one call of the device tool measures the CUDA options
+# (benchmarks/cuda_speedups.py, at most 120 s, on CUDA only), fills a profile's results store for at most DEADLINE
+# seconds, then packs the records into $OUT (the tool returns at most 8 files, so one archive).
 # `make evidence` resumes, so a stopped call loses only the runs in flight; carry the unpacked store back to go on.
 #
 #   here:   mkdir -p .device && cp ../shared/data/cifar10/cifar10-jpeg.npz .device/  (.device/ is git-ignored;
 #           CIFAR-10 is 56 MB of the tool's 64 MiB)
-#   device: run(command="bash scripts/device_evidence.sh params/paper.yaml 480", carry=[".device"], timeout_s=540)
+#   device: run(command="bash scripts/device_evidence.sh params/paper.yaml 390", carry=[".device"], timeout_s=540)
 #   here:   tar xzf FILES_AT/runs.tgz -C results/paper/runs && git add results/paper/runs   (FILES_AT: the reply's)
+#           cp FILES_AT/cuda_speedups.md benchmarks/
 #
 # The device image has torch, numpy, pandas, scipy, scikit-learn, safetensors and pyyaml, but not ddlib's book
 # extras: chapters run through `python -m ddlib evidence`, the pages are rendered here.
 set -uo pipefail
 params=${1:-params/paper.yaml}
-deadline=${2:-480}
+deadline=${2:-390}
 out=${OUT:-_build/device}
 mkdir -p "$out"
 export DDLIB_CIFAR10=${DDLIB_CIFAR10:-.device/cifar10-jpeg.npz} DDLIB_CACHE=${DDLIB_CACHE:-.device/cache}
 export PYTHONUNBUFFERED=1
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" \
     | tee "$out/evidence.log"
+if python3 -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; then
+    timeout 120 python3 benchmarks/cuda_speedups.py --device cuda --out "$out/cuda_speedups.md" \
+        >> "$out/evidence.log" 2>&1
+fi
 store=$(python3 -c "import sys; from ddlib.profile import Profile, read_yaml
 print(Profile.from_dict(read_yaml(sys.argv[1])).store)" "$params") || exit 2
 before=$(find "$store" -name '*.json' 2>/dev/null | wc -l)

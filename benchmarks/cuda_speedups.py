@@ -1,0 +1,141 @@
+"""What dominates a training step on the device, and which CUDA options would pay [issue 13]. Ratios measured in
+one run, against the plain fp32 step on the same model, batch and starting weights:
+
+* the bare step (forward + backward + SGD step on pre-made batches) in fp32, with channels_last, with bf16
+  autocast, with both, and (CUDA only) under ``torch.compile`` (its warm-up reported apart);
+* ddlib's ``fit`` under HL with DSA (adds index draws and augmentation) and under SL+KD (adds the teacher's forward);
+* the plain step on this machine's CPU (the GPU-to-CPU ratio), when the device is CUDA.
+
+Each bare-step variant trains from the same weights on the same batches; the table gives the largest difference of
+its logits on a probe batch from the fp32 step's, so that an option is only kept where it is both faster and agrees
+within float tolerance. The images are random tensors of the dataset's shape: a step's cost does not depend on its
+pixels. Usage: ``python benchmarks/cuda_speedups.py [--device cuda] [--out FILE.md]``.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+from ddlib import models
+from ddlib.budget import Budget
+from ddlib.train import TrainSpec, fit
+
+PAPER_MODEL = "convnet3-w128-instancenorm"   # params/paper.yaml: the student
+PAPER_TEACHER = "convnet3-w128-batchnorm"    # params/paper.yaml: the teacher
+CIFAR_SHAPE = (3, 32, 32)
+
+
+def _sync(device: str):
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _net(name: str, device: str, classes: int, channels_last: bool = False):
+    torch.manual_seed(0)
+    net = models.build(name, CIFAR_SHAPE, classes).to(device)
+    return net.to(memory_format=torch.channels_last) if channels_last else net
+
+
+def bare_steps(net, batches, steps: int, bf16: bool, device: str):
+    """``steps`` SGD steps over the pre-made ``batches`` (cycled), optionally under bf16 autocast."""
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    cast = torch.autocast(device.split(":")[0], dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+    for s in range(steps):
+        xb, yb = batches[s % len(batches)]
+        with cast:
+            loss = F.cross_entropy(net(xb), yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+
+def timed(fn, device: str) -> float:
+    _sync(device)
+    t = time.perf_counter()
+    fn()
+    _sync(device)
+    return time.perf_counter() - t
+
+
+def measure_bare(name, device, classes, batch, steps, repeats, channels_last=False, bf16=False, compile_=False):
+    """Median images per second of the bare step, the compile warm-up (s), and the probe logits after training."""
+    g = torch.Generator().manual_seed(0)
+    batches = [(torch.randn(batch, *CIFAR_SHAPE, generator=g), torch.randint(classes, (batch,), generator=g))
+               for _ in range(4)]
+    probe = torch.randn(batch, *CIFAR_SHAPE, generator=g).to(device)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    batches = [(x.to(device).contiguous(memory_format=fmt), y.to(device)) for x, y in batches]
+    net = _net(name, device, classes, channels_last)
+    step_net = torch.compile(net) if compile_ else net
+    warmup = timed(lambda: bare_steps(step_net, batches, 2, bf16, device), device)   # first calls: cuDNN, compile
+    rates = [steps * batch / timed(lambda: bare_steps(step_net, batches, steps, bf16, device), device)
+             for _ in range(repeats)]
+    net.eval()
+    with torch.no_grad():
+        logits = net(probe.contiguous(memory_format=fmt)).float()
+    return statistics.median(rates), warmup, logits
+
+
+def measure_fit(name, device, classes, batch, steps, repeats, regime):
+    """Median images per second of ddlib's ``fit`` (DSA) under ``regime`` on a subset of 10 batches."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(10 * batch, *CIFAR_SHAPE, generator=g).to(device)
+    y = torch.randint(classes, (10 * batch,), generator=g).to(device)
+    teacher = _net(PAPER_TEACHER, device, classes) if regime == "slkd" else None
+    spec = TrainSpec(regime, Budget(steps * batch, batch), aug="dsa", seed=0)
+    fit(_net(name, device, classes), x, y, TrainSpec(regime, Budget(2 * batch, batch), aug="dsa"), teacher=teacher)
+    return statistics.median(steps * batch / timed(lambda: fit(_net(name, device, classes), x, y, spec,
+                                                                teacher=teacher), device)
+                             for _ in range(repeats))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default=PAPER_MODEL)
+    ap.add_argument("--classes", type=int, default=10)
+    ap.add_argument("--batch", type=int, default=256, help="params/paper.yaml: batch 256")
+    ap.add_argument("--steps", type=int, default=50)
+    ap.add_argument("--cpu-steps", type=int, default=5, help="steps of the CPU comparison (CUDA runs only)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--out", default=None, metavar="FILE.md", help="also write the table here")
+    a = ap.parse_args()
+    cuda = a.device.startswith("cuda")
+    args = (a.model, a.device, a.classes, a.batch, a.steps, a.repeats)
+    variants = {"fp32": {}, "channels_last": dict(channels_last=True), "bf16 autocast": dict(bf16=True),
+                "bf16 autocast + channels_last": dict(bf16=True, channels_last=True)}
+    if cuda:
+        variants["torch.compile"] = dict(compile_=True)
+    rows, plain = [], None
+    for label, kw in variants.items():
+        rate, warmup, logits = measure_bare(*args, **kw)
+        plain = plain or (rate, logits)
+        diff = (logits - plain[1]).abs().max().item()
+        rows.append((f"bare step, {label}", rate, f"{diff:.2e}", f"{warmup:.1f}"))
+    for regime, label in (("hl", "ddlib fit, HL, DSA"), ("slkd", "ddlib fit, SL+KD, DSA (teacher forward)")):
+        rows.append((label, measure_fit(*args, regime), "-", "-"))
+    if cuda and a.cpu_steps:
+        cpu_rate, _, _ = measure_bare(a.model, "cpu", a.classes, a.batch, a.cpu_steps, 1)
+        rows.append((f"bare step, fp32, CPU ({torch.get_num_threads()} threads)", cpu_rate, "-", "-"))
+    name = torch.cuda.get_device_name() if cuda else f"CPU, {torch.get_num_threads()} threads"
+    lines = [f"{a.model}, batch {a.batch}, {a.steps} steps, median of {a.repeats}, on {name} "
+             f"(torch {torch.__version__}; `python benchmarks/cuda_speedups.py {' '.join(sys.argv[1:])}`).", "",
+             "| variant | images/s | ratio to the fp32 bare step | max abs. logit difference | warm-up (s) |",
+             "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {label} | {rate:,.0f} | {rate / plain[0]:.2f}x | {diff} | {warm} |"
+              for label, rate, diff, warm in rows]
+    text = "\n".join(lines) + "\n"
+    print(text, end="")
+    if a.out:
+        with open(a.out, "w") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()
