@@ -51,9 +51,8 @@ def prune(p: Profile) -> int:
 
 def evidence(params: dict):
     """``make evidence``: every chapter's choice, sweep and result files, then chapter 06's audits and chapter 07's
-    pitfall runs, into the
-    profile's results store (``Profile.store``). Finished runs are read back, so a stopped call resumes; records of
-    other code are removed first. Yields each chapter's summary as it finishes."""
+    pitfall runs, into the profile's results store (``Profile.store``). Finished runs are read back, so a stopped
+    call resumes; records of other code are removed first. Yields each chapter's summary as it finishes."""
     p = Profile.from_dict(params).check()
     removed = prune(p)
     if removed:
