@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from ddlib import models
 from ddlib.budget import Budget
-from ddlib.train import TrainSpec, fit
+from ddlib.train import TrainSpec, fit, make_optimizer
 
 PAPER_MODEL = "convnet3-w128-instancenorm"   # params/paper.yaml: the student
 PAPER_TEACHER = "convnet3-w128-batchnorm"    # params/paper.yaml: the teacher
@@ -42,10 +42,12 @@ def _net(name: str, device: str, classes: int, channels_last: bool = False):
     return net.to(memory_format=torch.channels_last) if channels_last else net
 
 
-def bare_steps(net, batches, steps: int, bf16: bool, device: str):
-    """``steps`` SGD steps over the pre-made ``batches`` (cycled), optionally under bf16 autocast."""
-    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
-    cast = torch.autocast(device.split(":")[0], dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+def bare_steps(net, batches, steps: int, bf16: bool = False):
+    """``steps`` steps of the HL recipe's optimiser over the pre-made ``batches`` (cycled): no indexing, no
+    augmentation, no schedule; optionally under bf16 autocast. Also ``loop_vs_classic.py``'s ceiling."""
+    opt, _ = make_optimizer(net, TrainSpec("hl", Budget(steps * len(batches[0][1]), len(batches[0][1]))))
+    device = batches[0][0].device.type
+    cast = torch.autocast(device, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
     for s in range(steps):
         xb, yb = batches[s % len(batches)]
         with cast:
@@ -73,8 +75,8 @@ def measure_bare(name, device, classes, batch, steps, repeats, channels_last=Fal
     batches = [(x.to(device).contiguous(memory_format=fmt), y.to(device)) for x, y in batches]
     net = _net(name, device, classes, channels_last)
     step_net = torch.compile(net) if compile_ else net
-    warmup = timed(lambda: bare_steps(step_net, batches, 2, bf16, device), device)   # first calls: cuDNN, compile
-    rates = [steps * batch / timed(lambda: bare_steps(step_net, batches, steps, bf16, device), device)
+    warmup = timed(lambda: bare_steps(step_net, batches, 2, bf16), device)   # first calls: cuDNN, compile
+    rates = [steps * batch / timed(lambda: bare_steps(step_net, batches, steps, bf16), device)
              for _ in range(repeats)]
     net.eval()
     with torch.no_grad():
