@@ -152,9 +152,18 @@ def with_convergence(df, moves):
     return pd.concat([df.assign(part="main"), hl.assign(part="converge")], ignore_index=True)
 
 
-def test_an_under_run_method_is_not_counted_as_failing_to_beat_random():
-    """DM's and DC's sets move by 3 points with twice the iterations: under-run, so (b) no longer holds; the rows
-    say why, with the numbers."""
+def test_the_convergence_gate_says_which_way_a_set_moves():
+    """Up past the margin: under-run; down past it: past its peak; an interval reaching past it either way: not
+    shown converged (MTT's +0.4 [-0.9, +1.7] in the quick store); inside it: converged."""
+    cases = {(0.004, 0.009): "converged", (0.002, 0.013): "under-run", (-0.050, -0.022): "past its peak",
+             (-0.009, 0.017): "not shown converged", (float("nan"), float("nan")): "not shown converged"}
+    for (lo, hi), reading in cases.items():
+        assert ch.gate_reading(dict(mean=(lo + hi) / 2, lo=lo, hi=hi, n=10)) == reading
+
+
+def test_an_unsettled_method_is_not_counted_as_failing_to_beat_random():
+    """DM's set gains 3 points with twice the iterations (under-run) and DC's loses 3 (past its peak), so (b) no
+    longer holds; the rows say why, with the numbers."""
     df = with_convergence(planted({"rded": 0.03}, coreset_gain=0.06), {"dm": 0.03, "dc": -0.03})
     p = params()
     conv = ch.convergence_table(df, p).set_index("method")
@@ -164,9 +173,13 @@ def test_an_under_run_method_is_not_counted_as_failing_to_beat_random():
     main = df[df["part"] == "main"]
     v = ch.verdict(df, ch.accuracy_table(main, p), p, conv=ch.convergence_table(df, p))
     assert "(b) most other methods fail to beat random: open" in v["sentence"] and v["status"] == "inconclusive"
-    assert any("convergence gate, DM at IPC 10" in d and "under-run" in d for d in v["details"])
+    assert any("convergence gate, DM at IPC 10" in d and d.endswith("under-run, inconclusive") for d in v["details"])
+    assert any("convergence gate failed: DC (past its peak), DM (under-run)" in d for d in v["details"])
     rows = ch.method_table(df, ch.accuracy_table(main, p), ch.convergence_table(df, p), p).set_index("method")
     assert rows.loc["dm", "status"] == "under-run: inconclusive" and rows.loc["rded", "status"] == "beats random"
+    assert rows.loc["dc", "status"] == "past its peak: inconclusive"
+    page = ch.convergence_for_page(ch.convergence_table(df, p)).reset_index().set_index("method")
+    assert page.loc["DC", "gate"] == "past its peak: inconclusive" and page.loc["MTT", "gate"] == "converged"
     assert rows.loc["mtt", "status"] == "no convincing gain" and rows.loc["rded", "rded_minus"] == "–"
     assert rows.loc["mtt", "coreset"] == "herding" and rows.loc["mtt", "coreset_minus"].startswith("+6.0")
     calm = with_convergence(planted({"rded": 0.03}, coreset_gain=0.06), {})   # all converged: (b) holds again

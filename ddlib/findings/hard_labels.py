@@ -16,12 +16,13 @@ Reproduction criterion (revised in issue 12 to rest on positive evidence), per (
 A point holds when all three hold and is refuted when one is (``analysis.both``); the status follows
 ``analysis.verdict_status``, after the gate of :func:`gates` (one set per seed). The convergence gate [issue 13]:
 each iterative method's set is distilled again with ``convergence_factor`` x its iterations; unless its HL
-validation accuracy moves by less than CONVERGENCE_POINTS (paired interval), its row reads *under-run:
-inconclusive* (:func:`method_table`). Where the profile runs the published protocol, ours stands beside each paper's
-Table 1 (:func:`published_table`). Beside the verdict, not part of it: RDED's easy-patch bias, measured with a score
-RDED did not optimise (:data:`BIAS_SCORE`, the scoring run's EL2N; RDED picks crops by the teacher's loss), with
-intervals over seeds, one RDED set per seed; and each method's share of its SL+KD lead over random that survives
-under HL (DD-Ranking's idea).
+validation accuracy moves by less than CONVERGENCE_POINTS (paired interval), its row reads inconclusive, with
+the reason (:func:`gate_reading`: under-run, past its peak, or not shown converged; :func:`method_table`). Where
+the profile runs the published protocol, ours stands beside each paper's Table 1 (:func:`published_table`).
+Beside the verdict, not part of it: RDED's easy-patch bias, measured with a score RDED did not optimise
+(:data:`BIAS_SCORE`, the scoring run's EL2N; RDED picks crops by the teacher's loss), with intervals over seeds, one
+RDED set per seed; and each method's share of its SL+KD lead over random that survives under HL (DD-Ranking's
+idea).
 """
 from __future__ import annotations
 
@@ -256,10 +257,24 @@ def _part(df: pd.DataFrame, name: str) -> pd.DataFrame:
     return df[df["part"] == name]
 
 
+def gate_reading(d: dict) -> str:
+    """The convergence gate's reading of the paired change ``d`` that more iterations make [issue 13]: *converged*
+    (its interval inside +-CONVERGENCE_POINTS); *under-run* (interval above zero: more iterations raise it); *past
+    its peak* (interval below zero: more iterations lower it, so fewer may do better); else *not shown converged*
+    (the interval reaches past the margin: the seeds cannot tell). Only *converged* passes."""
+    if within(d, CONVERGENCE_POINTS):
+        return "converged"
+    if np.isfinite(d["lo"]) and d["lo"] > 0:
+        return "under-run"
+    if np.isfinite(d["hi"]) and d["hi"] < 0:
+        return "past its peak"
+    return "not shown converged"
+
+
 def convergence_table(df: pd.DataFrame, p: Profile) -> pd.DataFrame:
     """Per (IPC, iterative method): the HL validation accuracy of its set at 1x and at ``convergence_factor`` x the
-    iterations (first budget), their paired difference and whether it lies inside +-CONVERGENCE_POINTS
-    (``converged``). Empty when the gate is off."""
+    iterations (first budget), their paired difference, the gate's reading of it (:func:`gate_reading`) and whether
+    it passed (``converged``). Empty when the gate is off."""
     conv, main, rows = _part(df, "converge"), _part(df, "main"), []
     if conv.empty:
         return pd.DataFrame()
@@ -274,17 +289,24 @@ def convergence_table(df: pd.DataFrame, p: Profile) -> pd.DataFrame:
                 continue
             d = paired_difference(more, base)
             iters = distillers.make_knobs(m, prof.distill_knobs(p, m, ipc)).iterations
+            reading = gate_reading(d)
             rows.append(dict(ipc=ipc, method=m, iterations=iters, more_iterations=iters * p.convergence_factor,
                              val_1x=float(np.mean(list(base.values()))), val_more=float(np.mean(list(more.values()))),
-                             **{f"diff_{k}": v for k, v in d.items()}, converged=within(d, CONVERGENCE_POINTS)))
+                             **{f"diff_{k}": v for k, v in d.items()}, gate=reading,
+                             converged=reading == "converged"))
     return pd.DataFrame(rows)
 
 
-def under_run(conv: pd.DataFrame, ipc) -> set:
-    """The methods whose set at ``ipc`` fails the convergence gate."""
+def not_converged(conv: pd.DataFrame, ipc) -> dict:
+    """The methods whose set at ``ipc`` fails the convergence gate, each with the gate's reading."""
     if conv.empty:
-        return set()
-    return set(conv[(conv["ipc"] == ipc) & ~conv["converged"]]["method"])
+        return {}
+    failed = conv[(conv["ipc"] == ipc) & ~conv["converged"]]
+    return dict(zip(failed["method"], failed["gate"]))
+
+
+def _gate_status(reading: str) -> str:
+    return reading if reading == "converged" else f"{reading}: inconclusive"
 
 
 def convergence_for_page(conv: pd.DataFrame) -> pd.DataFrame:
@@ -296,21 +318,21 @@ def convergence_for_page(conv: pd.DataFrame) -> pd.DataFrame:
         "more iterations": conv["more_iterations"],
         "HL val. accuracy, more": conv["val_more"].map(lambda v: f"{v * 100:.1f}"),
         "change (points)": [points_text(r["diff_mean"], r["diff_lo"], r["diff_hi"]) for _, r in conv.iterrows()],
-        "gate": conv["converged"].map(lambda c: "converged" if c else "under-run: inconclusive"),
+        "gate": conv["gate"].map(_gate_status),
     }).set_index(["IPC", "method"])
 
 
 def method_table(df: pd.DataFrame, table: pd.DataFrame, conv: pd.DataFrame, p: Profile) -> pd.DataFrame:
     """Each method's own verdict under HL, per (budget, IPC) [issue 13]: its gain over random; RDED minus it and the
-    strongest coreset minus it (paired by seed); and its row status: *under-run: inconclusive* (convergence gate
-    failed), *beats random* (gain's interval above zero), *below random* (under zero), *no convincing gain* (the
-    equivalence test: upper bound under MARGIN), else *open*; an under-run set that already beats random says
-    so."""
+    strongest coreset minus it (paired by seed); and its row status: the gate's reading and *inconclusive*
+    (convergence gate failed, e.g. *under-run: inconclusive*), *beats random* (gain's interval above zero), *below
+    random* (under zero), *no convincing gain* (the equivalence test: upper bound under MARGIN), else *open*; a set
+    that failed the gate but already beats random says so."""
     main, rows = _part(df, "main"), []
     for b in p.budgets:
         for ipc in p.dd_ipcs:
             core = strongest_coreset(main, p, b, "HL", ipc)
-            short = under_run(conv, ipc) if b == p.budgets[0] else set()
+            short = not_converged(conv, ipc) if b == p.budgets[0] else {}
             hl = table[(table["budget"] == b) & (table["arm"] == "HL") & (table["ipc"] == ipc)]
             for _, r in hl[hl["kind"] == "distilled"].iterrows():
                 m = r["method"]
@@ -321,9 +343,8 @@ def method_table(df: pd.DataFrame, table: pd.DataFrame, conv: pd.DataFrame, p: P
                       for other, col in ((EASY_METHOD, "rded_minus"), (core, "coreset_minus"))}
                 status = ("beats random" if outcome(gain) == "holds" else "below random"
                           if outcome(gain) == "refuted" else "no convincing gain" if equivalent(gain) else "open")
-                if m in short:      # more iterations may still move it; a gain already above random is said so
-                    status = "under-run: inconclusive" + (" (already above random)" if status == "beats random"
-                                                          else "")
+                if m in short:      # its iterations are not settled; a gain already above random is said so
+                    status = _gate_status(short[m]) + (" (already above random)" if status == "beats random" else "")
                 rows.append(dict(budget=b, ipc=ipc, method=m, gain=ci_text(gain), rded_minus=vs["rded_minus"],
                                  coreset=core or "–", coreset_minus=vs["coreset_minus"], status=status))
     return pd.DataFrame(rows)
@@ -377,7 +398,7 @@ def verdict(df: pd.DataFrame, table: pd.DataFrame, p: Profile, bias: pd.DataFram
             conv: pd.DataFrame | None = None) -> dict:
     """Apply the criterion of the module docstring at every (budget, IPC); say plainly which methods beat random
     under HL and which are shown not to, with intervals. A method that fails the convergence gate (``conv``,
-    :func:`convergence_table`) is never counted as shown not to beat random: an under-run set proves nothing."""
+    :func:`convergence_table`) is never counted as shown not to beat random: an unsettled set proves nothing."""
     df = _part(df, "main")
     conv = pd.DataFrame() if conv is None else conv
     others = [m for m in p.methods if m != EASY_METHOD]
@@ -394,7 +415,7 @@ def verdict(df: pd.DataFrame, table: pd.DataFrame, p: Profile, bias: pd.DataFram
             gain = {m: dict(mean=g[m]["gain"], lo=g[m]["gain_lo"], hi=g[m]["gain_hi"], n=g[m]["gain_n"])
                     for m in p.methods if m in g}
             beats = [m for m in gain if outcome(gain[m]) == "holds"]
-            short = under_run(conv, ipc) if b == p.budgets[0] else set()
+            short = not_converged(conv, ipc) if b == p.budgets[0] else {}
             shown_not = [m for m in others if m in gain and equivalent(gain[m]) and m not in short]
             present = [m for m in others if m in gain]
             sub = {"b": "holds" if present and len(shown_not) > len(present) / 2 else
@@ -418,8 +439,8 @@ def verdict(df: pd.DataFrame, table: pd.DataFrame, p: Profile, bias: pd.DataFram
                    f"{gains}. Beat random: {', '.join(map(_name, beats)) if beats else 'none'}; shown not to "
                    f"(upper bound under {MARGIN * 100:g} point, and converged): "
                    f"{', '.join(map(_name, shown_not)) or 'none'}"
-                   + (f"; under-run (convergence gate failed): {', '.join(map(_name, sorted(short)))}" if short
-                      else "") + ". "
+                   + (f"; convergence gate failed: "
+                      f"{', '.join(f'{_name(m)} ({short[m]})' for m in sorted(short))}" if short else "") + ". "
                    + "; ".join(f"({k}) {names[k]}: {sub[k]}" for k in subs_seen))
             if trail is not None:
                 txt += f" (coreset {core} minus RDED {points_text(trail['mean'], trail['lo'], trail['hi'])})"
@@ -433,7 +454,7 @@ def verdict(df: pd.DataFrame, table: pd.DataFrame, p: Profile, bias: pd.DataFram
     conv_lines = [f"convergence gate, {_name(r['method'])} at IPC {r['ipc']}: {r['iterations']:,} -> "
                   f"{r['more_iterations']:,} iterations moves its HL validation accuracy by "
                   f"{points_text(r['diff_mean'], r['diff_lo'], r['diff_hi'])} points: "
-                  f"{'converged' if r['converged'] else 'under-run, inconclusive'}" for _, r in conv.iterrows()]
+                  f"{r['gate']}{'' if r['converged'] else ', inconclusive'}" for _, r in conv.iterrows()]
     details = [gate_text(g) for g in checks] + conv_lines + details
     status = verdict_status(outcomes, len(p.seeds))
     beaters = sorted({m for m in p.methods for _, r in table[(table["arm"] == "HL") & (table["method"] == m)].iterrows()
