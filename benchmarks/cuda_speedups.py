@@ -3,24 +3,29 @@ one run, against the plain fp32 step on the same model, batch and starting weigh
 
 * the bare step (forward + backward + SGD step on pre-made batches) in fp32, with channels_last, with bf16
   autocast, with both, and (CUDA only) under ``torch.compile`` (its warm-up reported apart);
+* several students in one step (:func:`stacked_steps`: their weights stacked, one ``torch.func.vmap``'d forward and
+  backward), as the seeds of a cell could train together, against as many plain steps;
 * ddlib's ``fit`` under HL with DSA (adds index draws and augmentation) and under SL+KD (adds the teacher's forward);
 * the plain step on this machine's CPU (the GPU-to-CPU ratio), when the device is CUDA.
 
 Each bare-step variant trains from the same weights on the same batches; the table gives the largest difference of
-its logits on a probe batch from the fp32 step's, so that an option is only kept where it is both faster and agrees
-within float tolerance. The images are random tensors of the dataset's shape: a step's cost does not depend on its
-pixels. Usage: ``python benchmarks/cuda_speedups.py [--device cuda] [--out FILE.md]``.
+its logits on a probe batch from the fp32 step's (for stacked students, the first student's, which starts from the
+fp32 step's weights), so that an option is only kept where it is both faster and agrees within float tolerance.
+The images are random tensors of the dataset's shape: a step's cost does not depend on its pixels. Usage:
+``python benchmarks/cuda_speedups.py [--device cuda] [--out FILE.md]``.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import statistics
 import sys
 import time
 
 import torch
 import torch.nn.functional as F
+from torch.func import functional_call, grad, stack_module_state, vmap
 
 from ddlib import models
 from ddlib.budget import Budget
@@ -57,6 +62,43 @@ def bare_steps(net, batches, steps: int, bf16: bool = False):
         opt.step()
 
 
+class _Stacked:
+    """The stacked weights of several students, as ``make_optimizer`` reads a model (its ``parameters()``)."""
+
+    def __init__(self, params: dict):
+        self.params = params
+
+    def parameters(self):
+        return iter(self.params.values())
+
+
+def stacked_steps(nets, batches, steps: int):
+    """``steps`` steps of the HL recipe's optimiser for all ``nets`` at once: weights stacked along a new first
+    axis, each student's loss and gradient on its own batch in one ``vmap``'d call, one optimiser over the stacked
+    tensors (SGD acts elementwise, so each student's update is the one its own optimiser would make). ``batches``
+    are (x, y) pairs with a leading student axis (cycled). Students without running statistics (InstanceNorm, as
+    ddlib's ConvNets): a buffer update does not map. Trains the nets in place, as :func:`bare_steps` does."""
+    params, buffers = stack_module_state(nets)
+    shape = copy.deepcopy(nets[0]).to("meta")
+
+    def loss(p, b, x, y):
+        return F.cross_entropy(functional_call(shape, (p, b), (x,)), y)
+
+    per_student_grad = vmap(grad(loss))
+    batch = batches[0][1].shape[1]
+    opt, _ = make_optimizer(_Stacked(params), TrainSpec("hl", Budget(steps * batch, batch)))
+    for s in range(steps):
+        xb, yb = batches[s % len(batches)]
+        grads = per_student_grad(params, buffers, xb, yb)
+        for k, p in params.items():
+            p.grad = grads[k]
+        opt.step()
+    with torch.no_grad():
+        for i, net in enumerate(nets):
+            for k, p in net.named_parameters():
+                p.copy_(params[k][i])
+
+
 def timed(fn, device: str) -> float:
     _sync(device)
     t = time.perf_counter()
@@ -84,6 +126,29 @@ def measure_bare(name, device, classes, batch, steps, repeats, channels_last=Fal
     return statistics.median(rates), warmup, logits
 
 
+def measure_stacked(name, device, classes, batch, steps, repeats, students):
+    """Median images per second of ``students`` students in one :func:`stacked_steps` step (the first from the fp32
+    step's weights, the others from seeds 1, 2, ...; each on the fp32 step's batches, called as
+    :func:`measure_bare` calls the plain step), and the first student's probe logits after training."""
+    g = torch.Generator().manual_seed(0)
+    batches = [(torch.randn(batch, *CIFAR_SHAPE, generator=g), torch.randint(classes, (batch,), generator=g))
+               for _ in range(4)]
+    probe = torch.randn(batch, *CIFAR_SHAPE, generator=g).to(device)
+    batches = [(x.to(device).expand(students, *x.shape).contiguous(), y.to(device).expand(students, -1).contiguous())
+               for x, y in batches]
+    nets = [_net(name, device, classes)]
+    for k in range(1, students):
+        torch.manual_seed(k)
+        nets.append(models.build(name, CIFAR_SHAPE, classes).to(device))
+    timed(lambda: stacked_steps(nets, batches, 2), device)   # first calls: cuDNN
+    rates = [students * steps * batch / timed(lambda: stacked_steps(nets, batches, steps), device)
+             for _ in range(repeats)]
+    nets[0].eval()
+    with torch.no_grad():
+        logits = nets[0](probe).float()
+    return statistics.median(rates), logits
+
+
 def measure_fit(name, device, classes, batch, steps, repeats, regime):
     """Median images per second of ddlib's ``fit`` (DSA) under ``regime`` on a subset of 10 batches."""
     g = torch.Generator().manual_seed(0)
@@ -105,6 +170,8 @@ def main():
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--cpu-steps", type=int, default=5, help="steps of the CPU comparison (CUDA runs only)")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--students", type=int, nargs="*", default=[5],
+                    help="students per stacked step (params/paper.yaml: 5 seeds per cell)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--out", default=None, metavar="FILE.md", help="also write the table here")
     a = ap.parse_args()
@@ -120,6 +187,13 @@ def main():
         plain = plain or (rate, logits)
         diff = (logits - plain[1]).abs().max().item()
         rows.append((f"bare step, {label}", rate, f"{diff:.2e}", f"{warmup:.1f}"))
+    for k in a.students:
+        label = f"{k} student{'s' if k > 1 else ''} per step (torch.func.vmap)"
+        try:        # a device whose kernels do not map loses this row, not the table
+            rate, logits = measure_stacked(*args, k)
+            rows.append((label, rate, f"{(logits - plain[1]).abs().max().item():.2e}", "-"))
+        except (RuntimeError, NotImplementedError) as e:
+            rows.append((f"{label}: failed, {type(e).__name__}", float("nan"), "-", "-"))
     for regime, label in (("hl", "ddlib fit, HL, DSA"), ("slkd", "ddlib fit, SL+KD, DSA (teacher forward)")):
         rows.append((label, measure_fit(*args, regime), "-", "-"))
     if cuda and a.cpu_steps:
