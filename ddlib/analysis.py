@@ -180,13 +180,16 @@ def gate_text(g: dict) -> str:
 
 def gated(status: str, sentence: str, gates: list) -> tuple:
     """(status, sentence) after the gates: any failed gate makes the verdict *inconclusive at this scale*, with the
-    failed gates' numbers and what the criterion alone would have said; otherwise both unchanged."""
+    failed gates' numbers and what the criterion alone would have said (its sentence's "<status> at this scale"
+    then reads "<status> if the gate is set aside", so that it does not contradict the verdict); otherwise both
+    unchanged."""
     failed = [g for g in gates if not g["passed"]]
     if not failed:
         return status, sentence
     why = "; ".join(f"{g['name']} ({g['numbers']})" for g in failed)
+    ungated = sentence.replace(f"{status} at this scale", f"{status} if the gate is set aside")
     return "inconclusive", (f"Inconclusive at this scale: a gate failed: {why}. Read without the gate, the criterion "
-                            f"would say {status}: {sentence}")
+                            f"would say {status}: {ungated}")
 
 
 def detectable_effect(ci, level: float = LEVEL, power: float = POWER) -> float:

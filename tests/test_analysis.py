@@ -106,6 +106,8 @@ def test_a_failed_gate_makes_the_verdict_inconclusive_with_its_numbers():
     status, sentence = stats.gated("not reproduced", "It fails.", [ok, bad])
     assert status == "inconclusive" and "plateau (+1.3 points)" in sentence and "would say not reproduced" in sentence
     assert "teacher helps" not in sentence
+    _, sentence = stats.gated("not reproduced", "The claim is not reproduced at this scale: (b) refuted.", [bad])
+    assert "is not reproduced at this scale" not in sentence and "not reproduced if the gate is set aside" in sentence
     assert stats.gate_text(bad) == "gate 'plateau': FAILED (+1.3 points)"
 
 
