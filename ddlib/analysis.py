@@ -253,8 +253,9 @@ def differences_for_page(diffs: pd.DataFrame, index: list) -> pd.DataFrame:
                         index=pd.MultiIndex.from_frame(diffs[index]))
 
 
-def percentiles_for_page(t: pd.DataFrame, index: list) -> pd.DataFrame:
-    """Mean difficulty percentiles (0-1, with intervals) as a page shows them, indexed by ``index``."""
+def percentiles_for_page(t: pd.DataFrame, index: list, count: str = "images") -> pd.DataFrame:
+    """Mean difficulty percentiles (0-1, with intervals) as a page shows them, indexed by ``index``; ``count`` names
+    what the interval is over (its ``n``: images, or sets where each set's mean is one value)."""
     return pd.DataFrame({"mean difficulty percentile (50 = uniform)": [fmt(r, digits=0) for _, r in t.iterrows()],
-                         "images": t["n"].astype(int).to_numpy()},
+                         count: t["n"].astype(int).to_numpy()},
                         index=pd.MultiIndex.from_frame(t[index]))

@@ -3,6 +3,7 @@ claim by its interval, equivalence, the status rule, gates and the detectable ef
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats as st
 
@@ -123,3 +124,9 @@ def test_the_detectable_effect_matches_a_simulated_power_of_80_percent():
     assert np.isnan(stats.detectable_effect(dict(mean=0.1, lo=float("nan"), hi=float("nan"), n=1)))
     assert "detect a true effect of" in stats.power_text(ci(0.0, 0.01)) and "80% power" in stats.power_text(
         ci(0.0, 0.01))
+
+
+def test_a_percentile_table_names_what_its_interval_is_over():
+    t = pd.DataFrame([dict(ipc=10, method="rded", mean=0.14, lo=0.13, hi=0.15, n=10)])
+    assert list(stats.percentiles_for_page(t, ["ipc", "method"]).columns)[-1] == "images"
+    assert stats.percentiles_for_page(t, ["ipc", "method"], count="sets").loc[(10, "rded"), "sets"] == 10
