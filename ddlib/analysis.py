@@ -107,7 +107,9 @@ def best_on_validation(table: pd.DataFrame, by: list | None = None, value: str =
 def survival_table(table: pd.DataFrame, soft_arms, by: tuple = ()) -> pd.DataFrame:
     """DD-Ranking's question: of each set's gain over random under a soft-label arm, how much is left under HL?
     Per (``by``..., method) and soft arm: both gains and ``share`` = gain_HL / gain_soft, defined (else NaN) only
-    where the soft-label gain is positive. ``table`` has columns arm, method, gain (and ``by``); random is left out."""
+    where the soft-label gain's interval lies above zero (a share of a lead not shown to exist is noise: a soft gain
+    near zero gives shares in the thousands of percent). ``table`` has columns arm, method, gain, gain_lo (and
+    ``by``); random is left out."""
     rows = []
     for arm in soft_arms:
         for key, t in table[table["method"] != "random"].groupby([*by, "method"], sort=False):
@@ -115,8 +117,9 @@ def survival_table(table: pd.DataFrame, soft_arms, by: tuple = ()) -> pd.DataFra
             if hl.empty or soft.empty:
                 continue
             g_hl, g_soft = float(hl["gain"].iloc[0]), float(soft["gain"].iloc[0])
+            shown = float(soft["gain_lo"].iloc[0]) > 0
             rows.append(dict(zip([*by, "method"], key if isinstance(key, tuple) else (key,)), soft_arm=arm,
-                             gain_soft=g_soft, gain_hl=g_hl, share=g_hl / g_soft if g_soft > 0 else np.nan))
+                             gain_soft=g_soft, gain_hl=g_hl, share=g_hl / g_soft if shown else np.nan))
     return pd.DataFrame(rows)
 
 

@@ -10,10 +10,10 @@ to one standalone page; ``python -m ddlib audit-report DIR`` renders it later wh
 
 Gain of a set under an arm: its test accuracy minus the random subset's, paired by seed (seed s trains both with
 the same init, batch order and augmentation stream; random draws its subset with s). The *share that survives under
-HL* is gain_HL / gain_SL+KD (DD-Ranking's question), defined only where the SL+KD gain is positive; it is a ratio
-of means, without an interval. Stored soft labels in the file are what SL trains on (as the set's authors ship
-them); without them SL uses the teacher's softmax on the set's images, as for any distilled set. SL+KD ignores
-stored labels: the teacher relabels every augmented batch.
+HL* is gain_HL / gain_SL+KD (DD-Ranking's question), defined only where the SL+KD gain's interval lies above zero;
+it is a ratio of means, without an interval. Stored soft labels in the file are what SL trains on (as the set's
+authors ship them); without them SL uses the teacher's softmax on the set's images, as for any distilled set. SL+KD
+ignores stored labels: the teacher relabels every augmented batch.
 """
 from __future__ import annotations
 
@@ -199,8 +199,8 @@ def sentence(table: pd.DataFrame, share: dict, seeds: int) -> str:
     text = (f"Gain of the set over a random real subset of the same size, in test-accuracy points with a 95% "
             f"interval over {seeds} seed{'s' if seeds != 1 else ''}: " + "; ".join(parts) + ". ")
     if share["share"] is None:
-        text += (f"Its SL+KD gain ({share['gain_slkd'] * 100:+.1f} points) is not positive, so no share of a "
-                 f"soft-label lead can survive under HL.")
+        text += (f"Its SL+KD gain ({share['gain_slkd'] * 100:+.1f} points) is not shown above zero, so no share "
+                 f"of a soft-label lead is given.")
     else:
         text += (f"Of its SL+KD lead over random ({share['gain_slkd'] * 100:+.1f} points), "
                  f"{share['share']:.0%} survives under hard labels ({share['gain_hl'] * 100:+.1f} points).")
@@ -230,8 +230,10 @@ def summarise(df: pd.DataFrame, pl: Plan, temperature: float, t_source: str, sta
         per_arm[arm] = a
     g_hl = per_arm["HL"]["gain_over_random"]["mean"]
     g_kd = per_arm["SL+KD"]["gain_over_random"]["mean"]
-    share = dict(share=g_hl / g_kd if g_kd > 0 else None, gain_hl=g_hl, gain_slkd=g_kd, defined=bool(g_kd > 0),
-                 definition="gain_HL / gain_SL+KD (means over seeds), defined where gain_SL+KD > 0; no interval")
+    shown = bool(per_arm["SL+KD"]["gain_over_random"]["lo"] > 0)
+    share = dict(share=g_hl / g_kd if shown else None, gain_hl=g_hl, gain_slkd=g_kd, defined=shown,
+                 definition="gain_HL / gain_SL+KD (means over seeds), defined where gain_SL+KD's 95% interval lies "
+                            "above zero; no interval")
     s, m = pl.synset, pl.synset.meta
     first = df.iloc[0].to_dict()
     teacher_rows = df[df["teacher_id"].notna()] if "teacher_id" in df else df.iloc[:0]

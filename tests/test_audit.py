@@ -101,7 +101,8 @@ def test_audit_json_summarises_with_intervals_and_provenance(audited):
         assert a["set_minus_herding"]["mean"] == pytest.approx(float(np.mean(acc["set"] - acc["herding"])))
     share = s["hl_share_of_slkd_lead"]
     hl, kd = s["regimes"]["HL"]["gain_over_random"]["mean"], s["regimes"]["SL+KD"]["gain_over_random"]["mean"]
-    assert share["share"] == (pytest.approx(hl / kd) if kd > 0 else None)
+    shown = s["regimes"]["SL+KD"]["gain_over_random"]["lo"] > 0
+    assert share["share"] == (pytest.approx(hl / kd) if shown else None) and share["defined"] == shown
     p = s["provenance"]
     assert {"ddlib_version", "commit", "device", "threads", "wall_s", "torch", "teacher_id"} <= set(p)
     assert p["device"] == "cpu" and p["threads"] == 1 and p["runs"] == 18 and p["wall_s"] > 0
