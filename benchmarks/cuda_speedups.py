@@ -41,8 +41,8 @@ def _sync(device: str):
         torch.cuda.synchronize()
 
 
-def _net(name: str, device: str, classes: int, channels_last: bool = False):
-    torch.manual_seed(0)
+def _net(name: str, device: str, classes: int, channels_last: bool = False, seed: int = 0):
+    torch.manual_seed(seed)
     net = models.build(name, CIFAR_SHAPE, classes).to(device)
     return net.to(memory_format=torch.channels_last) if channels_last else net
 
@@ -107,12 +107,17 @@ def timed(fn, device: str) -> float:
     return time.perf_counter() - t
 
 
-def measure_bare(name, device, classes, batch, steps, repeats, channels_last=False, bf16=False, compile_=False):
-    """Median images per second of the bare step, the compile warm-up (s), and the probe logits after training."""
+def _data(batch: int, classes: int, device: str):
+    """Four (x, y) training batches (on the CPU) and a probe batch (on ``device``), the same for every variant."""
     g = torch.Generator().manual_seed(0)
     batches = [(torch.randn(batch, *CIFAR_SHAPE, generator=g), torch.randint(classes, (batch,), generator=g))
                for _ in range(4)]
-    probe = torch.randn(batch, *CIFAR_SHAPE, generator=g).to(device)
+    return batches, torch.randn(batch, *CIFAR_SHAPE, generator=g).to(device)
+
+
+def measure_bare(name, device, classes, batch, steps, repeats, channels_last=False, bf16=False, compile_=False):
+    """Median images per second of the bare step, the compile warm-up (s), and the probe logits after training."""
+    batches, probe = _data(batch, classes, device)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     batches = [(x.to(device).contiguous(memory_format=fmt), y.to(device)) for x, y in batches]
     net = _net(name, device, classes, channels_last)
@@ -130,16 +135,10 @@ def measure_stacked(name, device, classes, batch, steps, repeats, students):
     """Median images per second of ``students`` students in one :func:`stacked_steps` step (the first from the fp32
     step's weights, the others from seeds 1, 2, ...; each on the fp32 step's batches, called as
     :func:`measure_bare` calls the plain step), and the first student's probe logits after training."""
-    g = torch.Generator().manual_seed(0)
-    batches = [(torch.randn(batch, *CIFAR_SHAPE, generator=g), torch.randint(classes, (batch,), generator=g))
-               for _ in range(4)]
-    probe = torch.randn(batch, *CIFAR_SHAPE, generator=g).to(device)
+    batches, probe = _data(batch, classes, device)
     batches = [(x.to(device).expand(students, *x.shape).contiguous(), y.to(device).expand(students, -1).contiguous())
                for x, y in batches]
-    nets = [_net(name, device, classes)]
-    for k in range(1, students):
-        torch.manual_seed(k)
-        nets.append(models.build(name, CIFAR_SHAPE, classes).to(device))
+    nets = [_net(name, device, classes, seed=k) for k in range(students)]
     timed(lambda: stacked_steps(nets, batches, 2), device)   # first calls: cuDNN
     rates = [students * steps * batch / timed(lambda: stacked_steps(nets, batches, steps), device)
              for _ in range(repeats)]

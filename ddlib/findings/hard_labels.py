@@ -264,11 +264,7 @@ def gate_reading(d: dict) -> str:
     (the interval reaches past the margin: the seeds cannot tell). Only *converged* passes."""
     if within(d, CONVERGENCE_POINTS):
         return "converged"
-    if np.isfinite(d["lo"]) and d["lo"] > 0:
-        return "under-run"
-    if np.isfinite(d["hi"]) and d["hi"] < 0:
-        return "past its peak"
-    return "not shown converged"
+    return {"holds": "under-run", "refuted": "past its peak"}.get(outcome(d), "not shown converged")
 
 
 def convergence_table(df: pd.DataFrame, p: Profile) -> pd.DataFrame:
