@@ -362,6 +362,19 @@ def _evidence(a) -> int:
     return 0
 
 
+def _plan_parser(sub):
+    p = sub.add_parser("plan", help="what a profile's make evidence costs before it runs: runs, samples seen, "
+                                    "teacher forwards and FLOPs per chapter, what the store and cache already hold "
+                                    "(Markdown; nothing is trained)")
+    _params_arg(p)
+
+
+def _plan(a) -> int:
+    from .plan import markdown
+    print(markdown(prof.Profile.from_dict(prof.read_yaml(a.params) if a.params else {}).check()))
+    return 0
+
+
 def _recheck_parser(sub):
     p = sub.add_parser("recheck", help="re-run a random sample of a profile's stored runs from scratch and compare "
                                        "(make book's spot check; exit 2 naming any run that does not match)")
@@ -415,7 +428,7 @@ def _findings(a) -> int:
 
 
 COMMANDS = {"train": _train, "export": _export, "distill": _distill, "audit": _audit, "audit-report": _audit_report, "sweep": _sweep,
-            "evidence": _evidence, "recheck": _recheck, "reproducibility-table": _reproducibility,
+            "evidence": _evidence, "plan": _plan, "recheck": _recheck, "reproducibility-table": _reproducibility,
             "provenance-table": _provenance, "findings-table": _findings}
 
 
@@ -437,6 +450,7 @@ def main(argv=None) -> int:
     _audit_report_parser(sub)
     _sweep_parser(sub)
     _evidence_parser(sub)
+    _plan_parser(sub)
     _recheck_parser(sub)
     _provenance_parser(sub)
     _profile_table_parsers(sub)

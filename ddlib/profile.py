@@ -363,11 +363,18 @@ def tune_temperature(p: Profile, budget: int, progress: bool = True) -> tuple:
     300-epoch ImageNet runs; at small budgets a lower T may learn faster.] Returns (T, the tuning table)."""
     if len(p.temperatures) == 1:
         return float(p.temperatures[0]), pd.DataFrame()
-    cfgs = [subset_run(p, temperature=t, ipc="full", regime="slkd", budget=budget, seed=p.seeds[0])
-            for t in p.temperatures]
-    df = sweep(cfgs, progress=progress, desc="temperature on validation", store=p.store)
+    df = sweep(temperature_configs(p, budget), progress=progress, desc="temperature on validation", store=p.store)
     best = float(best_on_validation(df, value="val_acc")["temperature"])
     return best, df[["temperature", "val_acc", "budget", "seed"]]
+
+
+def temperature_configs(p: Profile, budget: int) -> list:
+    """:func:`tune_temperature`'s runs: SL+KD on the full training split at ``budget``, first seed, one per listed
+    temperature (none when only one is listed)."""
+    if len(p.temperatures) == 1:
+        return []
+    return [subset_run(p, temperature=t, ipc="full", regime="slkd", budget=budget, seed=p.seeds[0])
+            for t in p.temperatures]
 
 
 def kd_temperature(p: Profile, progress: bool = True) -> tuple:

@@ -8,7 +8,8 @@
 #           CIFAR-10 is 56 MB of the tool's 64 MiB)
 #   device: run(command="bash scripts/device_evidence.sh params/paper.yaml 390", carry=[".device"], timeout_s=540)
 #   here:   tar xzf FILES_AT/runs.tgz -C results/paper/runs && git add results/paper/runs   (FILES_AT: the reply's)
-#           cp FILES_AT/cuda_speedups.md benchmarks/
+#           cp FILES_AT/cuda_speedups.md benchmarks/   (FILES_AT/plan.md: the runs left and their time at the
+#           rate this device measured)
 #
 # The device image has torch, numpy, pandas, scipy, scikit-learn, safetensors and pyyaml, but not ddlib's book
 # extras: chapters run through `python -m ddlib evidence`, the pages are rendered here.
@@ -37,4 +38,6 @@ after=$(find "$store" -name '*.json' 2>/dev/null | wc -l)
 echo "exit=$rc wall_s=$(( $(date +%s) - start )) records_before=$before records_after=$after" \
     | tee -a "$out/evidence.log"
 [ -d "$store" ] && tar czf "$out/runs.tgz" -C "$store" .
+# what is left, at the rate the stored runs of this device measured (python -m ddlib plan)
+python3 -m ddlib plan --params "$params" > "$out/plan.md" 2>> "$out/evidence.log"
 [ "$rc" = 0 ] || [ "$rc" = 124 ]    # finished, or stopped at the deadline: both are progress

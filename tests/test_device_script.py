@@ -1,5 +1,6 @@
 """``scripts/device_evidence.sh``, the prepared GPU call [issue 13], on CPU with the tiny profile: a finished call
-packs every record, one stopped at its deadline packs those written so far, and the next resumes from the store."""
+packs every record (and its plan, `python -m ddlib plan`, counts every planned run as stored), one stopped at its
+deadline packs those written so far, and the next resumes from the store."""
 from __future__ import annotations
 
 import os
@@ -32,6 +33,9 @@ def test_a_stopped_call_packs_its_records_and_the_next_resumes(tmp_path):
     assert done["exit"] == "0" and int(done["records_after"]) > 0
     packed = _packed(tmp_path)
     assert len(packed) == int(done["records_after"])
+    everything = next(line for line in (tmp_path / "out" / "plan.md").read_text().splitlines()
+                      if line.startswith("| all |")).split("|")
+    assert everything[2] == everything[3] and int(everything[2]) <= len(packed)   # every planned run is stored
     kept = packed[:5]               # as if an earlier call had stopped after five runs
     for name in packed[5:]:
         next((tmp_path / "results").rglob(Path(name).name)).unlink()

@@ -18,7 +18,7 @@ LAYERS = [
     {"experiment"},
     {"analysis", "profile", "report", "plots"},
     {"audit"},
-    {"findings", "provenance", "reproducibility"},
+    {"findings", "provenance", "reproducibility", "plan"},
     {"cli", "__main__", "__init__"},
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}

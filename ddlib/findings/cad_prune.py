@@ -38,15 +38,19 @@ def tune(p: Profile, progress: bool = True) -> tuple:
     """Per (budget, IPC), the ``cad_grid`` candidate with the best validation accuracy (first seed; ties: the first
     listed). Returns ({(budget, ipc): candidate}, the tuning table)."""
     names = [_cand_name(c) for c in p.cad_grid]
-    cfgs = [prof.cad_run(p, c, ipc=ipc, budget=b, seed=p.seeds[0])
-            for b in p.cad_budgets for ipc in p.cad_ipcs for c in p.cad_grid]
-    df = sweep(cfgs, progress=progress, desc="CAD-Prune on validation", store=p.store)
+    df = sweep(tune_configs(p), progress=progress, desc="CAD-Prune on validation", store=p.store)
     df = df.assign(candidate=names * (len(p.cad_budgets) * len(p.cad_ipcs)))   # rows come in the configs' order
     chosen = {(int(r["budget"]), int(r["ipc"])): p.cad_grid[names.index(r["candidate"])]
               for _, r in best_on_validation(df, by=["budget", "ipc"], value="val_acc").iterrows()}
     table = df[["budget", "ipc", "candidate", "val_acc"]].assign(
         chosen=[n == _cand_name(chosen[int(b), int(i)]) for b, i, n in zip(df["budget"], df["ipc"], df["candidate"])])
     return chosen, table
+
+
+def tune_configs(p: Profile) -> list:
+    """:func:`tune`'s runs: every (budget, IPC) x ``cad_grid`` candidate, first seed."""
+    return [prof.cad_run(p, c, ipc=ipc, budget=b, seed=p.seeds[0])
+            for b in p.cad_budgets for ipc in p.cad_ipcs for c in p.cad_grid]
 
 
 def _cand_name(c: dict) -> str:

@@ -117,14 +117,19 @@ def published_configs(p: Profile, temperature: float) -> list:
             for m in p.methods if m in PUBLISHED_HL for ipc in p.dd_ipcs if ipc in PUBLISHED_HL[m] for s in p.seeds]
 
 
+def parts(p: Profile, temperature: float) -> dict:
+    """The sweep's configs by part: ``main``, ``converge`` (the convergence gate's runs) and ``published`` (the
+    published protocol's)."""
+    return {"main": configs(p, temperature), "converge": convergence_configs(p, temperature),
+            "published": published_configs(p, temperature)}
+
+
 def run(p: Profile, temperature: float, progress: bool = True) -> pd.DataFrame:
-    """The sweep's rows; ``part`` says which: ``main``, ``converge`` (the convergence gate's runs) or
-    ``published`` (the published protocol's)."""
-    parts = {"main": configs(p, temperature), "converge": convergence_configs(p, temperature),
-             "published": published_configs(p, temperature)}
-    cfgs = [c for part in parts.values() for c in part]
+    """The sweep's rows; ``part`` says which of :func:`parts` each is."""
+    by_part = parts(p, temperature)
+    cfgs = [c for part in by_part.values() for c in part]
     df = label_arms(sweep(cfgs, progress=progress, desc="re-evaluation runs", store=p.store))
-    df["part"] = [name for name, part in parts.items() for _ in part]
+    df["part"] = [name for name, part in by_part.items() for _ in part]
     df["method"] = [d if isinstance(d, str) and d else s for d, s in zip(df["distill"].fillna(""), df["select"])]
     return df
 

@@ -1,0 +1,206 @@
+"""What a profile's evidence costs, before it runs [issue 13: a paper profile sized for one GPU; the guide: compute
+is a first-class quantity]. ``python -m ddlib plan --params FILE`` counts every student run that ``make evidence``
+trains (once, where chapters share it) in samples seen, teacher forwards, evaluation forwards and FLOPs, says how
+many the results store already holds, lists the inputs those runs read (the teacher, scoring runs, MTT's and
+DATM's experts, distilled sets) and whether the cache holds them, and, where the store holds runs of the profile's
+device, estimates the time left at their measured FLOP rate. Nothing is trained, distilled or written.
+
+Not counted: pitfall 5's runs on stored-label files (two per seed, small SL runs), the audit chapter's runs beyond
+chapter 03's, CAD-Prune's scoring runs (one per budget, as long as it), and each distiller's own steps, which are
+no samples seen of a student: a set is one input, with its iterations and, where the store has one made on this
+device, its measured wall time."""
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import pandas as pd
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from . import data, distill, models, profile as prof
+from .budget import Budget
+from .distill import datm, mtt
+from .experiment import RunConfig, default_workers, read_stored
+from .findings import FINDINGS, cad_prune, difficulty, hard_labels, pitfalls
+from .paths import cache_dir
+from .profile import Profile
+from .scores import recorder_key
+
+# [NVIDIA H200 datasheet] dense TF32 tensor-core peak, 494 TFLOP/s: a floor on the time of fp32 training there
+# (cuDNN runs fp32 convolutions on TF32 by torch's default; the time at peak is a bound, not an estimate).
+H200_TF32_FLOPS = 494e12
+
+
+def _tuning(chapter, p: Profile) -> tuple:
+    """(the chapter's runs on validation, a stand-in for its choice): the choice (a temperature, a candidate) names
+    the runs, it does not change what they cost."""
+    if chapter.tune is prof.kd_temperature:
+        return prof.temperature_configs(p, min(p.budgets)), float(p.temperatures[0])
+    if chapter is cad_prune:
+        return cad_prune.tune_configs(p), {(b, i): p.cad_grid[0] for b in p.cad_budgets for i in p.cad_ipcs}
+    return [], 1.0
+
+
+def _runs_of(chapter, p: Profile, choice) -> list:
+    """Every config the chapter's ``run(p, choice)`` sweeps."""
+    if chapter is hard_labels:
+        return [c for part in hard_labels.parts(p, choice).values() for c in part]
+    if chapter is difficulty:                 # HL only: no choice
+        return difficulty.configs(p)
+    return chapter.configs(p, choice)
+
+
+def chapter_configs(p: Profile) -> list:
+    """[(chapter, part, config)] in ``make evidence``'s order, each run once: the first chapter that needs a run
+    owns it. A chapter whose choice on validation is stored is planned with that choice (read back, nothing
+    trained), otherwise with a stand-in of the same cost."""
+    out, seen = [], set()
+    for name, chapter in [*FINDINGS.items(), ("pitfalls", pitfalls)]:
+        tuning, choice = _tuning(chapter, p)
+        if tuning and all(read_stored(c, p.store) is not None for c in tuning):
+            choice = chapter.tune(p, progress=False)[0]
+        for part, cfgs in (("choice on validation", tuning), ("runs", _runs_of(chapter, p, choice))):
+            for c in cfgs:
+                if c.key() not in seen:
+                    seen.add(c.key())
+                    out.append((name, part, c))
+    return out
+
+
+@lru_cache(maxsize=None)
+def flops_per_sample(model: str, shape: tuple, num_classes: int) -> tuple:
+    """(training, forward) FLOPs of one sample through ``model``: convolutions and matrix products as torch's
+    FlopCounterMode counts them (norms, activations and augmentation are left out)."""
+    net = models.build(model, shape, num_classes)
+    x = torch.zeros(2, *shape)
+    with FlopCounterMode(display=False) as fwd:
+        net(x)
+    with FlopCounterMode(display=False) as train:
+        net(x).sum().backward()
+    return train.get_total_flops() / 2, fwd.get_total_flops() / 2
+
+
+def cost(c: RunConfig, splits: data.Splits) -> dict:
+    """What one run computes: samples seen; teacher forwards (SL+KD: one per sample seen; SL: one per stored label,
+    the same for a set's own stored labels); evaluation forwards (validation and test); and their FLOPs."""
+    samples = Budget(c.budget, c.batch).samples_seen
+    n = len(splits.y_train) if c.ipc == "full" else int(c.ipc) * splits.num_classes
+    teacher = samples if c.regime == "slkd" else n * max(1, c.label_views) if c.regime == "sl" else 0
+    evals = len(splits.y_val) + len(splits.y_test)
+    train_f, fwd_f = flops_per_sample(c.model, splits.shape, splits.num_classes)
+    teacher_f = flops_per_sample(c.teacher.model, splits.shape, splits.num_classes)[1]
+    return dict(samples_seen=samples, teacher_forwards=teacher, eval_forwards=evals,
+                flops=samples * train_f + teacher * teacher_f + evals * fwd_f)
+
+
+def runs(p: Profile) -> pd.DataFrame:
+    """One row per run ``make evidence`` trains: chapter, part, key, whether it is stored, its :func:`cost`, the
+    set it trains on (method, iterations, key) and, for a run stored from the profile's device, its measured wall
+    time and its set's."""
+    splits = data.load(p.dataset, p.val_per_class)
+    rows = []
+    for chapter, part, c in chapter_configs(p):
+        rec = read_stored(c, p.store)
+        here = rec is not None and rec.get("device") == p.device
+        rows.append(dict(chapter=chapter, part=part, key=c.key(), stored=rec is not None, **cost(c, splits),
+                         method=c.distill, synset=c.key_fields().get("synset", ""),
+                         iterations=getattr(c.distill_knob_values(), "iterations", math.nan) if c.distill else
+                         math.nan,
+                         wall_s=rec["wall_s"] if here else math.nan,
+                         distill_wall_s=(rec.get("distill_wall_s") or math.nan) if here else math.nan))
+    return pd.DataFrame(rows)
+
+
+def _cached(kind: str, key: str) -> bool:
+    return (cache_dir() / kind / key / "meta.json").exists()
+
+
+def inputs(p: Profile, run_rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per input of the runs: the teacher and each scoring run (training samples), MTT's and DATM's experts
+    (training samples: expert epochs x the epoch), each distilled set (its method, iterations and measured wall
+    time); and whether the cache holds it."""
+    splits = data.load(p.dataset, p.val_per_class)
+    n = len(splits.y_train)
+    t = prof.teacher(p)
+    tkey = t.key(p.dataset, p.val_per_class, 0)
+    rows = [dict(input="teacher", name=tkey, cached=_cached("teachers", tkey), samples_seen=math.ceil(t.epochs * n))]
+    for r in prof.recorder(p).runs():
+        key = recorder_key(p.dataset, **r, val_per_class=p.val_per_class)
+        rows.append(dict(input="scoring run", name=key, cached=_cached("scores", key),
+                         samples_seen=math.ceil(r["epochs"] * n)))
+    experts = {}
+    for method in (m for m in p.methods if m in ("mtt", "datm")):
+        for ipc in p.dd_ipcs:
+            k = prof.distilled_run(p, method, ipc=ipc).distill_knob_values()
+            k = datm.mtt_knobs(k) if method == "datm" else k
+            ctx = distill.Context(p.dataset, ipc, 0, p.device, t, p.val_per_class)
+            experts[mtt.expert_key(ctx, k)] = k.experts * k.train_epochs * (k.epoch_samples or n)
+    rows += [dict(input="experts", name=key, cached=_cached("experts", key), samples_seen=s)
+             for key, s in experts.items()]
+    for key, g in run_rows[run_rows["synset"] != ""].groupby("synset", sort=False):
+        rows.append(dict(input=f"set: {distill.NAMES.get(g['method'].iloc[0], g['method'].iloc[0])}", name=key,
+                         cached=_cached("synsets", key), iterations=g["iterations"].iloc[0],
+                         wall_s=g["distill_wall_s"].max()))
+    return pd.DataFrame(rows)
+
+
+def measured_rate(run_rows: pd.DataFrame) -> float:
+    """FLOPs per second of one worker, measured on the stored runs of the profile's device (NaN if none)."""
+    timed = run_rows.dropna(subset=["wall_s"])
+    return float(timed["flops"].sum() / timed["wall_s"].sum()) if len(timed) else math.nan
+
+
+def by_chapter(p: Profile, run_rows: pd.DataFrame) -> pd.DataFrame:
+    """Per chapter: runs, stored, and what the runs still to train cost: samples seen, teacher forwards, PFLOPs,
+    the hours they take at the measured rate on the sweep's workers, and the floor at an H200's TF32 peak."""
+    rate, workers = measured_rate(run_rows), default_workers([RunConfig(device=p.device)])
+    left = run_rows[~run_rows["stored"]].groupby("chapter", sort=False)
+    out = pd.DataFrame({"runs": run_rows.groupby("chapter", sort=False).size(),
+                        "stored": run_rows.groupby("chapter", sort=False)["stored"].sum(),
+                        "samples seen left (M)": left["samples_seen"].sum() / 1e6,
+                        "teacher forwards left (M)": left["teacher_forwards"].sum() / 1e6,
+                        "PFLOPs left": left["flops"].sum() / 1e15})
+    out = out.reindex(list(dict.fromkeys(run_rows["chapter"]))).fillna(0.0)
+    out.loc["all"] = out.sum()
+    out["hours left at the measured rate"] = out["PFLOPs left"] * 1e15 / (rate * workers) / 3600
+    out["minutes at an H200's TF32 peak"] = out["PFLOPs left"] * 1e15 / H200_TF32_FLOPS / 60
+    return out.astype({"runs": int, "stored": int})
+
+
+def _table(df: pd.DataFrame, index: bool = True) -> str:
+    """A Markdown table: counts with thousands separators, other numbers to 0.01, no value as a dash."""
+    def cell(v):
+        if isinstance(v, (bool, str)):
+            return str(v)
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return "-"
+        return f"{int(v):,}" if float(v).is_integer() and (abs(v) >= 1 or isinstance(v, int)) else f"{v:,.2f}"
+    body = df.reset_index() if index else df
+    rows = [[cell(v) for v in r] for r in body.itertuples(index=False)]
+    head = [str(c) for c in body.columns]
+    return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] +
+                      ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def markdown(p: Profile) -> str:
+    """The plan of ``p`` as Markdown: the chapters' table, the rate it rests on, and the inputs, cached or not."""
+    rows = runs(p)
+    rate = measured_rate(rows)
+    ins = inputs(p, rows)
+    said = (f"{rate / 1e9:,.2f} GFLOP/s per worker, measured on {rows['wall_s'].notna().sum():,} stored runs of "
+            f"device {p.device}" if not math.isnan(rate) else
+            f"no stored run of device {p.device} yet, so no measured rate: the first runs stored give one")
+    is_set = ins["input"].str.startswith("set: ")
+    first = {name: i for i, name in enumerate(dict.fromkeys(ins.loc[is_set, "input"]))}
+    sets = ins[is_set].groupby(["input", "iterations"], sort=False, dropna=False).agg(
+        sets=("name", "size"), cached=("cached", "sum"), measured_wall_s=("wall_s", "max")).reset_index()
+    sets = sets.sort_values("input", key=lambda col: col.map(first), kind="stable").set_index("input")
+    return "\n\n".join([
+        f"Profile {p.profile} ({p.dataset}, {p.model}, device {p.device}). Student runs, by the chapter that first needs them (the store's records count as done):",
+        _table(by_chapter(p, rows).rename_axis("chapter")),
+        f"Rate: {said}. FLOPs are convolutions and matrix products (torch's FlopCounterMode): training, the "
+        f"teacher's forwards and the evaluation passes.",
+        "Distilled sets (their distillation is not in the table above; the wall time is the largest the store "
+        "records for such a set on this device):", _table(sets),
+        "The other inputs:", _table(ins[~is_set][["input", "name", "cached", "samples_seen"]], index=False)])

@@ -1,0 +1,66 @@
+"""``ddlib.plan``: what a profile's ``make evidence`` costs before it runs, counted from the chapters' own configs
+and the store (the whole tiny evidence against its plan is in tests/test_device_script.py)."""
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from conftest import DIGITS, PYTHON, REPO, TINY_TEACHER, subprocess_env
+from ddlib import data, plan, profile as prof
+from ddlib.experiment import RunConfig, cached_run
+from ddlib.teacher import TeacherConfig
+
+TINY = prof.load(REPO / "params" / "tiny.yaml")
+
+
+def test_flops_per_sample_count_the_convolution_and_the_classifier():
+    """convnet1-w4 on 8x8 grey: a 3x3 conv to 4 channels at 8x8 (2,304 multiply-adds), then a 64 -> 10 linear
+    (640): 2 FLOPs per multiply-add; training adds the backward pass (at least the weight gradients)."""
+    train, forward = plan.flops_per_sample("convnet1-w4-instancenorm", (1, 8, 8), 10)
+    assert forward == 2 * (8 * 8 * 4 * 9 + 64 * 10)
+    assert 2 * forward <= train <= 3 * forward
+
+
+@pytest.mark.parametrize("regime, views, teacher", [("hl", 0, 0), ("slkd", 0, "samples"), ("sl", 0, 50),
+                                                    ("sl", 4, 200)])
+def test_a_runs_cost_counts_samples_seen_and_teacher_forwards(regime, views, teacher):
+    """Whole batches (1,000 at batch 32 is 1,024 samples seen); SL+KD: one teacher forward per sample seen; SL:
+    one per stored label (k views: k per image); HL: none. Every run evaluates on validation and test."""
+    splits = data.load("digits", 20)
+    cfg = RunConfig(**DIGITS, ipc=5, regime=regime, budget=1000, label_views=views,
+                    teacher=TeacherConfig(**TINY_TEACHER))
+    c = plan.cost(cfg, splits)
+    assert c["samples_seen"] == 1024
+    assert c["teacher_forwards"] == (1024 if teacher == "samples" else teacher)
+    assert c["eval_forwards"] == len(splits.y_val) + len(splits.y_test)
+    train_f, fwd_f = plan.flops_per_sample(cfg.model, splits.shape, splits.num_classes)
+    assert c["flops"] >= 1024 * train_f + c["eval_forwards"] * fwd_f
+
+
+def test_the_plan_holds_each_run_once_and_reads_the_store(isolated):
+    """Every config once, owned by the first chapter that needs it; nothing stored in an empty store; a run
+    stored by a sweep counts as done, and nothing is trained by planning."""
+    rows = plan.runs(TINY)
+    assert rows["key"].is_unique and not rows["stored"].any()
+    assert list(dict.fromkeys(rows["chapter"])) == ["label_regimes", "saturation", "hard_labels", "difficulty",
+                                                    "cad_prune", "pitfalls"]
+    assert not TINY.store.exists() or not any(TINY.store.iterdir())
+    hl = next(c for _, _, c in plan.chapter_configs(TINY) if c.regime == "hl" and c.source == "subset")
+    cached_run(hl, store=TINY.store)
+    again = plan.runs(TINY)
+    assert again.loc[again["stored"], "key"].tolist() == [hl.key()]
+    table = plan.by_chapter(TINY, again)
+    assert table.loc["all", "runs"] == len(rows) and table.loc["all", "stored"] == 1
+    assert table.loc["all", "samples seen left (M)"] == pytest.approx(
+        (rows["samples_seen"].sum() - again.loc[again["stored"], "samples_seen"].sum()) / 1e6)
+
+
+def test_the_plan_command_prints_its_tables_without_training(isolated):
+    env = subprocess_env(isolated["cache"], isolated["results"])
+    done = subprocess.run([PYTHON, "-m", "ddlib", "plan", "--params", str(REPO / "params" / "tiny.yaml")],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "| all |" in done.stdout and "set: MTT" in done.stdout and "| experts |" in done.stdout
+    assert "no stored run of device cpu yet" in done.stdout
+    assert not (isolated["cache"] / "teachers").exists() and not (isolated["results"] / "tiny" / "runs").exists()
