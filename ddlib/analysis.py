@@ -189,7 +189,7 @@ def gated(status: str, sentence: str, gates: list) -> tuple:
     failed = [g for g in gates if not g["passed"]]
     if not failed:
         return status, sentence
-    why = "; ".join(f"{g['name']} ({g['numbers']})" for g in failed)
+    why = "; ".join(f"{g['name']} — {g['numbers']}" for g in failed)
     ungated = sentence.replace(f"{status} at this scale", f"{status} if the gate is set aside")
     return "inconclusive", (f"Inconclusive at this scale: a gate failed: {why}. Read without the gate, the criterion "
                             f"would say {status}: {ungated}")

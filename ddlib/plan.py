@@ -152,20 +152,21 @@ def measured_rate(run_rows: pd.DataFrame) -> float:
 
 
 def by_chapter(p: Profile, run_rows: pd.DataFrame) -> pd.DataFrame:
-    """Per chapter: runs, stored, and what the runs still to train cost: samples seen, teacher forwards, PFLOPs,
-    the hours they take at the measured rate on the sweep's workers, and the floor at an H200's TF32 peak."""
+    """Per chapter: runs and how many are stored; what all of them cost (samples seen, teacher forwards, PFLOPs);
+    the hours from an empty store and the hours left, at the measured rate on the sweep's workers; and the floor
+    from an empty store, the minutes at an H200's TF32 peak."""
     rate, workers = measured_rate(run_rows), default_workers([RunConfig(device=p.device)])
-    left = run_rows[~run_rows["stored"]].groupby("chapter", sort=False)
-    out = pd.DataFrame({"runs": run_rows.groupby("chapter", sort=False).size(),
-                        "stored": run_rows.groupby("chapter", sort=False)["stored"].sum(),
-                        "samples seen left (M)": left["samples_seen"].sum() / 1e6,
-                        "teacher forwards left (M)": left["teacher_forwards"].sum() / 1e6,
-                        "PFLOPs left": left["flops"].sum() / 1e15})
-    out = out.reindex(list(dict.fromkeys(run_rows["chapter"]))).fillna(0.0)
+    g = run_rows.groupby("chapter", sort=False)
+    left = run_rows.assign(flops=run_rows["flops"].where(~run_rows["stored"], 0.0)).groupby("chapter", sort=False)
+    out = pd.DataFrame({"runs": g.size(), "stored": g["stored"].sum(),
+                        "samples seen (M)": g["samples_seen"].sum() / 1e6,
+                        "teacher forwards (M)": g["teacher_forwards"].sum() / 1e6,
+                        "PFLOPs": g["flops"].sum() / 1e15, "PFLOPs left": left["flops"].sum() / 1e15})
     out.loc["all"] = out.sum()
-    out["hours left at the measured rate"] = out["PFLOPs left"] * 1e15 / (rate * workers) / 3600
-    out["minutes at an H200's TF32 peak"] = out["PFLOPs left"] * 1e15 / H200_TF32_FLOPS / 60
-    return out.astype({"runs": int, "stored": int})
+    for col, flops in (("hours from empty", "PFLOPs"), ("hours left", "PFLOPs left")):
+        out[f"{col} at the measured rate"] = out[flops] * 1e15 / (rate * workers) / 3600
+    out["minutes from empty at an H200's TF32 peak"] = out["PFLOPs"] * 1e15 / H200_TF32_FLOPS / 60
+    return out.drop(columns="PFLOPs left").astype({"runs": int, "stored": int})
 
 
 def _table(df: pd.DataFrame, index: bool = True) -> str:
@@ -197,7 +198,9 @@ def markdown(p: Profile) -> str:
         sets=("name", "size"), cached=("cached", "sum"), measured_wall_s=("wall_s", "max")).reset_index()
     sets = sets.sort_values("input", key=lambda col: col.map(first), kind="stable").set_index("input")
     return "\n\n".join([
-        f"Profile {p.profile} ({p.dataset}, {p.model}, device {p.device}). Student runs, by the chapter that first needs them (the store's records count as done):",
+        f"Profile {p.profile} ({p.dataset}, {p.model}, device {p.device}). Student runs, by the chapter that first "
+        f"needs them (a run in the store counts as done; the hours are the sweep's "
+        f"{default_workers([RunConfig(device=p.device)])} worker(s) at work):",
         _table(by_chapter(p, rows).rename_axis("chapter")),
         f"Rate: {said}. FLOPs are convolutions and matrix products (torch's FlopCounterMode): training, the "
         f"teacher's forwards and the evaluation passes.",

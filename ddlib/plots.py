@@ -251,7 +251,8 @@ def accuracy_by_method(table, budgets, ipcs, arms):
             if "random" in a.index:
                 ax.axhline(a.loc["random", "mean"] * 100, color=ARM_COLORS.get(arm), ls="--", lw=1)
         kinds = t.drop_duplicates("method").set_index("method")["kind"]
-        ax.set_xticks(range(len(methods)), [NAMES.get(m, m) if kinds[m] == "distilled" else m for m in methods])
+        ax.set_xticks(range(len(methods)), [NAMES.get(m, m) if kinds[m] == "distilled" else m for m in methods],
+                      rotation=35, ha="right", rotation_mode="anchor")
         ax.set_title(_panel_title(b, ipc, budgets))
     return _finish(fig, axes, "test accuracy (%)")
 

@@ -105,7 +105,7 @@ def test_a_failed_gate_makes_the_verdict_inconclusive_with_its_numbers():
     ok, bad = stats.gate("teacher helps", True, "+2.0 points"), stats.gate("plateau", False, "+1.3 points")
     assert stats.gated("reproduced", "It holds.", [ok]) == ("reproduced", "It holds.")
     status, sentence = stats.gated("not reproduced", "It fails.", [ok, bad])
-    assert status == "inconclusive" and "plateau (+1.3 points)" in sentence and "would say not reproduced" in sentence
+    assert status == "inconclusive" and "plateau — +1.3 points" in sentence and "would say not reproduced" in sentence
     assert "teacher helps" not in sentence
     _, sentence = stats.gated("not reproduced", "The claim is not reproduced at this scale: (b) refuted.", [bad])
     assert "is not reproduced at this scale" not in sentence and "not reproduced if the gate is set aside" in sentence

@@ -72,8 +72,10 @@ def test_one_set_for_every_seed_fails_the_gate_with_its_draws_luck():
     df = planted({"rded": 0.03}, coreset_gain=0.06)
     v = verdict(df, params(distill_seed=0))
     rnd = df[(df["method"] == "random") & (df["arm"] == "HL")]["test_acc"]
-    assert v["status"] == "inconclusive" and f"vary by {rnd.std() * 100:.1f} points (SD over 5 draws)" in \
+    assert v["status"] == "inconclusive" and f"differ by {rnd.std() * 100:.1f} points (SD over 5 draws)" in \
         v["sentence"] and "would say reproduced" in v["sentence"]
+    assert "rests on the luck of one set" in v["sentence"] and "set-to-set variance is left out" in v["sentence"]
+    assert "set-to-set variance" not in verdict(df)["sentence"]     # a set per seed: the seeds vary the set
     assert [g["passed"] for g in v["gates"]] == [False]
     assert verdict(df)["gates"][0]["passed"]                       # one set per seed: the gate passes
 
@@ -182,6 +184,10 @@ def test_an_unsettled_method_is_not_counted_as_failing_to_beat_random():
     assert page.loc["DC", "gate"] == "past its peak: inconclusive" and page.loc["MTT", "gate"] == "converged"
     assert rows.loc["mtt", "status"] == "no convincing gain" and rows.loc["rded", "rded_minus"] == "–"
     assert rows.loc["mtt", "coreset"] == "herding" and rows.loc["mtt", "coreset_minus"].startswith("+6.0")
+    shown = ch.methods_for_page(rows.reset_index()).reset_index().set_index("method")
+    assert shown.loc["MTT", "coreset minus it"] == rows.loc["mtt", "coreset_minus"]
+    assert list(shown.columns) == ["budget", "IPC", "gain over random", "RDED minus it", "strongest coreset",
+                                   "coreset minus it", "status"]
     calm = with_convergence(planted({"rded": 0.03}, coreset_gain=0.06), {})   # all converged: (b) holds again
     assert ch.verdict(calm, ch.accuracy_table(main, p), p, conv=ch.convergence_table(calm, p))["status"] == \
         "reproduced"

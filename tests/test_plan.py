@@ -52,8 +52,13 @@ def test_the_plan_holds_each_run_once_and_reads_the_store(isolated):
     assert again.loc[again["stored"], "key"].tolist() == [hl.key()]
     table = plan.by_chapter(TINY, again)
     assert table.loc["all", "runs"] == len(rows) and table.loc["all", "stored"] == 1
-    assert table.loc["all", "samples seen left (M)"] == pytest.approx(
-        (rows["samples_seen"].sum() - again.loc[again["stored"], "samples_seen"].sum()) / 1e6)
+    assert table.loc["all", "samples seen (M)"] == pytest.approx(rows["samples_seen"].sum() / 1e6)
+    stored = again.loc[again["stored"]].iloc[0]
+    assert stored["wall_s"] > 0                                   # its measured time gives the rate
+    assert plan.measured_rate(again) == pytest.approx(stored["flops"] / stored["wall_s"])
+    everything = table.loc["all"]
+    assert everything["hours left at the measured rate"] / everything["hours from empty at the measured rate"] == \
+        pytest.approx(1 - stored["flops"] / rows["flops"].sum())
 
 
 def test_the_plan_command_prints_its_tables_without_training(isolated):
