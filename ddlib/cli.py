@@ -353,11 +353,15 @@ def _evidence_parser(sub):
     p = sub.add_parser("evidence", help="fill a profile's results store: every chapter's runs (resumes where it "
                                         "stopped; records of other code are removed)")
     _params_arg(p)
+    p.add_argument("--chapters", default=None, metavar="NAME[,NAME...]",
+                   help="only these parts, comma-separated, run in make evidence's order (default: all; a wrong "
+                        "name lists the valid ones)")
 
 
 def _evidence(a) -> int:
     from .findings import evidence
-    for summary in evidence(prof.read_yaml(a.params) if a.params else {}):
+    chapters = None if a.chapters is None else [c.strip() for c in a.chapters.split(",") if c.strip()]
+    for summary in evidence(prof.read_yaml(a.params) if a.params else {}, chapters):
         print(json.dumps({k: summary[k] for k in ("chapter", "status", "sentence")}), flush=True)
     return 0
 

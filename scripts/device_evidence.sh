@@ -6,7 +6,9 @@
 #
 #   here:   mkdir -p .device && cp ../shared/data/cifar10/cifar10-jpeg.npz .device/  (.device/ is git-ignored;
 #           CIFAR-10 is 56 MB of the tool's 64 MiB)
-#   device: run(command="bash scripts/device_evidence.sh params/paper.yaml 390", carry=[".device"], timeout_s=540)
+#   device: run(command="bash scripts/device_evidence.sh params/paper.yaml 360", carry=[".device"], timeout_s=540)
+#           (a third argument keeps only some chapters, e.g. `saturation`: `python -m ddlib plan` shows what each
+#           costs, and a chapter's page needs all of its runs)
 #   here:   tar xzf FILES_AT/runs.tgz -C results/paper/runs && git add results/paper/runs   (FILES_AT: the reply's)
 #           cp FILES_AT/cuda_speedups.md benchmarks/   (FILES_AT/plan.md: the runs left and their time at the
 #           rate this device measured)
@@ -15,7 +17,8 @@
 # extras: chapters run through `python -m ddlib evidence`, the pages are rendered here.
 set -uo pipefail
 params=${1:-params/paper.yaml}
-deadline=${2:-390}
+deadline=${2:-360}
+chapters=${3:-}
 out=${OUT:-_build/device}
 mkdir -p "$out"
 export DDLIB_CIFAR10=${DDLIB_CIFAR10:-.device/cifar10-jpeg.npz} DDLIB_CACHE=${DDLIB_CACHE:-.device/cache}
@@ -31,7 +34,8 @@ print(Profile.from_dict(read_yaml(sys.argv[1])).store)" "$params") || exit 2
 before=$(find "$store" -name '*.json' 2>/dev/null | wc -l)
 start=$(date +%s)
 # SIGINT at the deadline: the sweep stops its workers; every record written so far stays
-timeout --signal=INT --kill-after=30 "$deadline" python3 -m ddlib evidence --params "$params" 2>&1 \
+timeout --signal=INT --kill-after=30 "$deadline" python3 -m ddlib evidence --params "$params" \
+    ${chapters:+--chapters "$chapters"} 2>&1 \
     | tr '\r' '\n' | grep -v '^$' >> "$out/evidence.log"
 rc=${PIPESTATUS[0]}
 after=$(find "$store" -name '*.json' 2>/dev/null | wc -l)

@@ -69,3 +69,27 @@ def test_the_plan_command_prints_its_tables_without_training(isolated):
     assert "| all |" in done.stdout and "set: MTT" in done.stdout and "| experts |" in done.stdout
     assert "no stored run of device cpu yet" in done.stdout
     assert not (isolated["cache"] / "teachers").exists() and not (isolated["results"] / "tiny" / "runs").exists()
+
+
+def test_evidence_of_one_chapter_stores_its_runs_and_the_plan_counts_them(isolated):
+    """``evidence(chapters=["saturation"])`` trains saturation's runs and the choice on validation they read (the
+    KD temperature), nothing else; the plan then counts exactly those as stored (some of them under chapter 01,
+    which needs them first)."""
+    from ddlib.findings import evidence, saturation
+    summaries = list(evidence(prof.as_dict(TINY), ["saturation"]))
+    assert [s["chapter"] for s in summaries] == ["02_saturation"]
+    t = saturation.tune(TINY, progress=False)[0]
+    wanted = {c.key() for c in [*prof.temperature_configs(TINY, min(TINY.budgets)), *saturation.configs(TINY, t)]}
+    assert {f.stem for f in TINY.store.glob("*.json")} == wanted
+    rows = plan.runs(TINY)
+    assert set(rows.loc[rows["stored"], "key"]) == wanted
+
+
+def test_an_unknown_evidence_chapter_is_one_line_before_any_compute(isolated):
+    env = subprocess_env(isolated["cache"], isolated["results"])
+    done = subprocess.run([PYTHON, "-m", "ddlib", "evidence", "--params", str(REPO / "params" / "tiny.yaml"),
+                           "--chapters", "saturation,sturation"], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert "sturation" in done.stderr and "label_regimes, saturation" in done.stderr
+    assert not (isolated["results"] / "tiny").exists() and not (isolated["cache"] / "teachers").exists()

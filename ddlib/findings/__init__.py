@@ -14,6 +14,7 @@ import pandas as pd
 from .. import report
 from ..profile import Profile, as_dict
 from ..store import read_record
+from ..errors import DDLibError
 from ..experiment import is_current
 from . import audit_sets, cad_prune, difficulty, hard_labels, label_regimes, pitfalls, saturation
 
@@ -49,19 +50,31 @@ def prune(p: Profile) -> int:
     return len(stale)
 
 
-def evidence(params: dict):
+EVIDENCE = (*FINDINGS, "audit", "pitfalls")   # make evidence's parts, in its order
+
+
+def evidence(params: dict, chapters=None):
     """``make evidence``: every chapter's choice, sweep and result files, then chapter 06's audits and chapter 07's
-    pitfall runs, into the profile's results store (``Profile.store``). Finished runs are read back, so a stopped
-    call resumes; records of other code are removed first. Yields each chapter's summary as it finishes."""
+    pitfall runs, into the profile's results store (``Profile.store``); ``chapters`` (names of :data:`EVIDENCE`)
+    keeps only those, in that order, e.g. the one a short GPU call can finish. Finished runs are read back, so a
+    stopped call resumes; records of other code are removed first. Yields each chapter's summary as it finishes."""
+    chosen = list(EVIDENCE) if chapters is None else list(chapters)
+    unknown = [c for c in chosen if c not in EVIDENCE]
+    if unknown or not chosen:
+        raise DDLibError(f"unknown evidence chapter(s) {', '.join(unknown) or '(none given)'}; valid: "
+                         f"{', '.join(EVIDENCE)}")
     p = Profile.from_dict(params).check()
     removed = prune(p)
     if removed:
         print(f"ddlib: removed {removed} records of other code from {p.store}", file=sys.stderr)
-    for chapter in FINDINGS.values():
-        yield main(chapter, params)
-    audit_sets.run(p)
-    yield dict(chapter=audit_sets.CHAPTER, status="-", sentence=f"audited {', '.join(p.audit_methods)}")
-    temperature, _ = pitfalls.tune(p)
-    df = pitfalls.run(p, temperature)
-    report.write_results(df, p.profile, pitfalls.CHAPTER)
-    yield dict(chapter=pitfalls.CHAPTER, status="-", sentence=f"{len(df)} runs")
+    for name in (c for c in EVIDENCE if c in chosen):
+        if name in FINDINGS:
+            yield main(FINDINGS[name], params)
+        elif name == "audit":
+            audit_sets.run(p)
+            yield dict(chapter=audit_sets.CHAPTER, status="-", sentence=f"audited {', '.join(p.audit_methods)}")
+        else:
+            temperature, _ = pitfalls.tune(p)
+            df = pitfalls.run(p, temperature)
+            report.write_results(df, p.profile, pitfalls.CHAPTER)
+            yield dict(chapter=pitfalls.CHAPTER, status="-", sentence=f"{len(df)} runs")
