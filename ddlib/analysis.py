@@ -182,17 +182,22 @@ def gate_text(g: dict) -> str:
 
 
 def gated(status: str, sentence: str, gates: list) -> tuple:
-    """(status, sentence) after the gates: any failed gate makes the verdict *inconclusive at this scale*, with the
-    failed gates' numbers and what the criterion alone would have said (its sentence's "<status> at this scale"
-    then reads "<status> if the gate is set aside", so that it does not contradict the verdict); otherwise both
-    unchanged."""
+    """(status, sentence) after the gates: any gate not met makes the verdict *inconclusive at this scale*, with
+    those gates' numbers (a gate's name is the condition it needs), then what the criterion alone would have said
+    (its sentence's "<status> at this scale" reads "<status> if the gates are set aside", so that it does not
+    contradict the verdict; a criterion that is itself inconclusive says so); otherwise both unchanged."""
     failed = [g for g in gates if not g["passed"]]
     if not failed:
         return status, sentence
+    n = len(failed)
     why = "; ".join(f"{g['name']} — {g['numbers']}" for g in failed)
-    ungated = sentence.replace(f"{status} at this scale", f"{status} if the gate is set aside")
-    return "inconclusive", (f"Inconclusive at this scale: a gate failed: {why}. Read without the gate, the criterion "
-                            f"would say {status}: {ungated}")
+    lead = f"Inconclusive at this scale: {'a gate is' if n == 1 else f'{n} gates are'} not met: {why}."
+    if status == "inconclusive":
+        return "inconclusive", f"{lead} Without the gates the criterion is inconclusive too: " + \
+            sentence.replace("inconclusive at this scale", "inconclusive")
+    aside = f"{status} if the {'gate is' if n == 1 else 'gates are'} set aside"
+    return "inconclusive", (f"{lead} Read without the {'gate' if n == 1 else 'gates'}, the criterion would say "
+                            f"{status}: {sentence.replace(f'{status} at this scale', aside)}")
 
 
 def detectable_effect(ci, level: float = LEVEL, power: float = POWER) -> float:

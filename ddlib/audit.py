@@ -198,9 +198,14 @@ def sentence(table: pd.DataFrame, share: dict, seeds: int) -> str:
         parts.append(f"{arm} {points_text(r['gain'], r['gain_lo'], r['gain_hi'])} ({_verdict(r['gain_lo'], r['gain_hi'])})")
     text = (f"Gain of the set over a random real subset of the same size, in test-accuracy points with a 95% "
             f"interval over {seeds} seed{'s' if seeds != 1 else ''}: " + "; ".join(parts) + ". ")
+    kd = table[(table["arm"] == "SL+KD") & (table["method"] == SET)]
+    below = len(kd) and kd.iloc[0]["gain_hi"] < 0
     if share["share"] is None:
-        text += (f"Its SL+KD gain ({share['gain_slkd'] * 100:+.1f} points) is not shown above zero, so no share "
-                 f"of a soft-label lead is given.")
+        text += (f"Its SL+KD gain ({share['gain_slkd'] * 100:+.1f} points) is "
+                 f"{'below zero' if below else 'not shown above zero'}, so no share of a soft-label lead is given.")
+    elif share["share"] > 1:
+        text += (f"Its HL gain ({share['gain_hl'] * 100:+.1f} points) is {share['share']:.1f} times its SL+KD lead "
+                 f"over random ({share['gain_slkd'] * 100:+.1f} points): the lead is the images', not the labels'.")
     else:
         text += (f"Of its SL+KD lead over random ({share['gain_slkd'] * 100:+.1f} points), "
                  f"{share['share']:.0%} survives under hard labels ({share['gain_hl'] * 100:+.1f} points).")
@@ -342,6 +347,10 @@ def survival_markdown(a: dict) -> str:
     if not isinstance(sh.get("share"), (int, float)) or isinstance(sh.get("share"), bool):
         return (f"The set's SL+KD gain over random is {pts['gain_slkd']} points: not a lead, so the share that "
                 f"survives under hard labels is undefined.")
+    if sh["share"] > 1:
+        return (f"The set's HL gain over random ({pts['gain_hl']} points) is **{sh['share']:.1f} times** its SL+KD "
+                f"lead ({pts['gain_slkd']} points): the lead is the images', not the teacher's labels; a ratio of "
+                f"means, without an interval (see the gains' intervals).")
     return (f"**{sh['share']:.0%}** of the set's SL+KD lead over random ({pts['gain_slkd']} points) survives under "
             f"hard labels ({pts['gain_hl']} points). Below 100%: part of the lead is the teacher's labels, not the "
             f"images; a ratio of means, without an interval (see the gains' intervals).")

@@ -188,22 +188,30 @@ def markdown(p: Profile) -> str:
     """The plan of ``p`` as Markdown: the chapters' table, the rate it rests on, and the inputs, cached or not."""
     rows = runs(p)
     rate = measured_rate(rows)
-    ins = inputs(p, rows)
+    ins = inputs(p, rows).assign(cached=lambda d: d["cached"].map({True: "yes", False: "no"}))
     said = (f"{rate / 1e9:,.2f} GFLOP/s per worker, measured on {rows['wall_s'].notna().sum():,} stored runs of "
             f"device {p.device}" if not math.isnan(rate) else
             f"no stored run of device {p.device} yet, so no measured rate: the first runs stored give one")
+    titles = {name: module.TITLE for name, module in [*FINDINGS.items(), ("pitfalls", pitfalls)]}
     is_set = ins["input"].str.startswith("set: ")
     first = {name: i for i, name in enumerate(dict.fromkeys(ins.loc[is_set, "input"]))}
-    sets = ins[is_set].groupby(["input", "iterations"], sort=False, dropna=False).agg(
-        sets=("name", "size"), cached=("cached", "sum"), measured_wall_s=("wall_s", "max")).reset_index()
-    sets = sets.sort_values("input", key=lambda col: col.map(first), kind="stable").set_index("input")
+    sets = ins[is_set].assign(cached=lambda d: d["cached"] == "yes").groupby(
+        ["input", "iterations"], sort=False, dropna=False).agg(
+        sets=("name", "size"), cached=("cached", "sum"), wall=("wall_s", "max")).reset_index()
+    sets = sets.sort_values("input", key=lambda col: col.map(first), kind="stable").rename(
+        columns={"input": "set", "wall": "measured wall time (s)"}).set_index("set")
+    sets.index = sets.index.str.removeprefix("set: ")
+    other = ins[~is_set][["input", "name", "cached", "samples_seen"]].rename(
+        columns={"name": "cache name", "samples_seen": "samples seen"})
     return "\n\n".join([
-        f"Profile {p.profile} ({p.dataset}, {p.model}, device {p.device}). Student runs, by the chapter that first "
-        f"needs them (a run in the store counts as done; the hours are the sweep's "
-        f"{default_workers([RunConfig(device=p.device)])} worker(s) at work):",
-        _table(by_chapter(p, rows).rename_axis("chapter")),
+        f"Profile {p.profile} ({p.dataset}, {p.model}, device {p.device}). Student runs, each counted once, under the "
+        f"first chapter that trains it (chapters share runs: a random subset of chapter 01 is also chapter 03's "
+        f"baseline); a run in the results store counts as done, and the hours are the sweep's "
+        f"{default_workers([RunConfig(device=p.device)])} worker(s) at work:",
+        _table(by_chapter(p, rows).rename(index=titles).rename_axis("chapter")),
         f"Rate: {said}. FLOPs are convolutions and matrix products (torch's FlopCounterMode): training, the "
         f"teacher's forwards and the evaluation passes.",
-        "Distilled sets (their distillation is not in the table above; the wall time is the largest the store "
-        "records for such a set on this device):", _table(sets),
-        "The other inputs:", _table(ins[~is_set][["input", "name", "cached", "samples_seen"]], index=False)])
+        "Distilled sets, by method and iterations (their distillation is not in the table above; *cached*: made on "
+        "this machine already, for a run that trains on it; the wall time is the largest the store records for such "
+        "a set on this device):", _table(sets),
+        "The other inputs (teacher, scoring runs, MTT's and DATM's expert trajectories):", _table(other, index=False)])

@@ -109,6 +109,12 @@ def test_a_failed_gate_makes_the_verdict_inconclusive_with_its_numbers():
     assert "teacher helps" not in sentence
     _, sentence = stats.gated("not reproduced", "The claim is not reproduced at this scale: (b) refuted.", [bad])
     assert "is not reproduced at this scale" not in sentence and "not reproduced if the gate is set aside" in sentence
+    assert sentence.startswith("Inconclusive at this scale: a gate is not met: plateau — +1.3 points.")
+    worse = stats.gate("teacher helps", False, "-0.4 points")
+    _, sentence = stats.gated("inconclusive", "Saturation inconclusive at this scale: holds at 0 of 2.", [bad, worse])
+    assert sentence == ("Inconclusive at this scale: 2 gates are not met: plateau — +1.3 points; teacher helps — "
+                        "-0.4 points. Without the gates the criterion is inconclusive too: Saturation inconclusive: "
+                        "holds at 0 of 2.")
     assert stats.gate_text(bad) == "gate 'plateau': FAILED (+1.3 points)"
 
 

@@ -396,3 +396,18 @@ def test_hostile_file_names_headers_and_audit_json_render_as_text(audited, tmp_p
     page.feed(html)
     assert not page.found, page.found
     assert "onerror=alert(9)" in html.replace("&#61;", "=")                       # shown as text, not as markup
+
+
+def test_the_sentence_reads_a_share_above_one_and_a_lead_below_zero_plainly():
+    """An HL gain larger than the SL+KD lead is said as a ratio, not as '355% survives'; an SL+KD gain whose
+    interval lies under zero is said to be below zero."""
+    def table(slkd):
+        return pd.DataFrame([dict(arm=a, method=audit.SET, gain=g, gain_lo=g - 0.01, gain_hi=g + 0.01)
+                             for a, g in (("HL", 0.06), ("SL+KD", slkd))])
+    text = audit.sentence(table(0.017), dict(share=0.06 / 0.017, gain_slkd=0.017, gain_hl=0.06), 10)
+    assert "is 3.5 times its SL+KD lead over random (+1.7 points)" in text and "%" not in text.split("interval")[-1]
+    text = audit.sentence(table(-0.03), dict(share=None, gain_slkd=-0.03, gain_hl=0.06), 10)
+    assert "Its SL+KD gain (-3.0 points) is below zero" in text
+    md = audit.survival_markdown(dict(summary=dict(hl_share_of_slkd_lead=dict(share=3.5, gain_slkd=0.017,
+                                                                                gain_hl=0.06))))
+    assert "**3.5 times**" in md and "Below 100%" not in md

@@ -72,7 +72,7 @@ def test_verdict_reproduced_when_only_hl_gains():
 
 def test_no_gain_anywhere_fails_the_gate_and_is_inconclusive_not_a_refutation():
     v = status({})
-    assert v["status"] == "inconclusive" and "a gate failed: HL gain resolved at IPC 10" in v["sentence"]
+    assert v["status"] == "inconclusive" and "a gate is not met: HL gain resolved at IPC 10" in v["sentence"]
     assert [g["passed"] for g in v["gates"]] == [False]
     assert all(pt["hl_outcome"] == "open" for pt in v["points"])     # an interval around zero refutes nothing
 
@@ -205,3 +205,11 @@ def test_bad_parameters_fail_in_one_line():
         with pytest.raises(DDLibError, match=needle) as e:
             profile("tiny").override(**bad).check()
         assert "\n" not in str(e.value)
+
+
+def test_the_agreement_sentence_names_selectors_whose_images_the_teacher_labels_otherwise():
+    agree = pd.DataFrame({1: [0.9, 1.0, 0.0], 10: [0.92, 0.95, 0.04]}, index=["random", "herding", "el2n"])
+    text = ch.agreement_sentence(agree)
+    assert "0%, 4% of el2n's images at IPC 1, 10, against 90%, 92% of the random draw's" in text
+    assert "herding" not in text
+    assert "at least half" in ch.agreement_sentence(agree.drop(index="el2n"))

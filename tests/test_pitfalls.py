@@ -198,3 +198,16 @@ def test_each_exercise_variant_runs_on_the_tiny_profile(index, tmp_path, monkeyp
             assert sorted(df["seed"].unique()) == sorted(v)
         if k == "pitfall_epochs":
             assert (df["budget"] == ch.fixed_epoch_budget(Profile.from_dict({**tiny, **override}), 1)).any()
+
+
+def test_pitfall_1_says_which_sets_the_teacher_inflates():
+    """The sentence names the sets whose SL+KD-minus-HL part is clear of zero, either way, every number computed."""
+    inf = pd.DataFrame([dict(method=m, reported=r, reported_lo=r - 0.01, reported_hi=r + 0.01, teacher=t,
+                             teacher_lo=t - 0.005, teacher_hi=t + 0.005, ipc=10, n=10)
+                        for m, r, t in (("random", 0.04, 0.04), ("dm", 0.06, -0.02), ("rded", 0.03, 0.0))])
+    empty = pd.DataFrame()
+    a = dict(inflation=inf, compute=empty, test=dict(table=empty), seeds=empty, draw=empty,
+             order=dict(effect=dict(n=0)))
+    text = ch.sentences(a, P)[1]
+    assert "DM: reported +6.0 [+5.0, +7.0], the teacher's part -2.0 [-2.5, -1.5]" in text
+    assert "The teacher inflates the reported number of random, and deflates that of DM" in text

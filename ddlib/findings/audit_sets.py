@@ -72,7 +72,7 @@ def refusals(p: Profile) -> pd.DataFrame:
     """What the audit says to inputs it cannot use, before any compute: each bad file next to the one-line error
     it gets (written to a temporary folder, never trained on)."""
     good = synsets.load(set_file(p, p.audit_methods[0]))
-    x, y = good.images, good.labels
+    x, y = good.images.clamp(0, 1), good.labels   # in [0, 1], so each case meets its own check (DM's are unclipped)
     with_nan = x.clone()
     with_nan.view(-1)[0] = float("nan")
     cases = {

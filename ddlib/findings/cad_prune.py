@@ -165,9 +165,12 @@ def gates(df: pd.DataFrame, p: Profile) -> dict:
         passes = float(r["scoring_samples_seen"]) / n_train
         need = int(knobs.get("J", 0)) + int(knobs.get("W", 0)) - 1
         records = int(knobs.get("records", 0))
-        out[int(b)] = gate(f"CAD-Prune's scoring run trains at {int(b):,}", passes >= MIN_PASSES and records >= need,
-                           f"{passes:.2f} passes over the {n_train:,} training images (at least {MIN_PASSES:g}); "
-                           f"{records} records for windows needing {need}")
+        short = [f"it makes {passes:.2f} passes over the {n_train:,} training images, and needs at least "
+                 f"{MIN_PASSES:g}"] if passes < MIN_PASSES else []
+        short += [f"it records {records} times, and its windows need {need}"] if records < need else []
+        out[int(b)] = gate(f"CAD-Prune's scoring run trains at {int(b):,}", not short,
+                           "; ".join(short) or f"{passes:.2f} passes over the {n_train:,} training images, "
+                                                f"{records} records for windows needing {need}")
     return out
 
 

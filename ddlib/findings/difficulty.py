@@ -177,6 +177,12 @@ def gates(table: pd.DataFrame, score: dict) -> list:
                  f"teacher {score['val_acc']:.1%} on validation; the best student of this chapter {best:.1%}")]
 
 
+def axis_name(p: Profile) -> str:
+    """The chapter's difficulty axis in words: the teacher's loss, or the recorder's score."""
+    return "the teacher's loss" if p.difficulty_score == select.TEACHER_SCORE else \
+        f"the scoring run's {p.difficulty_score.upper() if p.difficulty_score == 'el2n' else p.difficulty_score}"
+
+
 def verdict(table: pd.DataFrame, best: pd.DataFrame, sh: pd.DataFrame, p: Profile,
             place: pd.DataFrame | None = None, moves: dict | None = None, checks: list | None = None) -> dict:
     """Apply the module docstring's gate (``checks``, from :func:`gates`) and criterion per IPC, and say plainly
@@ -209,11 +215,17 @@ def verdict(table: pd.DataFrame, best: pd.DataFrame, sh: pd.DataFrame, p: Profil
                 f"interaction holds at {outcomes.count('holds')} of {len(outcomes)} IPCs and is refuted at "
                 f"{outcomes.count('refuted')}; {len(p.seeds)} seeds, budgets {lo_b:,} to {hi_b:,} samples seen"
                 f"{'; ' + power if power else ''}).")
+    easiest = [ipc for ipc in p.difficulty_ipcs if len(best[best["ipc"] == ipc]) and
+               (best.loc[best["ipc"] == ipc, "name"] == bin_name(p, 0)).all()]
+    if easiest:
+        sentence += (f" The easiest bin is the best on validation at every budget tested (IPC "
+                     f"{', '.join(map(str, easiest))}): up to {hi_b:,} samples seen the best bin does not move "
+                     f"toward harder images; whether it does at larger budgets is beyond this sweep.")
     if place is not None and not place.empty:
-        parts = [f"{r['set']} {r['mean'] * 100:.0f} [{r['lo'] * 100:.0f}, {r['hi'] * 100:.0f}]"
+        parts = [f"{r['set']}: {r['mean'] * 100:.0f} [{r['lo'] * 100:.0f}, {r['hi'] * 100:.0f}]"
                  for _, r in place.iterrows()]
-        sentence += (f" Mean difficulty percentile of the picks (50 = a uniform draw; intervals over the images of "
-                     f"one draw): {'; '.join(parts)}.")
+        sentence += (f" Mean difficulty percentile of the picks by {axis_name(p)} (50 = a uniform draw; intervals "
+                     f"over the images of one draw): {'; '.join(parts)}.")
     status, sentence = gated(status, sentence, checks)
     return dict(status=status, sentence=sentence, details=details, key_numbers=key)
 

@@ -26,11 +26,11 @@ import math
 import numpy as np
 import pandas as pd
 
-from .. import profile as prof, select
+from .. import data, profile as prof, select, teacher as teachers
 from ..analysis import MARGIN, best_on_validation, both, by_seed, ci_text, detectable_effect, equivalent, \
     excludes_zero, gate, gate_text, gated, key_number, label_arms, outcome, paired_difference, power_text, \
     t_interval, verdict_status
-from ..experiment import sweep, unique
+from ..experiment import pick, sweep, unique
 from ..profile import Profile
 
 CHAPTER = "01_label_regimes"
@@ -85,12 +85,40 @@ def run(p: Profile, temperature: float, progress: bool = True) -> pd.DataFrame:
     return df
 
 
+def teacher_agreement(p: Profile) -> pd.DataFrame:
+    """What each selector keeps, read by the teacher: the share of a subset's images whose label the teacher's
+    prediction agrees with, per selector (rows) and IPC (columns), on the first seed's draw. A score selector that
+    keeps the highest scores (EL2N) keeps the images a trained network gets wrong: mislabelled or atypical ones
+    [Paul et al. 2021 prune the very highest scores for this reason]."""
+    splits = data.load(p.dataset, p.val_per_class)
+    t = teachers.get(prof.teacher(p), p.dataset, p.val_per_class, 0, p.device)
+    agrees = (t.train_logits.argmax(1).cpu() == splits.y_train)
+    rows = {name: {ipc: float(agrees[pick(prof.subset_run(p, name, ipc=ipc, **prof.arm("HL"), budget=p.budgets[0],
+                                                          seed=p.seeds[0]))["indices"]].float().mean())
+                   for ipc in p.ipcs} for name in ["random", *coresets(p.selectors)]}
+    return pd.DataFrame(rows).T.rename_axis(index="selector", columns="IPC")
+
+
+def agreement_sentence(agree: pd.DataFrame) -> str:
+    """The selectors whose images the teacher labels otherwise more often than not, against the random draw."""
+    low = [s for s in agree.index if s != "random" and (agree.loc[s] < 0.5).any()]
+    if not low:
+        return "Every selector keeps images whose label the teacher agrees with at least half of the time."
+    pct = lambda row: ", ".join(f"{v:.0%}" for v in row)                                    # noqa: E731
+    ipcs = ", ".join(map(str, agree.columns))
+    return " ".join(f"The teacher agrees with the label of {pct(agree.loc[s])} of {s}'s images at IPC {ipcs}, "
+                    f"against {pct(agree.loc['random'])} of the random draw's." for s in low) + \
+        " Trained on such images alone with hard labels, a student is taught mostly the labels the teacher disputes."
+
+
 def describe(p: Profile, n_train: int) -> str:
     """The setup in a few Markdown lines."""
     budgets = ", ".join(f"{b:,} samples seen ({-(-b // p.batch):,} steps of {p.batch})" for b in p.budgets)
     scored = [s for s in coresets(p.selectors) if select.reads(s, {}) == "recorder"]
-    rec = (f"; score selectors ({', '.join(scored)}) read one scoring run of `{p.recorder_model}` on the full "
-           f"split, {p.recorder_epochs:g} epochs, batch {p.recorder_batch}" if scored else "")
+    runs = len(prof.recorder(p).runs())
+    rec = (f"; score selectors ({', '.join(scored)}) average their score over {runs} scoring "
+           f"run{'s' if runs > 1 else ''} of `{p.recorder_model}` on the full split (one per seed), "
+           f"{p.recorder_epochs:g} epochs, batch {p.recorder_batch}" if scored else "")
     emb = [s for s in coresets(p.selectors) if select.reads(s, {}) == "teacher"]
     emb = f"; {', '.join(emb)} read{'s' if len(emb) == 1 else ''} the teacher's penultimate features" if emb else ""
     return (f"- **Data**: `{p.dataset}`, {n_train:,} training images after the validation split "

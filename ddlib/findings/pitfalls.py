@@ -317,12 +317,16 @@ def sentences(a: dict, p: Profile) -> dict:
     inf = a["inflation"]
     if len(inf):
         r = inf.set_index("method")
-        bits = [f"{distillers.NAMES.get(m, m)}: reported {_pts(dict(mean=x['reported'], lo=x['reported_lo'], hi=x['reported_hi']))}, of "
-                f"which the teacher adds {_pts(dict(mean=x['teacher'], lo=x['teacher_lo'], hi=x['teacher_hi']))} "
-                f"to the same images" for m, x in r.iterrows()]
+        bits = [f"{distillers.NAMES.get(m, m)}: reported "
+                f"{_pts(dict(mean=x['reported'], lo=x['reported_lo'], hi=x['reported_hi']))}, the teacher's part "
+                f"{_pts(dict(mean=x['teacher'], lo=x['teacher_lo'], hi=x['teacher_hi']))}" for m, x in r.iterrows()]
         out[1] = ("Against a random subset trained with hard labels, at IPC " f"{int(inf['ipc'].iloc[0])} and "
-                  f"{p.budgets[0]:,} samples seen (accuracy points, 95% interval over {int(inf['n'].max())} seeds): "
-                  + "; ".join(bits) + ".")
+                  f"{p.budgets[0]:,} samples seen (accuracy points, 95% interval over {int(inf['n'].max())} seeds; "
+                  f"the teacher's part is the same images' SL+KD minus HL accuracy): " + "; ".join(bits) + ".")
+        up = [distillers.NAMES.get(m, m) for m, x in r.iterrows() if x["teacher_lo"] > 0]
+        down = [distillers.NAMES.get(m, m) for m, x in r.iterrows() if x["teacher_hi"] < 0]
+        out[1] += (f" The teacher inflates the reported number of {', '.join(up) or 'no set'}"
+                   + (f", and deflates that of {', '.join(down)}" if down else "") + " (interval clear of zero).")
         if "random" in r.index and not r.loc["random", "teacher_lo"] > 0:
             out[1] += (" Here the teacher adds no resolved gain even to random images, so the inflation this pitfall "
                        "warns of is not shown at this scale: the teacher's labels do not yet help at this budget (the "
@@ -340,7 +344,8 @@ def sentences(a: dict, p: Profile) -> dict:
     if len(t["table"]):
         out[3] = (f"Over {len(p.pitfall_lrs)} learning rates x {len(p.pitfall_budgets)} evaluation points, the best "
                   f"test accuracy exceeds the test accuracy of the validation choice by {_pts(t['inflation'])} points "
-                  f"({t['inflation']['n']} seeds); it can never fall below it.")
+                  f"({t['inflation']['n']} seeds). Each seed's excess is at least zero, since the best cell includes "
+                  f"the validation choice; an interval reaching below zero only says the excess is small.")
         if not t["inflation"]["lo"] > 0:
             out[3] += (f" With {len(p.pitfall_lrs) * len(p.pitfall_budgets)} cells the maximum has little noise to "
                        f"exploit; a codebase that reports the best of hundreds of evaluation epochs takes the maximum "
