@@ -54,6 +54,25 @@ def verdict_html(status: str, sentence: str, details: list = ()) -> str:
             f"<p>{html.escape(sentence)}</p>{f'<ul>{items}</ul>' if items else ''}</div>")
 
 
+# What a page calls a table's columns (the code's names are for the code).
+PAGE_NAMES = {"val_acc": "validation accuracy (%)", "test_acc": "test accuracy (%)", "ipc": "IPC", "n": "seeds",
+              "includes_zero": "interval includes zero", "candidate": "candidate", "chosen": "chosen"}
+PERCENT = ("val_acc", "test_acc")   # accuracies as fractions in the code, in % on a page
+
+
+def page_table(df: pd.DataFrame, index=()) -> pd.DataFrame:
+    """``df`` as a reader sees it: accuracies in %, yes/no for booleans, :data:`PAGE_NAMES` for column names, and
+    ``index`` (code names) as its index."""
+    out = df.copy()
+    for c in out.columns:
+        if c in PERCENT:
+            out[c] = (out[c] * 100).round(2)
+        elif out[c].dtype == bool:
+            out[c] = out[c].map({True: "yes", False: "no"})
+    out = out.rename(columns=PAGE_NAMES)
+    return out.set_index([PAGE_NAMES.get(i, i) for i in index]) if index else out
+
+
 def provenance_table(summary: dict) -> pd.DataFrame:
     p = summary["provenance"]
     rows = {"profile": p["profile"], "device": p["device"], "GPU": p.get("gpu") or "none",

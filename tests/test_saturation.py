@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ddlib import regimes
+from ddlib import regimes, report
 from ddlib.findings import saturation
 from ddlib.profile import Profile
 from ddlib.report import STATUSES
@@ -160,3 +160,11 @@ def test_configs_cover_every_point_and_the_full_data_curve():
     assert set(seen) == main | curve
     assert all(c.select == "random" and c.temperature == 4.0 and c.dataset == p.dataset for c in cfgs)
     assert saturation.tune(p.override(temperatures=[2]))[0] == 2.0   # one temperature listed: no tuning runs
+
+
+def test_a_page_table_reads_in_words_and_percent():
+    """The tuning table as the page shows it: accuracy in %, code names in words, booleans as yes/no."""
+    t = pd.DataFrame(dict(temperature=[1.0, 4.0], val_acc=[0.8208, 0.83], ipc=[10, 10], chosen=[False, True]))
+    shown = report.page_table(t, index=["ipc", "temperature"])
+    assert list(shown.columns) == ["validation accuracy (%)", "chosen"] and shown.index.names == ["IPC", "temperature"]
+    assert shown["validation accuracy (%)"].tolist() == [82.08, 83.0] and shown["chosen"].tolist() == ["no", "yes"]

@@ -46,6 +46,19 @@ def _n_classes(p: Profile) -> int:
     return data.load(p.dataset, p.val_per_class).num_classes
 
 
+def describe(p: Profile) -> str:
+    """The setup in a few Markdown lines: what the pitfalls' runs share."""
+    lrs = ", ".join(f"{lr:g}" for lr in p.pitfall_lrs)
+    return (f"- **Data**: `{p.dataset}`, validation split of {p.val_per_class} images per class\n"
+            f"- **Student**: `{p.model}`, batch {p.batch}; **teacher**: `{p.teacher_model}`, "
+            f"{p.teacher_epochs:g} epochs\n"
+            f"- **Budget**: {p.budgets[0]:,} samples seen (the honest protocol's); the DD convention's "
+            f"{p.pitfall_epochs:g} epochs over each subset for pitfall 2; learning rates {lrs} at "
+            f"{', '.join(f'{b:,}' for b in p.pitfall_budgets)} samples seen for pitfall 3\n"
+            f"- **Subsets**: IPC {', '.join(map(str, p.ipcs))}; chapter 03's sets at IPC {p.dd_ipcs[0]}; "
+            f"**seeds**: {', '.join(map(str, p.seeds))}; **device**: `{p.device}`; **profile**: `{p.profile}`")
+
+
 def fixed_epoch_budget(p: Profile, ipc: int) -> int:
     """Samples seen by ``pitfall_epochs`` passes over an IPC-``ipc`` subset: the DD convention's compute."""
     return int(round(p.pitfall_epochs * ipc * _n_classes(p)))
