@@ -106,6 +106,7 @@ def test_verdict_partly_when_some_ipcs_hold():
     assert v["status"] == "partly reproduced"
     assert [pt["holds"] for pt in v["points"]] == [True, False]
     assert "distinguishable from zero at IPC 10" in v["sentence"]
+    assert "holds at 1 of 2 IPCs (IPC 1) and is refuted at" in v["sentence"]     # which IPC, not only how many
 
 
 def test_verdict_inconclusive_with_one_seed():
