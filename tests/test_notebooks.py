@@ -75,6 +75,11 @@ def test_notebook_source_is_clean_and_its_parameters_are_the_quick_profile(chapt
     reads = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
              and "Profile.from_namespace(globals()).check()" in c.source]
     assert code and len(reads) == 1 and reads[0] > first
+    # every figure is numbered, named and captioned, and its image carries the caption as its alt text
+    for c in nb.cells:
+        fig = c.metadata.get("mystnb", {}).get("figure")
+        if fig:
+            assert fig.get("name") and fig.get("caption") and c.metadata["mystnb"].get("image", {}).get("alt")
 
 
 def test_every_profile_loads_and_checks_and_quick_is_the_default():
