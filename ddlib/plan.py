@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from . import data, distill, models, profile as prof
+from . import data, distill, models, profile as prof, select
 from .budget import Budget
 from .distill import datm, mtt
 from .experiment import RunConfig, default_workers, read_stored
@@ -83,7 +83,8 @@ def flops_per_sample(model: str, shape: tuple, num_classes: int) -> tuple:
 
 def cost(c: RunConfig, splits: data.Splits) -> dict:
     """What one run computes: samples seen; teacher forwards (SL+KD: one per sample seen; SL: one per stored label,
-    the same for a set's own stored labels); evaluation forwards (validation and test); and their FLOPs."""
+    counted also for a set that brings its own, which needs none); evaluation forwards (validation and test); and
+    their FLOPs."""
     samples = Budget(c.budget, c.batch).samples_seen
     n = len(splits.y_train) if c.ipc == "full" else int(c.ipc) * splits.num_classes
     teacher = samples if c.regime == "slkd" else n * max(1, c.label_views) if c.regime == "sl" else 0
@@ -125,7 +126,9 @@ def inputs(p: Profile, run_rows: pd.DataFrame) -> pd.DataFrame:
     t = prof.teacher(p)
     tkey = t.key(p.dataset, p.val_per_class, 0)
     rows = [dict(input="teacher", name=tkey, cached=_cached("teachers", tkey), samples_seen=math.ceil(t.epochs * n))]
-    for r in prof.recorder(p).runs():
+    scored = "recorder" in {*(select.reads(name, {}) for name in p.selectors),     # score selectors, and
+                            select.reads("window", {"score": p.difficulty_score})}  # chapter 04's axis
+    for r in prof.recorder(p).runs() if scored else []:
         key = recorder_key(p.dataset, **r, val_per_class=p.val_per_class)
         rows.append(dict(input="scoring run", name=key, cached=_cached("scores", key),
                          samples_seen=math.ceil(r["epochs"] * n)))
