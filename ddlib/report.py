@@ -32,14 +32,18 @@ def write_summary(profile: str, chapter: str, *, label: str, title: str, claim: 
     assert status in STATUSES, status
     summary = dict(chapter=chapter, label=label, title=title, claim=claim, status=status, sentence=sentence,
                    key_numbers=key_numbers, params=params,
-                   provenance=dict(provenance(), profile=profile, device=params.get("device"),
-                                   seeds=params.get("seeds"), runs=len(df),
-                                   cache_hits=int(df["cache_hit"].sum()) if "cache_hit" in df else None,
-                                   compute_s=float(df["wall_s"].sum()) if "wall_s" in df else None,
-                                   wall_s=time.time() - started,
-                                   written=time.strftime("%Y-%m-%d %H:%M:%S %Z")))
+                   provenance=run_provenance(profile, params.get("device"), params.get("seeds"), df, started))
     write_json(chapter_dir(profile, chapter) / "summary.json", summary)
     return summary
+
+
+def run_provenance(profile: str, device, seeds, df: pd.DataFrame, started: float) -> dict:
+    """A chapter's provenance: the code and machine (``experiment.provenance``), its profile, device and seeds, its
+    runs and how many were read back, their training compute and the chapter's wall time."""
+    return dict(provenance(), profile=profile, device=device, seeds=seeds, runs=len(df),
+                cache_hits=int(df["cache_hit"].sum()) if "cache_hit" in df else None,
+                compute_s=float(df["wall_s"].sum()) if "wall_s" in df else None, wall_s=time.time() - started,
+                written=time.strftime("%Y-%m-%d %H:%M:%S %Z"))
 
 
 def read_summaries(profile: str) -> list:
@@ -74,9 +78,11 @@ def page_table(df: pd.DataFrame, index=()) -> pd.DataFrame:
 
 
 def provenance_table(summary: dict) -> pd.DataFrame:
+    """A chapter's provenance (``summary["provenance"]``, :func:`run_provenance`) as the page's table."""
     p = summary["provenance"]
+    seeds = ", ".join(map(str, p["seeds"])) if isinstance(p["seeds"], (list, tuple)) else p["seeds"]
     rows = {"profile": p["profile"], "device": p["device"], "GPU": p.get("gpu") or "none",
-            "seeds": p["seeds"], "runs (cache hits)": f"{p['runs']} ({p['cache_hits']})",
+            "seeds": seeds, "runs (read from the store)": f"{p['runs']} ({p['cache_hits']})",
             "training compute, s": round(p["compute_s"] or 0, 1), "chapter wall time, s": round(p["wall_s"], 1),
             "ddlib": p["ddlib_version"], "commit": p["commit"], "torch": p["torch"], "python": p["python"],
             "CPU threads": p["cpu_threads"], "written": p["written"]}
