@@ -104,11 +104,13 @@ def agreement_sentence(agree: pd.DataFrame) -> str:
     low = [s for s in agree.index if s != "random" and (agree.loc[s] < 0.5).any()]
     if not low:
         return "Every selector keeps images whose label the teacher agrees with at least half of the time."
-    pct = lambda row: ", ".join(f"{v:.0%}" for v in row)                                    # noqa: E731
+    def shares(name):
+        return ", ".join(f"{v:.0%}" for v in agree.loc[name])
     ipcs = ", ".join(map(str, agree.columns))
-    return " ".join(f"The teacher agrees with the label of {pct(agree.loc[s])} of {s}'s images at IPC {ipcs}, "
-                    f"against {pct(agree.loc['random'])} of the random draw's." for s in low) + \
-        " Trained on such images alone with hard labels, a student is taught mostly the labels the teacher disputes."
+    return " ".join(f"The teacher agrees with the label of {shares(s)} of {s}'s images at IPC {ipcs}, against "
+                    f"{shares('random')} of the random draw's." for s in low) + \
+        (" Where that share is under half, a student trained on those images with hard labels is taught mostly "
+         "labels the teacher disputes.")
 
 
 def describe(p: Profile, n_train: int) -> str:
