@@ -223,3 +223,12 @@ def test_published_numbers_are_shown_or_said_not_run_at_this_scale():
             for m, acc in (("dc", 44.9 + 1.0), ("mtt", 65.3 - 5.0)) for s, w in ((0, 0.002), (1, -0.002))]
     t = ch.published_table(pd.DataFrame(rows), paper.override(dd_ipcs=[10], methods=["dc", "mtt"]))
     assert t.loc[(10, "DC"), "check"] == "within 3 points" and t.loc[(10, "MTT"), "check"] == "off by -5.0 points"
+
+
+def test_the_easy_bias_of_one_set_says_it_has_no_interval():
+    """One RDED set (one seed): its percentile is said without an interval, never as '[nan, nan]'."""
+    df, p = planted({"rded": 0.03}, coreset_gain=0.06), params()
+    bias = pd.DataFrame([dict(method="rded", mean=0.45, lo=np.nan, hi=np.nan, n=1)])
+    v = ch.verdict(df, ch.accuracy_table(df, p), p, bias=bias)
+    assert "percentile 45 of their class (no interval: 1 set; a uniform draw: 50)" in v["sentence"]
+    assert "nan" not in v["sentence"]

@@ -482,8 +482,10 @@ def verdict(df: pd.DataFrame, table: pd.DataFrame, p: Profile, bias: pd.DataFram
         r = bias[bias["method"] == EASY_METHOD].iloc[0]
         easier = bool(np.isfinite(r["hi"]) and r["hi"] < 0.5)
         sentence += (f" By the scoring run's {BIAS_SCORE.upper()} (a score RDED did not optimise), RDED's source "
-                     f"images sit at difficulty percentile {r['mean'] * 100:.0f} [{r['lo'] * 100:.0f}, "
-                     f"{r['hi'] * 100:.0f}] of their class (interval over {int(r['n'])} sets; a uniform draw: 50): "
+                     f"images sit at difficulty percentile {r['mean'] * 100:.0f} "
+                     + (f"[{r['lo'] * 100:.0f}, {r['hi'] * 100:.0f}] of their class (interval over {int(r['n'])} sets"
+                        if np.isfinite(r["lo"]) else f"of their class (no interval: {int(r['n'])} set")
+                     + "; a uniform draw: 50): "
                      f"{'easier than a uniform draw' if easier else 'not shown easier than a uniform draw'}.")
         core = bias[~bias["method"].isin([EASY_METHOD, "random"])]
         if len(core):
