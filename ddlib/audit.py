@@ -377,9 +377,7 @@ def provenance_table(a: dict) -> pd.DataFrame:
                        f"{(p.get('teacher_test_acc') or float('nan')) * 100:.1f}%)",
             "KD temperature": f"{s['temperature']:g}: {s['temperature_source']}",
             "seeds": ", ".join(map(str, s["seeds"])), "device": p["device"], "GPU": p.get("gpu") or "none",
-            "threads (this process; per run)": f"{p['threads']}; " + (", ".join(map(str, p["run_threads"]))
-                                                                      if isinstance(p.get("run_threads"), list)
-                                                                      else str(p.get("run_threads"))),
+            "threads (this process; per run)": f"{p['threads']}; {', '.join(map(str, p.get('run_threads') or []))}",
             "runs (cache hits)": f"{p['runs']} ({p['cache_hits']})",
             "training compute, s": f"{p['compute_s']:.1f}", "audit wall time, s": f"{p['wall_s']:.1f}",
             "ddlib": p["ddlib_version"], "commit": p["commit"], "torch": p["torch"], "python": p["python"],

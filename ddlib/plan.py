@@ -26,6 +26,7 @@ from .findings import FINDINGS, cad_prune, difficulty, hard_labels, pitfalls
 from .paths import cache_dir
 from .profile import Profile
 from .scores import recorder_key
+from .store import read_record
 
 # [NVIDIA H200 datasheet] dense TF32 tensor-core peak, 494 TFLOP/s: a floor on the time of fp32 training there
 # (cuDNN runs fp32 convolutions on TF32 by torch's default; the time at peak is a bound, not an estimate).
@@ -114,7 +115,8 @@ def runs(p: Profile) -> pd.DataFrame:
 
 
 def _cached(kind: str, key: str) -> bool:
-    return (cache_dir() / kind / key / "meta.json").exists()
+    """Whether ``<cache>/<kind>/<key>/`` holds a finished artefact: its meta.json reads back (store's rule)."""
+    return read_record(cache_dir() / kind / key / "meta.json") is not None
 
 
 def inputs(p: Profile, run_rows: pd.DataFrame) -> pd.DataFrame:
@@ -142,7 +144,7 @@ def inputs(p: Profile, run_rows: pd.DataFrame) -> pd.DataFrame:
     rows += [dict(input="experts", name=key, cached=_cached("experts", key), samples_seen=s)
              for key, s in experts.items()]
     for key, g in run_rows[run_rows["synset"] != ""].groupby("synset", sort=False):
-        rows.append(dict(input=f"set: {distill.NAMES.get(g['method'].iloc[0], g['method'].iloc[0])}", name=key,
+        rows.append(dict(input="set", method=distill.NAMES.get(g["method"].iloc[0], g["method"].iloc[0]), name=key,
                          cached=_cached("synsets", key), iterations=g["iterations"].iloc[0],
                          wall_s=g["distill_wall_s"].max()))
     return pd.DataFrame(rows)
@@ -196,14 +198,13 @@ def markdown(p: Profile) -> str:
             f"device {p.device}" if not math.isnan(rate) else
             f"no stored run of device {p.device} yet, so no measured rate: the first runs stored give one")
     titles = {name: module.TITLE for name, module in [*FINDINGS.items(), ("pitfalls", pitfalls)]}
-    is_set = ins["input"].str.startswith("set: ")
-    first = {name: i for i, name in enumerate(dict.fromkeys(ins.loc[is_set, "input"]))}
+    is_set = ins["input"] == "set"
+    first = {name: i for i, name in enumerate(dict.fromkeys(ins.loc[is_set, "method"]))}
     sets = ins[is_set].assign(cached=lambda d: d["cached"] == "yes").groupby(
-        ["input", "iterations"], sort=False, dropna=False).agg(
+        ["method", "iterations"], sort=False, dropna=False).agg(
         sets=("name", "size"), cached=("cached", "sum"), wall=("wall_s", "max")).reset_index()
-    sets = sets.sort_values("input", key=lambda col: col.map(first), kind="stable").rename(
-        columns={"input": "set", "wall": "measured wall time (s)"}).set_index("set")
-    sets.index = sets.index.str.removeprefix("set: ")
+    sets = sets.sort_values("method", key=lambda col: col.map(first), kind="stable").rename(
+        columns={"method": "set", "wall": "measured wall time (s)"}).set_index("set")
     other = ins[~is_set][["input", "name", "cached", "samples_seen"]].rename(
         columns={"name": "cache name", "samples_seen": "samples seen"})
     return "\n\n".join([

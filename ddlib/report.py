@@ -60,7 +60,7 @@ def verdict_html(status: str, sentence: str, details: list = ()) -> str:
 
 # What a page calls a table's columns (the code's names are for the code).
 PAGE_NAMES = {"val_acc": "validation accuracy (%)", "test_acc": "test accuracy (%)", "ipc": "IPC", "n": "seeds",
-              "includes_zero": "interval includes zero", "candidate": "candidate", "chosen": "chosen"}
+              "includes_zero": "interval includes zero"}
 PERCENT = ("val_acc", "test_acc")   # accuracies as fractions in the code, in % on a page
 
 

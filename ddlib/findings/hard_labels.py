@@ -199,9 +199,8 @@ def survival_for_page(survival: pd.DataFrame) -> pd.DataFrame:
     s = survival.assign(**{c: survival[c].map(lambda v: f"{v * 100:+.1f}") for c in ("gain_soft", "gain_hl")},
                         method=survival["method"].map(_name),
                         share=survival["share"].map(lambda v: "–" if not np.isfinite(v) else f"{v:.0%}"))
-    return s.rename(columns={"gain_soft": "gain, soft arm", "gain_hl": "gain, HL", "share": "share left under HL"}
-                    ).rename(columns={"ipc": "IPC", "soft_arm": "soft arm"}
-                             ).set_index(["budget", "IPC", "method", "soft arm"])
+    return s.rename(columns={"gain_soft": "gain, soft arm", "gain_hl": "gain, HL", "share": "share left under HL",
+                             "ipc": "IPC", "soft_arm": "soft arm"}).set_index(["budget", "IPC", "method", "soft arm"])
 
 
 def ranking(table: pd.DataFrame) -> pd.DataFrame:
@@ -355,9 +354,10 @@ def method_table(df: pd.DataFrame, table: pd.DataFrame, conv: pd.DataFrame, p: P
 
 def methods_for_page(methods: pd.DataFrame) -> pd.DataFrame:
     """:func:`method_table` with the methods' names and column names a reader can read."""
-    return methods.assign(method=methods["method"].map(_name)).rename(columns={"ipc": "IPC", "gain": "gain over random", "rded_minus": "RDED minus it",
-                             "coreset": "strongest coreset", "coreset_minus": "coreset minus it"}
-                    ).set_index(["budget", "IPC", "method"])
+    return methods.assign(method=methods["method"].map(_name)).rename(
+        columns={"ipc": "IPC", "gain": "gain over random", "rded_minus": "RDED minus it",
+                 "coreset": "strongest coreset", "coreset_minus": "coreset minus it"}
+    ).set_index(["budget", "IPC", "method"])
 
 
 def published_table(df: pd.DataFrame, p: Profile) -> pd.DataFrame:
