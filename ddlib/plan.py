@@ -3,7 +3,9 @@ is a first-class quantity]. ``python -m ddlib plan --params FILE`` counts every 
 trains (once, where chapters share it) in samples seen, teacher forwards, evaluation forwards and FLOPs, says how
 many the results store already holds, lists the inputs those runs read (the teacher, scoring runs, MTT's and
 DATM's experts, distilled sets) and whether the cache holds them, and, where the store holds runs of the profile's
-device, estimates the time left at their measured FLOP rate. Nothing is trained, distilled or written.
+device, estimates the time left at their measured FLOP rate. It also names the gates the grid cannot meet, whatever
+its runs give (each chapter's ``unmeetable_gates``), so a profile is sized without a wasted sweep. Nothing is
+trained, distilled or written.
 
 Not counted: pitfall 5's runs on stored-label files (two per seed, small SL runs), the audit chapter's runs beyond
 chapter 03's, CAD-Prune's scoring runs (one per budget, as long as it), and each distiller's own steps, which are
@@ -174,6 +176,15 @@ def by_chapter(p: Profile, run_rows: pd.DataFrame) -> pd.DataFrame:
     return out.drop(columns="PFLOPs left").astype({"runs": int, "stored": int})
 
 
+def unmeetable_gates(p: Profile, n_train: int) -> pd.DataFrame:
+    """The gates the profile's grid cannot meet on a training split of ``n_train`` images, whatever its runs give
+    (each chapter's ``unmeetable_gates``): one row per gate, with its chapter. Each makes a verdict inconclusive at
+    this scale before any run is trained."""
+    return pd.DataFrame([dict(chapter=module.TITLE, gate=g) for module in FINDINGS.values()
+                         if hasattr(module, "unmeetable_gates") for g in module.unmeetable_gates(p, n_train)],
+                        columns=["chapter", "gate"])
+
+
 def _table(df: pd.DataFrame, index: bool = True) -> str:
     """A Markdown table: counts with thousands separators, other numbers to 0.01, no value as a dash."""
     def cell(v):
@@ -190,8 +201,9 @@ def _table(df: pd.DataFrame, index: bool = True) -> str:
 
 
 def markdown(p: Profile) -> str:
-    """The plan of ``p`` as Markdown: the chapters' table, the rate it rests on, and the inputs, cached or not."""
-    rows = runs(p)
+    """The plan of ``p`` as Markdown: the chapters' table, the rate it rests on, the inputs, cached or not, and the
+    gates the grid cannot meet."""
+    rows, gaps = runs(p), unmeetable_gates(p, len(data.load(p.dataset, p.val_per_class).y_train))
     rate = measured_rate(rows)
     ins = inputs(p, rows).assign(cached=lambda d: d["cached"].map({True: "yes", False: "no"}))
     said = (f"{rate / 1e9:,.2f} GFLOP/s per worker, measured on {rows['wall_s'].notna().sum():,} stored runs of "
@@ -218,4 +230,8 @@ def markdown(p: Profile) -> str:
         "Distilled sets, by method and iterations (their distillation is not in the table above; *cached*: made on "
         "this machine already, for a run that trains on it; the wall time is the largest the store records for such "
         "a set on this device):", _table(sets),
-        "The other inputs (teacher, scoring runs, MTT's and DATM's expert trajectories):", _table(other, index=False)])
+        "The other inputs (teacher, scoring runs, MTT's and DATM's expert trajectories):", _table(other, index=False),
+        "Gates this grid cannot meet, whatever its runs give (each leaves its verdict inconclusive at this scale, "
+        "until the profile key it names changes):" if len(gaps) else
+        "Gates: the grid can meet every gate; whether it does is for its runs to say.",
+        *([_table(gaps, index=False)] if len(gaps) else [])])

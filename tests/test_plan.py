@@ -9,6 +9,7 @@ import pytest
 from conftest import DIGITS, PYTHON, REPO, TINY_TEACHER, subprocess_env
 from ddlib import data, plan, profile as prof
 from ddlib.experiment import RunConfig, cached_run
+from ddlib.findings import cad_prune, difficulty, hard_labels, saturation
 from ddlib.teacher import TeacherConfig
 
 TINY = prof.load(REPO / "params" / "tiny.yaml")
@@ -67,7 +68,7 @@ def test_the_plan_command_prints_its_tables_without_training(isolated):
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "| all |" in done.stdout and "| MTT |" in done.stdout and "| experts |" in done.stdout
-    assert "no stored run of device cpu yet" in done.stdout
+    assert "no stored run of device cpu yet" in done.stdout and "Gates" in done.stdout
     assert not (isolated["cache"] / "teachers").exists() and not (isolated["results"] / "tiny" / "runs").exists()
 
 
@@ -93,3 +94,29 @@ def test_an_unknown_evidence_chapter_is_one_line_before_any_compute(isolated):
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
     assert "sturation" in done.stderr and "label_regimes, saturation" in done.stderr
     assert not (isolated["results"] / "tiny").exists() and not (isolated["cache"] / "teachers").exists()
+
+
+def test_the_paper_profile_can_meet_every_gate_and_the_quick_one_says_which_it_cannot():
+    """[issue 13] The paper profile is sized so that no gate fails by construction (45,000 CIFAR-10 training images
+    after 500 per class for validation); the quick one names its two known ones: one set per method (chapter 03) and
+    CAD-Prune's compute-matched scoring runs, under 2 passes over 57,500 Fashion-MNIST images (chapter 05)."""
+    paper = prof.load(REPO / "params" / "paper.yaml")
+    assert plan.unmeetable_gates(paper, 50_000 - 10 * paper.val_per_class).empty
+    quick = prof.load(REPO / "params" / "quick.yaml")
+    gaps = plan.unmeetable_gates(quick, 60_000 - 10 * quick.val_per_class)
+    assert gaps["chapter"].tolist() == [hard_labels.TITLE] + [cad_prune.TITLE] * len(quick.cad_budgets)
+    assert "distill_seed: null" in gaps["gate"].iloc[0]
+    assert all("needs at least 2 (cad_budgets from 115,000 samples seen" in g for g in gaps["gate"].iloc[1:])
+
+
+def test_a_grid_without_the_plateau_runs_or_a_trained_scorer_is_named_before_any_run():
+    """Saturation's plateau gate reads every full-data arm at twice each verdict budget; difficulty's gate needs a
+    recorder run of at least 2 passes. A grid without them is named, with its remedy; adding them clears it."""
+    grid = dict(prof.as_dict(TINY), budgets=[1000], full_budgets=[500], difficulty_score="el2n",
+                recorder_epochs=1.0, cad_budgets=[10_000], distill_seed=None)
+    gaps = plan.unmeetable_gates(prof.Profile.from_dict(grid), 1000)
+    assert gaps["chapter"].tolist() == [saturation.TITLE] * len(TINY.full_arms) + [difficulty.TITLE]
+    assert all("no full-data run at 2,000 (add it to full_budgets)" in g for g in gaps["gate"].iloc[:-1])
+    assert "made 1.00 passes" in gaps["gate"].iloc[-1] and "raise recorder_epochs" in gaps["gate"].iloc[-1]
+    fixed = prof.Profile.from_dict(dict(grid, full_budgets=[2000], recorder_epochs=2.0))
+    assert plan.unmeetable_gates(fixed, 1000).empty

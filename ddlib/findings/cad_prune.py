@@ -18,11 +18,14 @@ mechanism cannot act, and that budget's points are inconclusive at this scale.
 """
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from .. import data, distill as distillers, profile as prof
 from ..analysis import MIN_PASSES, best_on_validation, by_seed, ci_text, gain_table, gate, gate_text, gated, \
     key_number, outcome, paired_difference, power_text, verdict_status
+from ..budget import Budget
 from ..experiment import sweep, unique
 from ..profile import Profile, bin_name
 from . import difficulty
@@ -155,6 +158,22 @@ def scoring_compute(df: pd.DataFrame) -> pd.DataFrame:
                         index=pd.Index(t["budget"].astype(int), name="budget"))
 
 
+def _scoring_gate_name(b: int) -> str:
+    return f"CAD-Prune's scoring run trains at {b:,}"
+
+
+def _too_few_passes(passes: float, n_train: int) -> str:
+    return f"it makes {passes:.2f} passes over the {n_train:,} training images, and needs at least {MIN_PASSES:g}"
+
+
+def unmeetable_gates(p: Profile, n_train: int) -> list:
+    """The gates :func:`configs` cannot meet, whatever its runs give (``python -m ddlib plan`` lists them): a budget
+    whose compute-matched scoring run (as many samples as the downstream run) makes too few passes."""
+    passes = {b: Budget(b, p.batch).samples_seen / n_train for b in p.cad_budgets}
+    return [f"{_scoring_gate_name(b)}: {_too_few_passes(x, n_train)} (cad_budgets from "
+            f"{math.ceil(MIN_PASSES * n_train):,} samples seen meet it)" for b, x in passes.items() if x < MIN_PASSES]
+
+
 def gates(df: pd.DataFrame, p: Profile) -> dict:
     """{budget: gate}: the scoring run's passes over the training split and its records against J + W - 1."""
     n_train = len(data.load(p.dataset, p.val_per_class).y_train)
@@ -165,10 +184,9 @@ def gates(df: pd.DataFrame, p: Profile) -> dict:
         passes = float(r["scoring_samples_seen"]) / n_train
         need = int(knobs.get("J", 0)) + int(knobs.get("W", 0)) - 1
         records = int(knobs.get("records", 0))
-        short = [f"it makes {passes:.2f} passes over the {n_train:,} training images, and needs at least "
-                 f"{MIN_PASSES:g}"] if passes < MIN_PASSES else []
+        short = [_too_few_passes(passes, n_train)] if passes < MIN_PASSES else []
         short += [f"it records {records} times, and its windows need {need}"] if records < need else []
-        out[int(b)] = gate(f"CAD-Prune's scoring run trains at {int(b):,}", not short,
+        out[int(b)] = gate(_scoring_gate_name(int(b)), not short,
                            "; ".join(short) or f"{passes:.2f} passes over the {n_train:,} training images, "
                                                 f"{records} records for windows needing {need}")
     return out

@@ -167,14 +167,25 @@ def scorer(p: Profile) -> dict:
     return dict(passes=min(float(d.epochs[-1]) for d in runs))
 
 
+def _passes_text(passes: float) -> str:
+    return f"its run made {passes:.2f} passes over the training split (at least {MIN_PASSES:g})"
+
+
 def gates(table: pd.DataFrame, score: dict) -> list:
     """The module docstring's gate, from :func:`scorer`'s numbers and the accuracy table's validation means."""
     if "passes" in score:
-        return [gate("the difficulty scorer trains", score["passes"] >= MIN_PASSES,
-                     f"its run made {score['passes']:.2f} passes over the training split (at least {MIN_PASSES:g})")]
+        return [gate("the difficulty scorer trains", score["passes"] >= MIN_PASSES, _passes_text(score["passes"]))]
     best = float(table["val"].max())
     return [gate("the teacher that scores difficulty beats every student here", score["val_acc"] > best,
                  f"teacher {score['val_acc']:.1%} on validation; the best student of this chapter {best:.1%}")]
+
+
+def unmeetable_gates(p: Profile, n_train: int) -> list:
+    """The gates the profile cannot meet, whatever its runs give (``python -m ddlib plan`` lists them): a recorder
+    score from a scoring run of too few epochs."""
+    short = p.difficulty_score != select.TEACHER_SCORE and p.recorder_epochs < MIN_PASSES
+    return [f"the difficulty scorer trains: {_passes_text(p.recorder_epochs)}; raise recorder_epochs, or score "
+            f"by {select.TEACHER_SCORE}"] if short else []
 
 
 def axis_name(p: Profile) -> str:

@@ -108,6 +108,14 @@ def _diff(r, col: str) -> dict:
                 hi=r.get(f"diff_vs_{col}_hi", np.nan), n=r.get(f"diff_vs_{col}_n", 0) or 0)
 
 
+def _plateau_name(arm: str, b: int) -> str:
+    return f"full-data {arm} at its plateau at {b:,}"
+
+
+def _no_plateau_run(b: int) -> str:
+    return f"no full-data run at {2 * b:,} (add it to full_budgets)"
+
+
 def gates(df: pd.DataFrame, p: Profile) -> list:
     """The two gates of the module docstring at every verdict budget, with their numbers."""
     out = []
@@ -119,11 +127,18 @@ def gates(df: pd.DataFrame, p: Profile) -> list:
         for arm in p.full_arms:
             d = paired_difference(by_seed(df, budget=2 * b, arm=arm, ipc_label="full"),
                                   by_seed(df, budget=b, arm=arm, ipc_label="full"))
-            out.append(gate(f"full-data {arm} at its plateau at {b:,}",
-                            d["n"] > 0 and d["mean"] < PLATEAU_POINTS,
-                            f"doubling to {2 * b:,} gains {ci_text(d)} points" if d["n"] else
-                            f"no full-data run at {2 * b:,} (add it to full_budgets)"))
+            out.append(gate(_plateau_name(arm, b), d["n"] > 0 and d["mean"] < PLATEAU_POINTS,
+                            f"doubling to {2 * b:,} gains {ci_text(d)} points" if d["n"] else _no_plateau_run(b)))
     return out
+
+
+def unmeetable_gates(p: Profile, n_train: int) -> list:
+    """The gates :func:`configs` cannot meet, whatever its runs give (``python -m ddlib plan`` lists them): a
+    full-data arm with no run at twice a verdict budget."""
+    def planned(b: int, arm: str) -> bool:     # configs' grid: p.arms at a verdict budget, else full_arms
+        return arm in (p.arms if b in p.budgets else p.full_arms if b in p.full_budgets else ())
+    return [f"{_plateau_name(arm, b)}: {_no_plateau_run(b)}"
+            for b in p.budgets for arm in p.full_arms if not planned(2 * b, arm)]
 
 
 def verdict(ratios: pd.DataFrame, df: pd.DataFrame, p: Profile) -> dict:
