@@ -12,10 +12,10 @@ import time
 import pandas as pd
 
 from .. import report
-from ..profile import Profile, as_dict
-from ..store import read_record
 from ..errors import DDLibError
 from ..experiment import is_current
+from ..profile import Profile, as_dict
+from ..store import read_record
 from . import audit_sets, cad_prune, difficulty, hard_labels, label_regimes, pitfalls, saturation
 
 FINDINGS = {"label_regimes": label_regimes, "saturation": saturation, "hard_labels": hard_labels,

@@ -135,8 +135,10 @@ def gates(df: pd.DataFrame, p: Profile) -> list:
 def unmeetable_gates(p: Profile, n_train: int) -> list:
     """The gates :func:`configs` cannot meet, whatever its runs give (``python -m ddlib plan`` lists them): a
     full-data arm with no run at twice a verdict budget."""
-    def planned(b: int, arm: str) -> bool:     # configs' grid: p.arms at a verdict budget, else full_arms
-        return arm in (p.arms if b in p.budgets else p.full_arms if b in p.full_budgets else ())
+    keys = {c.key() for c in configs(p, 1.0)}       # a temperature names runs; it does not add or drop any
+
+    def planned(b: int, arm: str) -> bool:
+        return prof.subset_run(p, "random", 1.0, ipc="full", **prof.arm(arm), budget=b, seed=p.seeds[0]).key() in keys
     return [f"{_plateau_name(arm, b)}: {_no_plateau_run(b)}"
             for b in p.budgets for arm in p.full_arms if not planned(2 * b, arm)]
 
