@@ -5,7 +5,10 @@ The executable companion to Dey et al., *Rethinking Dataset Distillation: Hard T
 """
 from .budget import Budget
 from .errors import DDLibError
-from .experiment import RunConfig, cached_run, run, sweep, vary
+from .config import RunConfig, vary
+from .records import cached_run
+from .runner import run
+from .sweeps import sweep
 from .profile import Profile
 from .teacher import TeacherConfig
 from .version import __version__

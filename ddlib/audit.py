@@ -28,7 +28,9 @@ import pandas as pd
 
 from . import data, regimes
 from .errors import DDLibError
-from .experiment import check_device, check_inputs, file_synset, provenance, sweep
+from .config import check_device, check_inputs, file_synset
+from .origin import provenance
+from .sweeps import sweep
 from . import profile as prof
 from .analysis import by_seed, fmt, gain_table, paired_difference, points_text, survival_table
 from .profile import MAX_SEEDS, Profile

@@ -14,7 +14,9 @@ from pathlib import Path
 
 from . import data, distill as distillers, profile as prof, regimes, select
 from .errors import DDLibError
-from .experiment import RunConfig, cached_run, check_device, check_inputs, run, subset_record
+from .config import RunConfig, check_device, check_inputs
+from .records import cached_run
+from .runner import run, subset_record
 from .store import atomic_write, write_json
 
 

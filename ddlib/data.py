@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import fingerprint
 from .errors import DDLibError, check_choice
 from .paths import shared_dir
 
@@ -346,6 +347,12 @@ def _folder_spec(name: str) -> tuple:
     if not path or (size and not (size.isdigit() and 4 <= int(size) <= 1024)):
         raise DDLibError(f"dataset {name!r}: write folder:PATH or folder:PATH@SIZE (SIZE 4 to 1024 pixels)")
     return Path(path), int(size) if size else None
+
+
+def code_part(name: str) -> fingerprint.Part:
+    """The code that reads dataset ``name``: its own loader (a run's key covers no other dataset's)."""
+    check(name)
+    return fingerprint.Part((fingerprint.root_of(_load_folder_tree if name.startswith(FOLDER) else LOADERS[name]),))
 
 
 @lru_cache(maxsize=4)

@@ -23,7 +23,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from . import data, distill, models, profile as prof, select
 from .budget import Budget
 from .distill import datm, mtt
-from .experiment import RunConfig, default_workers, read_stored
+from .config import RunConfig
+from .records import read_stored
+from .sweeps import default_workers
 from .findings import FINDINGS, cad_prune, difficulty, hard_labels, pitfalls
 from .paths import cache_dir
 from .profile import Profile

@@ -23,7 +23,8 @@ import pandas as pd
 from . import distill as distillers, regimes, select
 from .analysis import best_on_validation
 from .errors import SEED_MAX, DDLibError
-from .experiment import RunConfig, sweep
+from .config import RunConfig
+from .sweeps import sweep
 from .paths import results_dir
 from .scores import RecorderConfig
 from .teacher import TeacherConfig

@@ -4,7 +4,7 @@ Sources: "paper" (the abstract), "reconstruction" (a public reconstruction of th
 from __future__ import annotations
 
 from . import augment
-from .experiment import RunConfig
+from .config import RunConfig
 from .distill import NAMES, ca2d, rded
 from .findings.cad_prune import _cand_name
 from .profile import Profile, teacher

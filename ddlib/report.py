@@ -7,7 +7,7 @@ import time
 
 import pandas as pd
 
-from .experiment import provenance
+from .origin import provenance
 from .paths import results_dir
 from .store import atomic_write, read_json, write_json
 
@@ -38,9 +38,11 @@ def write_summary(profile: str, chapter: str, *, label: str, title: str, claim: 
 
 
 def run_provenance(profile: str, device, seeds, df: pd.DataFrame, started: float) -> dict:
-    """A chapter's provenance: the code and machine (``experiment.provenance``), its profile, device and seeds, its
-    runs and how many were read back, their training compute and the chapter's wall time."""
-    return dict(provenance(), profile=profile, device=device, seeds=seeds, runs=len(df),
+    """A chapter's provenance: the code and machine (``origin.provenance``), its profile, device and seeds, its
+    runs, their code fingerprints (one per kind of run: ``fingerprint``) and how many were read back, their training
+    compute and the chapter's wall time."""
+    codes = sorted(df["code"].dropna().astype(str).unique()) if "code" in df else []
+    return dict(provenance(), profile=profile, device=device, seeds=seeds, runs=len(df), codes=codes,
                 cache_hits=int(df["cache_hit"].sum()) if "cache_hit" in df else None,
                 compute_s=float(df["wall_s"].sum()) if "wall_s" in df else None, wall_s=time.time() - started,
                 written=time.strftime("%Y-%m-%d %H:%M:%S %Z"))
@@ -84,8 +86,9 @@ def provenance_table(summary: dict) -> pd.DataFrame:
     rows = {"profile": p["profile"], "device": p["device"], "GPU": p.get("gpu") or "none",
             "seeds": seeds, "runs (read from the store)": f"{p['runs']} ({p['cache_hits']})",
             "training compute, s": round(p["compute_s"] or 0, 1), "chapter wall time, s": round(p["wall_s"], 1),
-            "ddlib": p["ddlib_version"], "commit": p["commit"], "torch": p["torch"], "python": p["python"],
-            "CPU threads": p["cpu_threads"], "written": p["written"]}
+            "ddlib": p["ddlib_version"], "commit": p["commit"],
+            "code fingerprints of its runs": ", ".join(p.get("codes") or []) or "none",
+            "torch": p["torch"], "python": p["python"], "CPU threads": p["cpu_threads"], "written": p["written"]}
     return pd.DataFrame({"value": [str(v) for v in rows.values()]}, index=list(rows))
 
 

@@ -15,7 +15,10 @@ import pandas as pd
 import torch
 
 from .errors import DDLibError
-from .experiment import RunConfig, provenance, read_stored, sweep
+from .config import RunConfig
+from .origin import provenance
+from .records import read_stored
+from .sweeps import sweep
 from .paths import cache_dir, results_dir
 from .store import read_json, read_record, write_json
 
@@ -118,7 +121,7 @@ SWEEP_WORKERS = 2   # the recheck trains as a sweep does: inputs in its main pro
 
 
 def _resweep(configs: list, cache: str, store: str, threads: int | None) -> None:
-    """In a new process (nothing loaded, nothing cached in memory): ``experiment.sweep`` of ``configs`` with the
+    """In a new process (nothing loaded, nothing cached in memory): ``sweeps.sweep`` of ``configs`` with the
     cache folder ``cache``, writing records to ``store``. As ``make evidence`` runs them: the teacher and scoring
     runs made here, each set and run in a one-thread worker; or, with ``threads``, all in this process on that many
     threads."""
@@ -192,7 +195,7 @@ def markdown(profile: str) -> str:
     r = read_json(path)
     inputs = "made again in an empty cache" if r.get("fresh_inputs", True) else "read from the cache"
     lines = [f"Profile `{r['profile']}`; sample seed {r['seed']}; tolerance {r['tolerance'] * 100:.2f} points; "
-             f"code `{r['provenance']['code']}`; inputs (teacher, scoring runs, sets) {inputs}; "
+             f"commit `{r['provenance']['commit']}`; inputs (teacher, scoring runs, sets) {inputs}; "
              f"{r['wall_s']:.0f} s in all.", "",
              "| chapter | run | key | stored test | recomputed test | stored val | recomputed val | match |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]

@@ -22,11 +22,12 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from . import data, models, train
+from . import data, fingerprint, models, train
 from .budget import Budget
 from .errors import DDLibError, check_choice
 from .store import atomic_write, cached_folder, digest
 
+CODE = fingerprint.Part((("scores", "record_dynamics"),))   # the code a scoring run's key covers
 SCORES_FORMAT = 1   # bump when what is stored (or how it is recorded) changes: old caches are then ignored
 
 
@@ -147,7 +148,7 @@ def recorder_key(dataset: str, *, model: str, batch: int, seed: int, epochs: flo
                val_per_class=int(val_per_class), split_seed=int(split_seed), optim=optim,
                lr=None if lr is None else float(lr), aug=aug, format=SCORES_FORMAT)
     name = f"{dataset}-{model}" if budget is None else f"cad-{dataset}-{model}-b{budget}"
-    return f"{name}-{digest(cfg)}"
+    return f"{name}-{digest(cfg, fingerprint.of(CODE, data.code_part(dataset)))}"
 
 
 def record_dynamics(dataset: str, *, model: str, batch: int, seed: int, epochs: float | None = None,

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from . import cad, data, scores as scoring, teacher as teachers
+from . import cad, data, fingerprint, scores as scoring, teacher as teachers
 from .rules import (_classes, ccs, herding, herding_order, keep_by_score, kcenter, kcenter_order,  # noqa: F401
                     stratum_budgets, window)   # the rules are part of this module's surface (layer 1 above)
 from .data import Splits, per_class_indices
@@ -247,20 +247,20 @@ class Selector:
     """A registry entry: the function, and what a run of it reads besides the split (so a run's cache key covers
     exactly that): ``"nothing"``, ``"teacher"`` (its embeddings or loss), ``"recorder"`` (the cached scoring run of
     ``RunConfig.recorder``) or ``"own"`` (a scoring run it makes from the run's budget, model and batch:
-    CAD-Prune). ``reads`` may depend on the knobs (a window on ``teacher_loss`` reads the teacher)."""
+    CAD-Prune). ``reads`` may be a function of the knobs (a window on ``teacher_loss`` reads the teacher)."""
     fn: Callable
-    reads: Callable[[dict], str]
+    reads: str | Callable[[dict], str]
 
 
 def _by_score(knobs: dict) -> str:
     return "teacher" if knobs.get("score") == TEACHER_SCORE else "recorder"
 
 
-SELECTORS = {"random": Selector(random, lambda k: "nothing"),
-             "herding": Selector(_herding, lambda k: "teacher"), "kcenter": Selector(_kcenter, lambda k: "teacher"),
-             **{s: Selector(_score_selector(s), lambda k: "recorder") for s in scoring.SCORES},
+SELECTORS = {"random": Selector(random, "nothing"),
+             "herding": Selector(_herding, "teacher"), "kcenter": Selector(_kcenter, "teacher"),
+             **{s: Selector(_score_selector(s), "recorder") for s in scoring.SCORES},
              "window": Selector(_window, _by_score), "ccs": Selector(_ccs, _by_score),
-             "cad": Selector(cad.select, lambda k: "own")}
+             "cad": Selector(cad.select, "own")}
 
 
 def selector_knobs(name: str, score: str | None = None) -> dict:
@@ -298,7 +298,16 @@ def canonical_knobs(name: str, given) -> tuple:
 def reads(name: str, knobs) -> str:
     """What selector ``name`` with ``knobs`` reads besides the split (see :class:`Selector`)."""
     check(name)
-    return SELECTORS[name].reads(dict(knobs))
+    reads = SELECTORS[name].reads
+    return reads(dict(knobs)) if callable(reads) else reads
+
+
+def code_part(name: str) -> fingerprint.Part:
+    """The code of selector ``name`` (and the scores it reads); the teacher it reads reaches a run's key by its own."""
+    check(name)
+    s = SELECTORS[name]
+    roots = (s.fn, *([s.reads] if callable(s.reads) else []))
+    return fingerprint.Part(tuple(map(fingerprint.root_of, roots)), fingerprint.SELECTOR_DOORS)
 
 
 def check(name: str) -> str:

@@ -15,7 +15,6 @@ from typing import Callable
 import torch
 
 from .paths import cache_dir
-from .version import CODE_FINGERPRINT, DISTILL_FINGERPRINT
 
 KEY_LENGTH = 16   # hex characters of a sha256 in every cache key
 # [ours, measured in issue 12] the CPU threads every cached artefact (teacher, scoring run, expert, set) is made on:
@@ -55,12 +54,12 @@ def read_json(path: Path):
         return json.load(f)
 
 
-def digest(obj, distilled: bool = False) -> str:
-    """The hash in every cache key: sha256 of ``json.dumps(obj, sort_keys=True)`` and the code fingerprint
-    (``version.CODE_FINGERPRINT``; with ``distilled``, for what a distiller makes or reads, also
-    ``version.DISTILL_FINGERPRINT``), its first KEY_LENGTH hex chars. Code that can change a number changes the keys
-    of what it can change, so a record or artefact made by other code is never read as this code's."""
-    text = json.dumps(obj, sort_keys=True) + "\0" + CODE_FINGERPRINT + (DISTILL_FINGERPRINT if distilled else "")
+def digest(obj, code: str) -> str:
+    """The hash in every cache key: sha256 of ``json.dumps(obj, sort_keys=True)`` and ``code``, the fingerprint of
+    the code that makes the thing keyed (``fingerprint.of``), its first KEY_LENGTH hex chars. Code that can change a
+    number changes the keys of what it can change, so a record or artefact made by other code is never read as this
+    code's; an edit that cannot move a number leaves every key as it was [issue 33]."""
+    text = json.dumps(obj, sort_keys=True) + "\0" + code
     return hashlib.sha256(text.encode()).hexdigest()[:KEY_LENGTH]
 
 

@@ -18,13 +18,14 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from . import data, models
+from . import data, fingerprint, models
 from .budget import Budget
 from .errors import DDLibError
 from .store import atomic_write, cached_folder, digest
 from .train import TrainSpec, accuracy, fit, predict
 
 TEACHER_FORMAT = 1
+CODE = fingerprint.Part((("teacher", "get"),), fingerprint.TEACHER_DOORS)   # the code a teacher's key covers
 # [ours] the least validation accuracy a teacher needs before any student learns from it
 FLOORS = {"fashion_mnist": 0.85, "cifar10": 0.70, "digits": 0.50}
 
@@ -56,7 +57,7 @@ class TeacherConfig:
     def key(self, dataset: str, val_per_class: int, split_seed: int) -> str:
         cfg = dict(asdict(self), floor=None, epochs=float(self.epochs), lr=float(self.lr), dataset=dataset,
                    val_per_class=val_per_class, split_seed=split_seed, format=TEACHER_FORMAT)
-        return f"{dataset}-{self.model}-{digest(cfg)}"
+        return f"{dataset}-{self.model}-{digest(cfg, fingerprint.of(CODE, data.code_part(dataset)))}"
 
 
 @dataclass

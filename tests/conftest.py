@@ -23,14 +23,14 @@ DIGITS = dict(dataset="digits", val_per_class=20, model="convnet3-w16-instanceno
 TINY_TEACHER = dict(model="convnet3-w16-instancenorm", epochs=5, floor=0.0)
 
 os.environ["OMP_NUM_THREADS"] = str(THREADS)   # inherited by every subprocess (CLI, kernels)
-os.environ["DDLIB_WORKERS"] = "1"              # sweeps train in-process; test_experiment checks the worker pool
+os.environ["DDLIB_WORKERS"] = "1"              # sweeps train in-process; test_runs checks the worker pool
 torch.set_num_threads(THREADS)
 
 
-from ddlib import data as _data, experiment as _experiment, teacher as _teacher  # noqa: E402
+from ddlib import data as _data, origin as _origin, teacher as _teacher  # noqa: E402
 
 # The lru-cached functions themselves, taken before any test can monkeypatch them away.
-_LRU_CACHED = (_teacher._get, _data.load, _data.load_raw, _data.on_device, _experiment.provenance)
+_LRU_CACHED = (_teacher._get, _data.load, _data.load_raw, _data.on_device, _origin.provenance)
 
 
 def clear_ddlib_caches():

@@ -18,9 +18,10 @@ import torch
 import yaml
 from safetensors.torch import save_file
 
-from ddlib import audit, cli, experiment, synset
+from ddlib import audit, cli, runner, synset
 from ddlib.errors import DDLibError
-from ddlib.experiment import RunConfig, cached_run, check_inputs
+from ddlib.config import RunConfig, check_inputs
+from ddlib.records import cached_run
 from ddlib.teacher import TeacherConfig
 
 from conftest import DIGITS, PYTHON, REPO, TINY_TEACHER, clear_ddlib_caches, subprocess_env
@@ -299,9 +300,9 @@ def test_stored_soft_labels_are_what_sl_trains_on(isolated, monkeypatch):
         seen.update(soft=soft_labels, teacher=teacher)
         raise Stop     # what the run would train on is all this test needs
 
-    monkeypatch.setattr(experiment, "fit", fit)
+    monkeypatch.setattr(runner, "fit", fit)
     with pytest.raises(Stop):
-        experiment.run(cfg)
+        runner.run(cfg)
     assert torch.equal(seen["soft"], s.soft_labels) and seen["teacher"] is None   # no teacher read for SL
     assert not (isolated["cache"] / "teachers").exists()
 

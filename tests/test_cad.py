@@ -4,7 +4,8 @@ import torch
 
 from ddlib import cad, data, distill, scores, select
 from ddlib.errors import DDLibError
-from ddlib.experiment import RunConfig, cached_run
+from ddlib.config import RunConfig
+from ddlib.records import cached_run
 from ddlib.teacher import TeacherConfig
 
 from conftest import DIGITS, TINY_TEACHER

@@ -11,7 +11,8 @@ from safetensors.torch import save_file
 from ddlib import data, distill, synset
 from ddlib.distill import dm, rded
 from ddlib.errors import DDLibError
-from ddlib.experiment import RunConfig, cached_run
+from ddlib.config import RunConfig
+from ddlib.records import cached_run
 from ddlib.teacher import TeacherConfig
 
 from conftest import DIGITS, PYTHON, REPO, TINY_TEACHER, subprocess_env

@@ -17,9 +17,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 from safetensors.torch import save_file
 
-from ddlib import audit, cli, experiment, profile as prof, teacher as teachers
+from ddlib import audit, cli, profile as prof, sweeps, teacher as teachers
 from ddlib.errors import DDLibError
-from ddlib.experiment import RunConfig, cached_run
+from ddlib.config import RunConfig
+from ddlib.records import cached_run
 
 from conftest import DIGITS, PYTHON, REPO, TINY_TEACHER, clear_ddlib_caches, subprocess_env
 
@@ -274,7 +275,7 @@ def test_workers_are_armed_to_die_with_their_parent():
     pid = os.fork()
     if pid == 0:
         try:
-            experiment._worker_start(-1)        # not its parent: exits
+            sweeps._worker_start(-1)        # not its parent: exits
         finally:
             os._exit(0)
     _, status = os.waitpid(pid, 0)

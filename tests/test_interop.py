@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from ddlib import cli, data, profile as prof
-from ddlib.experiment import RunConfig, pick, subset_record
+from ddlib.config import RunConfig
+from ddlib.runner import pick, subset_record
 
 from conftest import REPO
 

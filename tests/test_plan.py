@@ -8,7 +8,8 @@ import pytest
 
 from conftest import DIGITS, PYTHON, REPO, TINY_TEACHER, subprocess_env
 from ddlib import data, plan, profile as prof
-from ddlib.experiment import RunConfig, cached_run
+from ddlib.config import RunConfig
+from ddlib.records import cached_run
 from ddlib.findings import cad_prune, difficulty, hard_labels, saturation
 from ddlib.teacher import TeacherConfig
 

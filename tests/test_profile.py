@@ -12,7 +12,7 @@ import pytest
 from conftest import REPO
 from ddlib import profile as prof, select
 from ddlib.errors import DDLibError
-from ddlib.experiment import RunConfig
+from ddlib.config import RunConfig
 from ddlib.findings import saturation
 from ddlib.profile import Profile
 from ddlib.scores import RecorderConfig

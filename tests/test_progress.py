@@ -7,8 +7,9 @@ import sys
 
 import pytest
 
-from ddlib import experiment
-from ddlib.experiment import Progress, RunConfig, sweep
+from ddlib import sweeps
+from ddlib.config import RunConfig
+from ddlib.sweeps import Progress, sweep
 
 from conftest import DIGITS
 
@@ -16,7 +17,7 @@ CFGS = [RunConfig(**DIGITS, ipc=1, budget=32, seed=s) for s in range(3)]
 
 
 def test_under_a_kernel_progress_lines_reach_the_build_log(capfd, monkeypatch):
-    monkeypatch.setattr(experiment, "in_kernel", lambda: True)
+    monkeypatch.setattr(sweeps, "in_kernel", lambda: True)
     monkeypatch.setattr(sys, "stderr", io.StringIO())           # a kernel's stderr (the notebook's)
     p = Progress(total=4, cached=1, desc="demo runs", enabled=True, every_s=0.0)
     p.update(1)
@@ -37,16 +38,16 @@ def test_outside_a_kernel_there_is_only_the_bar(capfd):
 
 
 def test_a_failed_run_is_counted_and_the_others_are_cached(isolated, monkeypatch):
-    real = experiment.cached_run
+    real = sweeps.cached_run
 
     def flaky(cfg, progress=False, store=None):
         if cfg.seed == 1:
             raise RuntimeError("boom")
         return real(cfg, progress, store)
 
-    monkeypatch.setattr(experiment, "cached_run", flaky)
+    monkeypatch.setattr(sweeps, "cached_run", flaky)
     with pytest.raises(RuntimeError, match="boom"):
         sweep(CFGS, progress=False)
-    monkeypatch.setattr(experiment, "cached_run", real)
+    monkeypatch.setattr(sweeps, "cached_run", real)
     df = sweep(CFGS, progress=False)
     assert df["cache_hit"].tolist() == [True, False, True]       # seeds 0 and 2 ran before seed 1 failed

@@ -168,7 +168,7 @@ def test_view_bank_draw_returns_stored_pairs_of_the_indices():
 
 
 def test_label_views_only_with_sl():
-    from ddlib.experiment import RunConfig
+    from ddlib.config import RunConfig
     with pytest.raises(DDLibError, match="label_views"):
         RunConfig(dataset="digits", regime="hl", label_views=4, val_per_class=20).validate()
     assert "label_views" not in RunConfig(dataset="digits", regime="sl").key_fields()  # old keys unchanged

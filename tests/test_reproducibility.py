@@ -8,7 +8,8 @@ import pytest
 
 from ddlib import reproducibility as rep
 from ddlib.errors import DDLibError
-from ddlib.experiment import RunConfig, sweep
+from ddlib.config import RunConfig
+from ddlib.sweeps import sweep
 from ddlib.teacher import TeacherConfig
 
 from conftest import DIGITS, PYTHON, REPO, TINY_TEACHER, subprocess_env

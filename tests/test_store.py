@@ -9,7 +9,7 @@ import torch
 
 from ddlib import distill, scores, store
 from ddlib.distill import mtt
-from ddlib.experiment import RunConfig
+from ddlib.config import RunConfig
 from ddlib.teacher import TeacherConfig
 
 
@@ -83,9 +83,9 @@ def test_a_changed_or_missing_file_is_recomputed_with_a_message(cache, capsys, d
 
 def test_one_key_length_everywhere():
     obj = {"b": [1, 2.0], "a": None}
-    text = json.dumps(obj, sort_keys=True) + "\0" + store.CODE_FINGERPRINT
-    assert store.digest(obj) == hashlib.sha256(text.encode()).hexdigest()[:16]
-    assert store.KEY_LENGTH == 16 and store.digest(obj) == store.digest(dict(reversed(obj.items())))
+    text = json.dumps(obj, sort_keys=True) + "\0" + "c" * 16
+    assert store.digest(obj, "c" * 16) == hashlib.sha256(text.encode()).hexdigest()[:16]
+    assert store.KEY_LENGTH == 16 and store.digest(obj, "c") == store.digest(dict(reversed(obj.items())), "c")
     ctx = distill.Context("digits", 1, 0, val_per_class=20)
     keys = [TeacherConfig().key("digits", 20, 0),
             scores.recorder_key("digits", model="convnet1-w4", epochs=2, batch=128, seed=0),
@@ -95,36 +95,3 @@ def test_one_key_length_everywhere():
     for key in keys:
         assert re.fullmatch(rf"[\w.-]+-[0-9a-f]{{{store.KEY_LENGTH}}}", key), key
     assert keys[2].startswith("cad-digits-convnet1-w4-b320-")            # CAD-Prune's compute-matched run
-
-
-def test_every_key_covers_the_code_fingerprint(monkeypatch):
-    """Code that can change a number changes every key (runs, teachers, scoring runs, sets): a record of other code
-    is never read as this code's [issue 12]."""
-    cfg = RunConfig(dataset="digits", val_per_class=20, budget=64)
-    before = (store.digest({"a": 1}), cfg.key(), TeacherConfig().key("digits", 20, 0))
-    monkeypatch.setattr(store, "CODE_FINGERPRINT", "0" * 16)
-    after = (store.digest({"a": 1}), cfg.key(), TeacherConfig().key("digits", 20, 0))
-    assert all(b != a for b, a in zip(before, after))
-
-
-def test_a_distiller_edit_changes_only_the_keys_of_distilled_sets_and_their_runs(monkeypatch):
-    """The distillers have their own fingerprint: editing one leaves real-subset runs' records current."""
-    from ddlib import experiment
-    plain = RunConfig(dataset="digits", val_per_class=20, budget=64)
-    on_set = RunConfig(dataset="digits", val_per_class=20, budget=64, ipc=1, distill="dm")
-    before = plain.key(), on_set.key()
-    monkeypatch.setattr(store, "DISTILL_FINGERPRINT", "0" * 16)
-    assert plain.key() == before[0] and on_set.key() != before[1]      # through the set's own key
-    record = dict(code=experiment.CODE_FINGERPRINT, config=dict(distill="dm"), distill_code="0" * 16)
-    assert not experiment.is_current(record) and not experiment.is_current(dict(record, config=dict(distill="")))
-    assert experiment.is_current(dict(code=experiment.CODE_FINGERPRINT, config=dict(distill="")))
-
-
-def test_the_fingerprint_is_of_the_numeric_files_bytes():
-    from ddlib import version
-    assert version.CODE_FINGERPRINT == version._fingerprint(version.CORE_MODULES)
-    assert version.DISTILL_FINGERPRINT == version._fingerprint(version.DISTILL_MODULES)
-    assert len(version.CODE_FINGERPRINT) == store.KEY_LENGTH
-    assert version.PACKAGE_DIR / "train.py" in version.numeric_files()
-    assert version.PACKAGE_DIR / "distill" / "dm.py" not in version.numeric_files(version.CORE_MODULES)
-    assert version.PACKAGE_DIR / "analysis.py" not in version.numeric_files()   # reads numbers, does not make them

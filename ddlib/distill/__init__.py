@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .. import data, models, teacher as teachers
+from .. import data, fingerprint, models, teacher as teachers
 from ..errors import DDLibError, check_choice, check_like
 from ..paths import cache_dir
 from ..store import cached_folder, digest
@@ -140,7 +140,12 @@ def key(method: str, ctx: Context, knobs) -> str:
     if uses_teacher(method):
         d["teacher"] = teachers.TeacherConfig.key(_teacher_of(method, ctx, knobs), ctx.dataset, ctx.val_per_class,
                                                   ctx.split_seed)
-    return f"{method}-{ctx.dataset}-ipc{ctx.ipc}-s{ctx.seed}-{digest(d, distilled=True)}"
+    return f"{method}-{ctx.dataset}-ipc{ctx.ipc}-s{ctx.seed}-{digest(d, fingerprint.of(code_part(method), data.code_part(ctx.dataset)))}"
+
+
+def code_part(method: str) -> fingerprint.Part:
+    """The code a set of ``method`` is made by: this package's caching and checks, and the method's own module."""
+    return fingerprint.Part((("distill", "get"), fingerprint.root_of(METHODS[method])), fingerprint.SET_DOORS)
 
 
 def _teacher_of(method: str, ctx: Context, knobs) -> teachers.TeacherConfig:

@@ -19,7 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch.func import functional_call
 
-from .. import augment, models
+from .. import augment, data, fingerprint, models
 from ..errors import DDLibError
 from ..store import atomic_write, cached_folder, digest
 from ..train import batch_indices, plain_sgd
@@ -27,6 +27,7 @@ from ..version import __version__
 
 EXPERT_FORMAT = 1
 EXPERT_SEED = 7_000_000  # expert e's init, batches and augmentation are seeded by EXPERT_SEED + e
+EXPERTS = fingerprint.Part((("distill.mtt", "expert_trajectories"),), fingerprint.SET_DOORS)   # the experts' code
 
 UNCLIPPED = True   # [MTT code] the evaluation trains on the synthetic tensor as optimised, unclipped
 
@@ -101,7 +102,7 @@ def expert_key(ctx, k: Knobs) -> str:
              model=k.model, experts=k.experts, train_epochs=k.train_epochs, epoch_samples=k.epoch_samples,
              batch_train=k.batch_train, lr_teacher=k.lr_teacher, dsa=k.dsa, seed_base=EXPERT_SEED,
              device=torch.device(ctx.device).type, ddlib_version=__version__)
-    return f"{k.model}-{ctx.dataset}-{digest(d, distilled=True)}"
+    return f"{k.model}-{ctx.dataset}-{digest(d, fingerprint.of(EXPERTS, data.code_part(ctx.dataset)))}"
 
 
 def _train_expert(ctx, k: Knobs, e: int) -> torch.Tensor:

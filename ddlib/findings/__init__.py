@@ -13,7 +13,7 @@ import pandas as pd
 
 from .. import report
 from ..errors import DDLibError
-from ..experiment import is_current
+from ..records import is_current
 from ..profile import Profile, as_dict
 from ..store import read_record
 from . import audit_sets, cad_prune, difficulty, hard_labels, label_regimes, pitfalls, saturation

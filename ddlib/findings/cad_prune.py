@@ -26,7 +26,8 @@ from .. import data, distill as distillers, profile as prof
 from ..analysis import MIN_PASSES, best_on_validation, by_seed, ci_text, gain_table, gate, gate_text, gated, \
     key_number, outcome, paired_difference, power_text, verdict_status
 from ..budget import Budget
-from ..experiment import sweep, unique
+from ..config import unique
+from ..sweeps import sweep
 from ..profile import Profile, bin_name
 from . import difficulty
 

@@ -29,7 +29,8 @@ import torch
 from .. import data, profile as prof, select, teacher as teachers
 from ..analysis import MIN_PASSES, best_on_validation, by_seed, ci_text, gain_table, gate, gate_text, gated, \
     key_number, label_arms, outcome, paired_difference, power_text, t_interval, verdict_status
-from ..experiment import sweep, unique
+from ..config import unique
+from ..sweeps import sweep
 from ..profile import Profile, bin_name
 
 BOOTSTRAP = 2000   # [ours] resamples of the seeds for the best bin's move

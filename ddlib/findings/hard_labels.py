@@ -36,7 +36,8 @@ from .. import data, distill as distillers, profile as prof, select
 from ..analysis import MARGIN, best_on_validation, both, by_seed, ci_text, equivalent, fmt, gain_table, gate, \
     gate_text, gated, key_number, label_arms, outcome, paired_difference, points_text, power_text, survival_table, \
     t_interval, verdict_status, within
-from ..experiment import sweep, unique
+from ..config import unique
+from ..sweeps import sweep
 from ..profile import Profile
 from .label_regimes import coresets
 

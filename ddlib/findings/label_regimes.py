@@ -30,7 +30,9 @@ from .. import data, profile as prof, select, teacher as teachers
 from ..analysis import MARGIN, best_on_validation, both, by_seed, ci_text, detectable_effect, equivalent, \
     excludes_zero, gate, gate_text, gated, key_number, label_arms, outcome, paired_difference, power_text, \
     t_interval, verdict_status
-from ..experiment import pick, sweep, unique
+from ..config import unique
+from ..runner import pick
+from ..sweeps import sweep
 from ..profile import Profile
 
 CHAPTER = "01_label_regimes"

@@ -26,7 +26,8 @@ import torch.nn.functional as F
 
 from .. import data, distill as distillers, profile as prof, select, synset as synsets, teacher as teachers
 from ..analysis import by_seed, label_arms, paired_difference, points_text, t_interval
-from ..experiment import sweep, unique
+from ..config import unique
+from ..sweeps import sweep
 from ..paths import cache_dir
 from ..profile import Profile
 from ..train import OPTIMIZERS

@@ -21,7 +21,7 @@ import torch
 from .. import augment, data, profile as prof, teacher as teachers
 from ..analysis import both, by_seed, ci_text, fmt, gate, gate_text, gated, label_arms, outcome, paired_difference, \
     power_text, t_interval, verdict_status
-from ..experiment import sweep
+from ..sweeps import sweep
 from ..profile import Profile
 from ..train import accuracy
 
