@@ -26,7 +26,7 @@ from .distill import datm, mtt
 from .config import RunConfig
 from .records import read_stored
 from .sweeps import default_workers
-from .findings import FINDINGS, cad_prune, difficulty, hard_labels, pitfalls
+from .findings import CHAPTERS
 from .paths import cache_dir
 from .profile import Profile
 from .scores import recorder_key
@@ -37,39 +37,20 @@ from .store import read_record
 H200_TF32_FLOPS = 494e12
 
 
-def _tuning(chapter, p: Profile) -> tuple:
-    """(the chapter's runs on validation, a stand-in for its choice): the choice (a temperature, a candidate) names
-    the runs, it does not change what they cost."""
-    if chapter.tune is prof.kd_temperature:
-        return prof.temperature_configs(p, min(p.budgets)), float(p.temperatures[0])
-    if chapter is cad_prune:
-        return cad_prune.tune_configs(p), {(b, i): p.cad_grid[0] for b in p.cad_budgets for i in p.cad_ipcs}
-    return [], 1.0
-
-
-def _runs_of(chapter, p: Profile, choice) -> list:
-    """Every config the chapter's ``run(p, choice)`` sweeps."""
-    if chapter is hard_labels:
-        return [c for part in hard_labels.parts(p, choice).values() for c in part]
-    if chapter is difficulty:                 # HL only: no choice
-        return difficulty.configs(p)
-    return chapter.configs(p, choice)
-
-
 def chapter_configs(p: Profile) -> list:
     """[(chapter, part, config)] in ``make evidence``'s order, each run once: the first chapter that needs a run
     owns it. A chapter whose choice on validation is stored is planned with that choice (read back, nothing
-    trained), otherwise with a stand-in of the same cost."""
+    trained), otherwise with its ``plan_choice``, a stand-in of the same cost."""
     out, seen = [], set()
-    for name, chapter in [*FINDINGS.items(), ("pitfalls", pitfalls)]:
-        tuning, choice = _tuning(chapter, p)
+    for chapter in CHAPTERS:
+        tuning, choice = chapter.tune_configs(p), chapter.plan_choice(p)
         if tuning and all(read_stored(c, p.store) is not None for c in tuning):
             choice = chapter.tune(p, progress=False)[0]
-        for part, cfgs in (("choice on validation", tuning), ("runs", _runs_of(chapter, p, choice))):
+        for part, cfgs in (("choice on validation", tuning), ("runs", chapter.configs(p, choice))):
             for c in cfgs:
                 if c.key() not in seen:
                     seen.add(c.key())
-                    out.append((name, part, c))
+                    out.append((chapter.name, part, c))
     return out
 
 
@@ -182,8 +163,7 @@ def unmeetable_gates(p: Profile, n_train: int) -> pd.DataFrame:
     """The gates the profile's grid cannot meet on a training split of ``n_train`` images, whatever its runs give
     (each chapter's ``unmeetable_gates``): one row per gate, with its chapter. Each makes a verdict inconclusive at
     this scale before any run is trained."""
-    return pd.DataFrame([dict(chapter=module.TITLE, gate=g) for module in FINDINGS.values()
-                         if hasattr(module, "unmeetable_gates") for g in module.unmeetable_gates(p, n_train)],
+    return pd.DataFrame([dict(chapter=c.title, gate=g) for c in CHAPTERS for g in c.unmeetable_gates(p, n_train)],
                         columns=["chapter", "gate"])
 
 
@@ -211,7 +191,7 @@ def markdown(p: Profile) -> str:
     said = (f"{rate / 1e9:,.2f} GFLOP/s per worker, measured on {rows['wall_s'].notna().sum():,} stored runs of "
             f"device {p.device}" if not math.isnan(rate) else
             f"no stored run of device {p.device} yet, so no measured rate: the first runs stored give one")
-    titles = {name: module.TITLE for name, module in [*FINDINGS.items(), ("pitfalls", pitfalls)]}
+    titles = {c.name: c.title for c in CHAPTERS}
     is_set = ins["input"] == "set"
     first = {name: i for i, name in enumerate(dict.fromkeys(ins.loc[is_set, "method"]))}
     sets = ins[is_set].assign(cached=lambda d: d["cached"] == "yes").groupby(

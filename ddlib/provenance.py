@@ -6,7 +6,7 @@ from __future__ import annotations
 from . import augment
 from .config import RunConfig
 from .distill import NAMES, ca2d, rded
-from .findings.cad_prune import _cand_name
+from .findings.cad_prune import candidate_name
 from .profile import Profile, teacher
 from .teacher import FLOORS, TeacherConfig
 from .train import DEFAULT_OPTIMIZER, OPTIMIZERS, TEMPERATURE
@@ -103,7 +103,7 @@ def choices() -> list:
         ("CAD-Prune score", f"std of EL2N in windows of J records, mean of the last W (J={ca2d.Knobs().J}, "
          f"W={ca2d.Knobs().W} by default)", "paper (J, W on ImageNet-1K); reconstruction (the rule)", ""),
         ("CAD-Prune choices", f"which end, J, W (and stratify in the paper profile) chosen per budget and IPC on "
-         f"validation from: {'; '.join(map(_cand_name, q.cad_grid))}", "ours",
+         f"validation from: {'; '.join(map(candidate_name, q.cad_grid))}", "ours",
          "the reconstruction guessed them; never select on the test set"),
         ("CAD-Prune probe", f"quick: {q.cad_knobs.get('probe', 0)} images per class scored; paper profile: all",
          "ours (quick)", "the recording passes cost a forward pass per image per record"),

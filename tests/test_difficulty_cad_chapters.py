@@ -147,7 +147,7 @@ def test_chapter_05_reuses_the_runs_of_chapters_01_03_and_04():
     ch01 = Profile(seeds=[0])
     assert prof.subset_run(ch01, "herding", 1.0, ipc=10, regime="hl", optim="auto", budget=12_800,
                            seed=0).key() in keys
-    ch03 = hard_labels.configs(Profile(seeds=[0]), 4.0)
+    ch03 = hard_labels.main_configs(Profile(seeds=[0]), 4.0)
     assert {c.key() for c in ch03 if c.regime == "hl" and c.distill} <= keys
     ch04_keys = {c.key() for c in ch04.configs(Profile(seeds=[0], compute_budgets=[12_800]))}
     assert ch04_keys <= keys

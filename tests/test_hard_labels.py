@@ -116,7 +116,7 @@ def test_easy_bias_is_measured_against_a_uniform_draw():
 
 def test_random_and_coreset_runs_are_chapter_01s_and_one_set_serves_every_seed():
     p = Profile.load(REPO / "params" / "quick.yaml")
-    ours = ch.configs(p, 1.0)
+    ours = ch.main_configs(p, 1.0)
     theirs = {c.key() for c in label_regimes.configs(p, 1.0)}
     real = [c for c in ours if not c.distill]
     assert real and all(c.key() in theirs for c in real)
@@ -127,7 +127,7 @@ def test_random_and_coreset_runs_are_chapter_01s_and_one_set_serves_every_seed()
     assert "model" not in prof.distill_knobs(p, "rded")               # RDED trains no network on the images
     given = p.override(distill_knobs={"dm": {"model": "convnet2-w16", "iterations": 5}})
     assert prof.distill_knobs(given, "dm") == {"model": "convnet2-w16", "iterations": 5}   # the profile's win
-    dm = [c for c in ch.configs(given, 1.0) if c.distill == "dm"]
+    dm = [c for c in ch.main_configs(given, 1.0) if c.distill == "dm"]
     assert dm and all(dict(c.distill_knobs) == {"iterations": 5, "model": "convnet2-w16"} for c in dm)
     assert all(c.distill_seed == p.distill_seed for c in ours if c.distill)
 

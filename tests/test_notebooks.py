@@ -13,16 +13,16 @@ import pandas as pd
 import pytest
 import yaml
 
-from ddlib.findings import FINDINGS, audit_sets, pitfalls
+from ddlib.findings import CHAPTERS as REGISTRY, pitfalls
 from ddlib.profile import Profile
 from ddlib.report import STATUSES
 
 from conftest import REPO, clear_ddlib_caches, subprocess_env
 
 PARAMS = REPO / "params"
-CHAPTERS = {m.CHAPTER: m for m in (*FINDINGS.values(), audit_sets, pitfalls)}
-TOOL_CHAPTERS = {audit_sets.CHAPTER}     # no finding: no results.csv or summary.json of their own
-TEACHING = {pitfalls.CHAPTER}            # no finding: a results.csv, no summary.json
+CHAPTERS = {c.chapter: c.module for c in REGISTRY}
+TOOL_CHAPTERS = {c.chapter for c in REGISTRY if c.kind == "tool"}      # no results.csv or summary.json of their own
+TEACHING = {c.chapter for c in REGISTRY if c.kind == "teaching"}       # a results.csv, no summary.json
 FIELDS = {f.name for f in fields(Profile)}
 
 
@@ -135,7 +135,7 @@ def check_label_regimes_rows(df, p):
 def check_hard_labels_rows(df, p):
     mod = CHAPTERS["03_hard_label_reevaluation"]
     t = float(df["temperature"].iloc[0])
-    parts = {"main": mod.configs(p, t), "converge": mod.convergence_configs(p, t),
+    parts = {"main": mod.main_configs(p, t), "converge": mod.convergence_configs(p, t),
              "published": mod.published_configs(p, t)}
     assert df["part"].value_counts().to_dict() == {k: len(v) for k, v in parts.items() if v}
     assert set(df["method"]) == set(p.selectors) | set(p.methods)

@@ -10,10 +10,11 @@ from conftest import DIGITS, PYTHON, REPO, TINY_TEACHER, subprocess_env
 from ddlib import data, plan, profile as prof
 from ddlib.config import RunConfig
 from ddlib.records import cached_run
-from ddlib.findings import cad_prune, difficulty, hard_labels, saturation
+from ddlib.findings import CHAPTERS, FINDINGS
 from ddlib.teacher import TeacherConfig
 
 TINY = prof.load(REPO / "params" / "tiny.yaml")
+TITLES = {c.name: c.title for c in CHAPTERS}
 
 
 def test_flops_per_sample_count_the_convolution_and_the_classifier():
@@ -45,8 +46,7 @@ def test_the_plan_holds_each_run_once_and_reads_the_store(isolated):
     stored by a sweep counts as done, and nothing is trained by planning."""
     rows = plan.runs(TINY)
     assert rows["key"].is_unique and not rows["stored"].any()
-    assert list(dict.fromkeys(rows["chapter"])) == ["label_regimes", "saturation", "hard_labels", "difficulty",
-                                                    "cad_prune", "pitfalls"]
+    assert list(dict.fromkeys(rows["chapter"])) == [c.name for c in CHAPTERS if c.configs(TINY, c.plan_choice(TINY))]
     assert not TINY.store.exists() or not any(TINY.store.iterdir())
     hl = next(c for _, _, c in plan.chapter_configs(TINY) if c.regime == "hl" and c.source == "subset")
     cached_run(hl, store=TINY.store)
@@ -77,11 +77,12 @@ def test_evidence_of_one_chapter_stores_its_runs_and_the_plan_counts_them(isolat
     """``evidence(chapters=["saturation"])`` trains saturation's runs and the choice on validation they read (the
     KD temperature), nothing else; the plan then counts exactly those as stored (some of them under chapter 01,
     which needs them first)."""
-    from ddlib.findings import evidence, saturation
+    from ddlib.findings import evidence
+    saturation = FINDINGS["saturation"]
     summaries = list(evidence(prof.as_dict(TINY), ["saturation"]))
-    assert [s["chapter"] for s in summaries] == ["02_saturation"]
+    assert [s["chapter"] for s in summaries] == [saturation.chapter]
     t = saturation.tune(TINY, progress=False)[0]
-    wanted = {c.key() for c in [*prof.temperature_configs(TINY, min(TINY.budgets)), *saturation.configs(TINY, t)]}
+    wanted = {c.key() for c in [*saturation.tune_configs(TINY), *saturation.configs(TINY, t)]}
     assert {f.stem for f in TINY.store.glob("*.json")} == wanted
     rows = plan.runs(TINY)
     assert set(rows.loc[rows["stored"], "key"]) == wanted
@@ -105,7 +106,7 @@ def test_the_paper_profile_can_meet_every_gate_and_the_quick_one_says_which_it_c
     assert plan.unmeetable_gates(paper, 50_000 - 10 * paper.val_per_class).empty
     quick = prof.load(REPO / "params" / "quick.yaml")
     gaps = plan.unmeetable_gates(quick, 60_000 - 10 * quick.val_per_class)
-    assert gaps["chapter"].tolist() == [hard_labels.TITLE] + [cad_prune.TITLE] * len(quick.cad_budgets)
+    assert gaps["chapter"].tolist() == [TITLES["hard_labels"]] + [TITLES["cad_prune"]] * len(quick.cad_budgets)
     assert "distill_seed: null" in gaps["gate"].iloc[0]
     assert all("needs at least 2 (cad_budgets from 115,000 samples seen" in g for g in gaps["gate"].iloc[1:])
 
@@ -116,7 +117,7 @@ def test_a_grid_without_the_plateau_runs_or_a_trained_scorer_is_named_before_any
     grid = dict(prof.as_dict(TINY), budgets=[1000], full_budgets=[500], difficulty_score="el2n",
                 recorder_epochs=1.0, cad_budgets=[10_000], distill_seed=None)
     gaps = plan.unmeetable_gates(prof.Profile.from_dict(grid), 1000)
-    assert gaps["chapter"].tolist() == [saturation.TITLE] * len(TINY.full_arms) + [difficulty.TITLE]
+    assert gaps["chapter"].tolist() == [TITLES["saturation"]] * len(TINY.full_arms) + [TITLES["difficulty"]]
     assert all("no full-data run at 2,000 (add it to full_budgets)" in g for g in gaps["gate"].iloc[:-1])
     assert "made 1.00 passes" in gaps["gate"].iloc[-1] and "raise recorder_epochs" in gaps["gate"].iloc[-1]
     fixed = prof.Profile.from_dict(dict(grid, full_budgets=[2000], recorder_epochs=2.0))

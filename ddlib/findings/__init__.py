@@ -1,45 +1,32 @@
-"""One module per finding: the sweep a chapter runs, its analysis and its computed verdict. Notebooks call these;
-``python -m ddlib sweep NAME`` runs the same sweep without Jupyter (e.g. on a GPU machine).
+"""One module per chapter: the sweep a chapter runs, its analysis and, for a finding, its computed verdict. Notebooks
+call these; ``python -m ddlib sweep NAME`` runs a finding's sweep without Jupyter (e.g. on a GPU machine), and
+``python -m ddlib evidence`` every chapter's.
 
-Every chapter module has ``CHAPTER``, ``LABEL``, ``TITLE``, ``CLAIM`` and three functions of a
-``ddlib.profile.Profile``: ``tune(p)`` (the choice made on the validation split: the KD temperature, or CAD-Prune's
-candidates, with its table), ``run(p, choice)`` (the sweep's rows) and ``analyse(df, p)`` (tables and verdict)."""
+Every chapter module has the same names (``ddlib.findings.chapter``'s docstring lists them); :data:`CHAPTERS` is
+the one registry, in book order, that ``plan``, ``evidence``, ``sweep`` and the tests iterate."""
 from __future__ import annotations
 
 import sys
-import time
 
-import pandas as pd
-
-from .. import report
 from ..errors import DDLibError
 from ..records import is_current
-from ..profile import Profile, as_dict
+from ..profile import Profile
 from ..store import read_record
 from . import audit_sets, cad_prune, difficulty, hard_labels, label_regimes, pitfalls, saturation
+from .chapter import Chapter, write  # noqa: F401 (the notebooks call findings.write)
 
-FINDINGS = {"label_regimes": label_regimes, "saturation": saturation, "hard_labels": hard_labels,
-            "difficulty": difficulty, "cad_prune": cad_prune}
-
-
-def write(chapter, df: pd.DataFrame, analysis: dict, p: Profile, started: float) -> dict:
-    """Write a chapter's results.csv and summary.json for its profile; return the summary. ``chapter`` is the
-    chapter's module (its CHAPTER, LABEL, TITLE and CLAIM) and ``analysis["verdict"]`` its computed verdict."""
-    report.write_results(df, p.profile, chapter.CHAPTER)
-    v = analysis["verdict"]
-    return report.write_summary(p.profile, chapter.CHAPTER, label=chapter.LABEL, title=chapter.TITLE,
-                                claim=chapter.CLAIM, status=v["status"], sentence=v["sentence"],
-                                key_numbers=v["key_numbers"], params=as_dict(p), df=df, started=started)
+CHAPTERS = (Chapter.of("label_regimes", label_regimes, "finding"), Chapter.of("saturation", saturation, "finding"),
+            Chapter.of("hard_labels", hard_labels, "finding"), Chapter.of("difficulty", difficulty, "finding"),
+            Chapter.of("cad_prune", cad_prune, "finding"), Chapter.of("audit", audit_sets, "tool"),
+            Chapter.of("pitfalls", pitfalls, "teaching"))
+FINDINGS = {c.name: c for c in CHAPTERS if c.kind == "finding"}   # ``sweep``'s: the chapters with a verdict
+EVIDENCE = tuple(c.name for c in CHAPTERS)                        # make evidence's parts, in its order
 
 
-def main(chapter, params: dict) -> dict:
+def main(chapter: Chapter, params: dict) -> dict:
     """Run a chapter without Jupyter (``python -m ddlib sweep``): its choice on validation, the sweep, the
     analysis, the result files."""
-    started = time.time()
-    p = Profile.from_dict(params).check()
-    choice, _ = chapter.tune(p)
-    df = chapter.run(p, choice)
-    return write(chapter, df, chapter.analyse(df, p), p, started)
+    return chapter.evidence(Profile.from_dict(params).check())
 
 
 def prune(p: Profile) -> int:
@@ -50,14 +37,12 @@ def prune(p: Profile) -> int:
     return len(stale)
 
 
-EVIDENCE = (*FINDINGS, "audit", "pitfalls")   # make evidence's parts, in its order
-
-
 def evidence(params: dict, chapters=None):
-    """``make evidence``: every chapter's choice, sweep and result files, then chapter 06's audits and chapter 07's
-    pitfall runs, into the profile's results store (``Profile.store``); ``chapters`` (names of :data:`EVIDENCE`)
-    keeps only those, in that order, e.g. the one a short GPU call can finish. Finished runs are read back, so a
-    stopped call resumes; records of other code are removed first. Yields each chapter's summary as it finishes."""
+    """``make evidence``: every chapter's choice, sweep and result files (a finding's verdict, chapter 06's audits,
+    chapter 07's pitfall runs), into the profile's results store (``Profile.store``); ``chapters`` (names of
+    :data:`EVIDENCE`) keeps only those, in that order, e.g. the one a short GPU call can finish. Finished runs are
+    read back, so a stopped call resumes; records of other code are removed first. Yields each chapter's summary as
+    it finishes."""
     chosen = list(EVIDENCE) if chapters is None else list(chapters)
     unknown = [c for c in chosen if c not in EVIDENCE]
     if unknown or not chosen:
@@ -67,14 +52,5 @@ def evidence(params: dict, chapters=None):
     removed = prune(p)
     if removed:
         print(f"ddlib: removed {removed} records of other code from {p.store}", file=sys.stderr)
-    for name in (c for c in EVIDENCE if c in chosen):
-        if name in FINDINGS:
-            yield main(FINDINGS[name], params)
-        elif name == "audit":
-            audit_sets.run(p)
-            yield dict(chapter=audit_sets.CHAPTER, status="-", sentence=f"audited {', '.join(p.audit_methods)}")
-        else:
-            temperature, _ = pitfalls.tune(p)
-            df = pitfalls.run(p, temperature)
-            report.write_results(df, p.profile, pitfalls.CHAPTER)
-            yield dict(chapter=pitfalls.CHAPTER, status="-", sentence=f"{len(df)} runs")
+    for chapter in (c for c in CHAPTERS if c.name in chosen):
+        yield chapter.evidence(p)

@@ -19,10 +19,30 @@ from ..analysis import points_text
 from ..errors import DDLibError
 from ..paths import results_dir
 from ..profile import Profile
+from .chapter import none
 
 CHAPTER = "06_audit_your_set"
 LABEL = "tool-audit"
 TITLE = "Audit your own distilled set"
+CLAIM = ""                      # a tool chapter: no claim, no verdict
+tune_configs = unmeetable_gates = none
+analyse = None                  # each audit analyses itself (its audit.json)
+
+
+def tune(p: Profile, progress: bool = True) -> tuple:
+    """No choice on validation: the audit takes the profile's settings, as a user's call does."""
+    return None, pd.DataFrame()
+
+
+def plan_choice(p: Profile) -> None:
+    """The choice ``plan`` uses: none, as :func:`tune`'s."""
+    return None
+
+
+def configs(p: Profile, choice=None) -> list:
+    """None that can be named before the sets exist (the audit reads each set's file), so ``python -m ddlib plan``
+    counts none; a set's HL and SL+KD runs are chapter 03's, as its file runs as the cached set."""
+    return []
 
 
 def set_file(p: Profile, method: str) -> Path:
@@ -37,8 +57,8 @@ def folder(p: Profile, method: str) -> Path:
     return results_dir() / p.profile / CHAPTER / method
 
 
-def run(p: Profile, progress: bool = True) -> dict:
-    """Audit every set of ``audit_methods``; {method: ``audit.load`` of its folder}."""
+def run(p: Profile, choice=None, progress: bool = True) -> dict:
+    """Audit every set of ``audit_methods``; {method: ``audit.load`` of its folder}. ``choice``: :func:`tune`'s."""
     out = {}
     for m in p.audit_methods:
         pl = audit.plan(set_file(p, m), params=prof.as_dict(p))
@@ -46,6 +66,21 @@ def run(p: Profile, progress: bool = True) -> dict:
                   command=f"python -m ddlib audit <{m} set> --params params/{p.profile}.yaml")
         out[m] = audit.load(folder(p, m))
     return out
+
+
+def record(chapter, audits: dict, p: Profile, started: float) -> dict:
+    """``make evidence``'s part: the audits' folders (:func:`run` wrote them), no chapter summary: no verdict."""
+    return dict(chapter=chapter.chapter, status="-", sentence=f"audited {', '.join(p.audit_methods)}")
+
+
+def describe(p: Profile, n_train: int) -> str:
+    """The setup in a few Markdown lines: what ``python -m ddlib audit`` runs on each set."""
+    return (f"- **Data**: `{p.dataset}`, {n_train:,} training images after the validation split "
+            f"({p.val_per_class} per class)\n"
+            f"- **Sets**: chapter 03's {', '.join(distill.NAMES.get(m, m) for m in p.audit_methods)} at IPC "
+            f"{p.dd_ipcs[0]}, each handed to the audit as its file\n"
+            f"- **Runs**: HL, SL and SL+KD at {p.budgets[0]:,} samples seen, next to random and herding of the same "
+            f"IPC; **seeds**: {', '.join(map(str, p.seeds))}; **device**: `{p.device}`; **profile**: `{p.profile}`")
 
 
 def overview(audits: dict) -> pd.DataFrame:

@@ -30,6 +30,7 @@ from ..config import unique
 from ..sweeps import sweep
 from ..profile import Profile, bin_name
 from . import difficulty
+from .chapter import record_verdict
 
 CHAPTER = "05_cad_prune_ca2d"
 LABEL = "ch-cad"
@@ -37,17 +38,20 @@ TITLE = "CAD-Prune and CA2D"
 CLAIM = ("Selecting images of the difficulty that suits the compute budget (CAD-Prune) and distilling from them "
          "(CA2D) beats the DD methods under hard labels.")
 
+record = record_verdict
+
 
 def tune(p: Profile, progress: bool = True) -> tuple:
     """Per (budget, IPC), the ``cad_grid`` candidate with the best validation accuracy (first seed; ties: the first
     listed). Returns ({(budget, ipc): candidate}, the tuning table)."""
-    names = [_cand_name(c) for c in p.cad_grid]
+    names = [candidate_name(c) for c in p.cad_grid]
     df = sweep(tune_configs(p), progress=progress, desc="CAD-Prune on validation", store=p.store)
     df = df.assign(candidate=names * (len(p.cad_budgets) * len(p.cad_ipcs)))   # rows come in the configs' order
     chosen = {(int(r["budget"]), int(r["ipc"])): p.cad_grid[names.index(r["candidate"])]
               for _, r in best_on_validation(df, by=["budget", "ipc"], value="val_acc").iterrows()}
     table = df[["budget", "ipc", "candidate", "val_acc"]].assign(
-        chosen=[n == _cand_name(chosen[int(b), int(i)]) for b, i, n in zip(df["budget"], df["ipc"], df["candidate"])])
+        chosen=[n == candidate_name(chosen[int(b), int(i)])
+                for b, i, n in zip(df["budget"], df["ipc"], df["candidate"])])
     return chosen, table
 
 
@@ -57,7 +61,14 @@ def tune_configs(p: Profile) -> list:
             for b in p.cad_budgets for ipc in p.cad_ipcs for c in p.cad_grid]
 
 
-def _cand_name(c: dict) -> str:
+def plan_choice(p: Profile) -> dict:
+    """A stand-in for :func:`tune`'s choice, for planning: the first ``cad_grid`` candidate at every (budget, IPC)
+    (a candidate names the runs; it does not change what they cost)."""
+    return {(b, i): p.cad_grid[0] for b in p.cad_budgets for i in p.cad_ipcs}
+
+
+def candidate_name(c: dict) -> str:
+    """A ``cad_grid`` candidate in words, as the tuning table and the provenance table name it."""
     return ", ".join(f"{k}={v}" for k, v in c.items()) or "defaults"
 
 
@@ -73,7 +84,7 @@ def configs(p: Profile, chosen: dict) -> list:
                 out += [prof.distilled_run(p, m, **prof.arm("HL"), **run) for m in p.methods]
                 out.append(prof.cad_run(p, cand, **run))
                 out.append(prof.ca2d_run(p, cand, **run))
-    out += difficulty.configs(p, p.cad_budgets, p.cad_ipcs)
+    out += difficulty.bin_configs(p, p.cad_budgets, p.cad_ipcs)
     return unique(out)
 
 
@@ -91,8 +102,8 @@ def describe(p: Profile, n_train: int) -> str:
             f"- **Student**: `{p.model}`, HL (SGD), batch {p.batch}; **budgets**: "
             f"{', '.join(f'{b:,}' for b in p.cad_budgets)} samples seen; **IPC**: "
             f"{', '.join(map(str, p.cad_ipcs))}\n"
-            f"- **CAD-Prune**: {_cand_name(p.cad_knobs)}; candidates chosen on validation: "
-            f"{'; '.join(map(_cand_name, p.cad_grid))}\n"
+            f"- **CAD-Prune**: {candidate_name(p.cad_knobs)}; candidates chosen on validation: "
+            f"{'; '.join(map(candidate_name, p.cad_grid))}\n"
             f"- **Against**: {', '.join(p.selectors)}, {', '.join(map(_name, p.methods))}, CA2D and "
             f"{p.bins} difficulty bins; **seeds**: {', '.join(map(str, p.seeds))}; **device**: `{p.device}`; "
             f"**profile**: `{p.profile}`")

@@ -32,6 +32,7 @@ from ..analysis import MIN_PASSES, best_on_validation, by_seed, ci_text, gain_ta
 from ..config import unique
 from ..sweeps import sweep
 from ..profile import Profile, bin_name
+from .chapter import none, record_verdict
 
 BOOTSTRAP = 2000   # [ours] resamples of the seeds for the best bin's move
 CHAPTER = "04_difficulty_vs_compute"
@@ -42,13 +43,25 @@ CLAIM = ("The best difficulty of a subset depends on the training budget: easy i
 
 
 tune = prof.hl_only
+tune_configs = none
+record = record_verdict
 
 
-def configs(p: Profile, budgets=None, ipcs=None) -> list:
-    """Every (IPC, budget) x (random, each bin) x seed, under HL."""
+def plan_choice(p: Profile) -> float:
+    """The choice ``plan`` uses: :func:`tune`'s own, which trains nothing."""
+    return tune(p, progress=False)[0]
+
+
+def configs(p: Profile, temperature: float = 1.0) -> list:
+    """The sweep: :func:`bin_configs` at ``compute_budgets`` and ``difficulty_ipcs`` (HL: no temperature)."""
+    return bin_configs(p, p.compute_budgets, p.difficulty_ipcs)
+
+
+def bin_configs(p: Profile, budgets: list, ipcs: list) -> list:
+    """Every (IPC, budget) x (random, each bin) x seed, under HL (chapter 05 runs them at its own budgets)."""
     out = []
-    for ipc in ipcs or p.difficulty_ipcs:
-        for b in budgets or p.compute_budgets:
+    for ipc in ipcs:
+        for b in budgets:
             for s in p.seeds:
                 out.append(prof.subset_run(p, "random", ipc=ipc, **prof.arm("HL"), budget=b, seed=s))
                 out += [prof.bin_run(p, k, ipc=ipc, budget=b, seed=s) for k in range(p.bins)]
@@ -65,7 +78,7 @@ def label(df: pd.DataFrame, p: Profile) -> pd.DataFrame:
 
 
 def run(p: Profile, temperature: float = 1.0, progress: bool = True) -> pd.DataFrame:
-    return label(sweep(configs(p), progress=progress, desc="difficulty bins", store=p.store), p)
+    return label(sweep(configs(p, temperature), progress=progress, desc="difficulty bins", store=p.store), p)
 
 
 def describe(p: Profile, n_train: int) -> str:

@@ -39,6 +39,7 @@ from ..analysis import MARGIN, best_on_validation, both, by_seed, ci_text, equiv
 from ..config import unique
 from ..sweeps import sweep
 from ..profile import Profile
+from .chapter import kd_plan_choice, kd_tune_configs, record_verdict
 from .label_regimes import coresets
 
 CHAPTER = "03_hard_label_reevaluation"
@@ -64,6 +65,8 @@ PUBLISHED_POINTS = 0.03     # [issue 13] ours within 3 points of the published n
 
 
 tune = prof.kd_temperature      # the KD temperature chosen on validation (chapter 02's runs)
+tune_configs, plan_choice = kd_tune_configs, kd_plan_choice
+record = record_verdict
 
 
 def knobs_table(p: Profile) -> pd.DataFrame:
@@ -80,8 +83,8 @@ def knobs_table(p: Profile) -> pd.DataFrame:
     return pd.DataFrame(cols).fillna("")
 
 
-def configs(p: Profile, temperature: float) -> list:
-    """Every (budget, arm, IPC) x (random, chapter 01's coresets, each method) x seed."""
+def main_configs(p: Profile, temperature: float) -> list:
+    """The main part: every (budget, arm, IPC) x (random, chapter 01's coresets, each method) x seed."""
     out = []
     for b in p.budgets:
         for arm in p.dd_arms:
@@ -95,7 +98,7 @@ def configs(p: Profile, temperature: float) -> list:
 
 def convergence_configs(p: Profile, temperature: float) -> list:
     """The convergence gate's runs [issue 13]: every iterative method's set distilled with ``convergence_factor`` x
-    its iterations, under HL at the first budget, every IPC and seed (the 1x runs are in :func:`configs`)."""
+    its iterations, under HL at the first budget, every IPC and seed (the 1x runs are in :func:`main_configs`)."""
     if not p.convergence_factor:
         return []
     return [prof.distilled_run(p, m, temperature, iterations_factor=p.convergence_factor, ipc=ipc,
@@ -121,15 +124,24 @@ def published_configs(p: Profile, temperature: float) -> list:
 def parts(p: Profile, temperature: float) -> dict:
     """The sweep's configs by part: ``main``, ``converge`` (the convergence gate's runs) and ``published`` (the
     published protocol's)."""
-    return {"main": configs(p, temperature), "converge": convergence_configs(p, temperature),
+    return {"main": main_configs(p, temperature), "converge": convergence_configs(p, temperature),
             "published": published_configs(p, temperature)}
+
+
+def configs(p: Profile, temperature: float) -> list:
+    """Every run of the sweep: :func:`parts`, in order (a run two parts share, twice)."""
+    return _flat(parts(p, temperature))
+
+
+def _flat(by_part: dict) -> list:
+    """The configs of :func:`parts`' output, part after part."""
+    return [c for part in by_part.values() for c in part]
 
 
 def run(p: Profile, temperature: float, progress: bool = True) -> pd.DataFrame:
     """The sweep's rows; ``part`` says which of :func:`parts` each is."""
     by_part = parts(p, temperature)
-    cfgs = [c for part in by_part.values() for c in part]
-    df = label_arms(sweep(cfgs, progress=progress, desc="re-evaluation runs", store=p.store))
+    df = label_arms(sweep(_flat(by_part), progress=progress, desc="re-evaluation runs", store=p.store))
     df["part"] = [name for name, part in by_part.items() for _ in part]
     df["method"] = [d if isinstance(d, str) and d else s for d, s in zip(df["distill"].fillna(""), df["select"])]
     return df

@@ -34,6 +34,7 @@ from ..config import unique
 from ..runner import pick
 from ..sweeps import sweep
 from ..profile import Profile
+from .chapter import kd_plan_choice, kd_tune_configs, none, record_verdict
 
 CHAPTER = "01_label_regimes"
 LABEL = "ch-label-regimes"
@@ -44,6 +45,9 @@ SOFT_ARMS = ("SL", "SL+KD")
 
 
 tune = prof.kd_temperature      # the KD temperature chosen on validation (chapter 02's runs)
+tune_configs, plan_choice = kd_tune_configs, kd_plan_choice
+unmeetable_gates = none         # its gate (the HL gain resolved) is for the runs to meet
+record = record_verdict
 
 
 def coresets(names) -> list:

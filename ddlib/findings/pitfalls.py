@@ -24,31 +24,35 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .. import data, distill as distillers, profile as prof, select, synset as synsets, teacher as teachers
+from .. import data, distill as distillers, profile as prof, report, select, synset as synsets, teacher as teachers
 from ..analysis import by_seed, label_arms, paired_difference, points_text, t_interval
 from ..config import unique
 from ..sweeps import sweep
 from ..paths import cache_dir
 from ..profile import Profile
 from ..train import OPTIMIZERS
+from .chapter import kd_plan_choice, kd_tune_configs, none
 from .label_regimes import coresets
 
 CHAPTER = "07_pitfalls"
 LABEL = "teach-pitfalls"
 TITLE = "Pitfalls of evaluating distilled data"
+CLAIM = ""                      # a teaching chapter: no claim, no verdict
 SEED_COUNTS = (1, 2, 3, 5)      # [ours] the seed counts pitfall 4 resamples
 PERMUTATION_SEED = 0            # [ours] the class order of pitfall 5's mislabelled file (a fixed derangement)
 EXTRA = "extra compute's part"  # pitfall 2's row: the fixed-epoch gap minus the fixed-budget gap
 
 tune = prof.kd_temperature      # the KD temperature chosen on validation (chapter 02's runs)
+tune_configs, plan_choice = kd_tune_configs, kd_plan_choice
+unmeetable_gates = none
 
 
 def _n_classes(p: Profile) -> int:
     return data.load(p.dataset, p.val_per_class).num_classes
 
 
-def describe(p: Profile) -> str:
-    """The setup in a few Markdown lines: what the pitfalls' runs share."""
+def describe(p: Profile, n_train: int | None = None) -> str:
+    """The setup in a few Markdown lines: what the pitfalls' runs share (``n_train`` is not among them)."""
     lrs = ", ".join(f"{lr:g}" for lr in p.pitfall_lrs)
     return (f"- **Data**: `{p.dataset}`, validation split of {p.val_per_class} images per class\n"
             f"- **Student**: `{p.model}`, batch {p.batch}; **teacher**: `{p.teacher_model}`, "
@@ -143,6 +147,12 @@ def run(p: Profile, temperature: float, progress: bool = True) -> pd.DataFrame:
     df["file_order"] = ["" if not f else "shuffled" if "-shuffled-" in f else "ordered" for f in files]
     df["method"] = [d if isinstance(d, str) and d else s for d, s in zip(df["distill"].fillna(""), df["select"])]
     return df
+
+
+def record(chapter, df: pd.DataFrame, p: Profile, started: float) -> dict:
+    """``make evidence``'s part: the results table (the build's spot check samples it), no summary: no verdict."""
+    report.write_results(df, p.profile, chapter.chapter)
+    return dict(chapter=chapter.chapter, status="-", sentence=f"{len(df)} runs")
 
 
 # --- the analyses -----------------------------------------------------------------------------------------------

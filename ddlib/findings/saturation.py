@@ -24,6 +24,7 @@ from ..analysis import both, by_seed, ci_text, fmt, gate, gate_text, gated, labe
 from ..sweeps import sweep
 from ..profile import Profile
 from ..train import accuracy
+from .chapter import kd_plan_choice, kd_tune_configs, record_verdict
 
 CHAPTER = "02_saturation"
 LABEL = "ch-saturation"
@@ -35,6 +36,8 @@ CLAIM = ("Under SL+KD, at a fixed compute budget, accuracy approaches the full-d
 PLATEAU_POINTS = 0.005   # [issue 12] doubling the budget gains less than half a point: the reference has plateaued
 
 tune = prof.kd_temperature      # the KD temperature chosen on validation (chapter 02's runs)
+tune_configs, plan_choice = kd_tune_configs, kd_plan_choice
+record = record_verdict
 
 
 def configs(p: Profile, temperature: float) -> list:
