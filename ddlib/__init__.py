@@ -3,6 +3,7 @@
 The executable companion to Dey et al., *Rethinking Dataset Distillation: Hard Truths about Soft Labels*
 (CVPR 2026). Data flows one way: data -> select -> train under a regime and budget -> results -> plots.
 """
+from . import kernels  # noqa: F401  (first: it pins the CPU kernels before torch computes anything)
 from .budget import Budget
 from .errors import DDLibError
 from .config import RunConfig, vary

@@ -9,6 +9,7 @@ from functools import lru_cache
 
 import torch
 
+from .kernels import cpu_kernels
 from .paths import repo_root
 from .version import __version__
 
@@ -26,5 +27,14 @@ def provenance() -> dict:
         commit, dirty = "unknown", False
     return dict(ddlib_version=__version__, commit=commit + ("+dirty" if dirty else ""),
                 torch=torch.__version__, python=platform.python_version(), cpu_threads=torch.get_num_threads(),
-                machine=f"{platform.machine()}, {os.cpu_count()} cores",
+                machine=f"{platform.machine()}, {os.cpu_count()} cores", cpu=cpu_model(), cpu_kernels=cpu_kernels(),
                 gpu=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
+
+
+def cpu_model() -> str:
+    """The processor's name (Linux: /proc/cpuinfo's model name; elsewhere what platform says)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), platform.processor())
+    except OSError:
+        return platform.processor()

@@ -14,6 +14,7 @@ from typing import Callable
 
 import torch
 
+from .kernels import cpu_kernels
 from .paths import cache_dir
 
 KEY_LENGTH = 16   # hex characters of a sha256 in every cache key
@@ -55,11 +56,12 @@ def read_json(path: Path):
 
 
 def digest(obj, code: str) -> str:
-    """The hash in every cache key: sha256 of ``json.dumps(obj, sort_keys=True)`` and ``code``, the fingerprint of
-    the code that makes the thing keyed (``fingerprint.of``), its first KEY_LENGTH hex chars. Code that can change a
-    number changes the keys of what it can change, so a record or artefact made by other code is never read as this
-    code's; an edit that cannot move a number leaves every key as it was [issue 33]."""
-    text = json.dumps(obj, sort_keys=True) + "\0" + code
+    """The hash in every cache key: sha256 of ``json.dumps(obj, sort_keys=True)``, ``code`` (the fingerprint of
+    the code that makes the thing keyed, ``fingerprint.of``) and the CPU kernels in force (``kernels``), its first
+    KEY_LENGTH hex chars. Code that can change a number changes the keys of what it can change, so a record or
+    artefact made by other code is never read as this code's; an edit that cannot move a number leaves every key as
+    it was [issue 33]."""
+    text = json.dumps(obj, sort_keys=True) + "\0" + code + "\0" + cpu_kernels()
     return hashlib.sha256(text.encode()).hexdigest()[:KEY_LENGTH]
 
 

@@ -11,7 +11,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "ddlib"
 
 LAYERS = [
-    {"version", "fingerprint", "errors", "paths", "origin", "store"},
+    {"version", "kernels", "fingerprint", "errors", "paths", "origin", "store"},
     {"data", "models", "augment", "budget"},
     {"train", "regimes", "teacher"},
     {"rules", "scores", "cad", "select", "synset", "distill"},

@@ -1,6 +1,7 @@
 """The cache's one rule (``store.cached_folder``): meta.json written last, a corrupt record recomputed with a
 one-line message, every artefact made on one thread, and one key length in every cache key."""
 import hashlib
+import os
 import json
 import re
 
@@ -83,7 +84,7 @@ def test_a_changed_or_missing_file_is_recomputed_with_a_message(cache, capsys, d
 
 def test_one_key_length_everywhere():
     obj = {"b": [1, 2.0], "a": None}
-    text = json.dumps(obj, sort_keys=True) + "\0" + "c" * 16
+    text = json.dumps(obj, sort_keys=True) + "\0" + "c" * 16 + "\0" + store.cpu_kernels()
     assert store.digest(obj, "c" * 16) == hashlib.sha256(text.encode()).hexdigest()[:16]
     assert store.KEY_LENGTH == 16 and store.digest(obj, "c") == store.digest(dict(reversed(obj.items())), "c")
     ctx = distill.Context("digits", 1, 0, val_per_class=20)
@@ -95,3 +96,15 @@ def test_one_key_length_everywhere():
     for key in keys:
         assert re.fullmatch(rf"[\w.-]+-[0-9a-f]{{{store.KEY_LENGTH}}}", key), key
     assert keys[2].startswith("cad-digits-convnet1-w4-b320-")            # CAD-Prune's compute-matched run
+
+
+def test_the_cpu_kernels_are_pinned_and_in_every_key(monkeypatch):
+    """[ours, measured 2026-12-07] Each CPU instruction set gives other numbers, so ddlib pins torch's kernels to
+    AVX2 and keys every record by the kernels in force: a number made with others is never read as this one."""
+    from ddlib import kernels
+    assert all(os.environ.get(name) == value for name, value in kernels.PINS.items())
+    assert store.cpu_kernels().endswith(",onednn=AVX2,mkl=AVX2")   # ATen's: AVX2 where the CPU has it
+    before = RunConfig(dataset="digits", val_per_class=20).key(), TeacherConfig().key("digits", 20, 0)
+    monkeypatch.setattr(store, "cpu_kernels", lambda: "aten=AVX512,onednn=native,mkl=native")
+    after = RunConfig(dataset="digits", val_per_class=20).key(), TeacherConfig().key("digits", 20, 0)
+    assert before[0] != after[0] and before[1] != after[1]
