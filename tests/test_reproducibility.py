@@ -69,18 +69,24 @@ def test_the_sample_spans_three_chapters_and_forced_runs_come_first(store):
         rep.sample(PROFILE)
 
 
-def test_runs_on_files_and_slow_sets_are_left_out_and_counted(store):
+def test_runs_on_files_and_slow_inputs_are_left_out_and_counted(store):
     assert rep.why_not_eligible({"config": {"synset_file": "/x.safetensors"}}) == "trains on a set file"
-    assert "took 600 s" in rep.why_not_eligible({"config": {}, "distill_wall_s": 600.0})
-    assert rep.why_not_eligible({"config": {}, "distill_wall_s": 10.0, "device": "cpu", "cpu_threads": 1}) is None
     assert "outside a sweep" in rep.why_not_eligible({"config": {}, "device": "cpu", "cpu_threads": 2})
     assert "expert trajectories" in rep.why_not_eligible({"config": {}, "distill_wall_s": 10.0,
                                                           "distill_compute": {"expert_train_samples": 100}})
+    hl, slkd = (json.loads((store["runs"] / f"{k}.json").read_text()) for k in store["keys"][:3:2])
+    assert rep.why_not_eligible(hl) is None and rep.why_not_eligible(slkd) is None
+    # the teacher's samples (5 epochs of 1,097 images) at the run's own rate, counted only where it reads one
+    assert rep.input_seconds(hl) == 0.0
+    assert rep.input_seconds(slkd) == pytest.approx(5 * 1097 * slkd["wall_s"] / slkd["samples_seen"])
+    slow = dict(slkd, wall_s=slkd["samples_seen"] / 40.0)     # 40 samples a second: the teacher takes 137 s
+    assert rep.why_not_eligible(slow) == "its inputs take over 120 s to re-make"
+    assert rep.why_not_eligible(dict(hl, distill_wall_s=900.0)) == "its inputs take over 120 s to re-make"
     key = store["keys"][0]
     path = store["runs"] / f"{key}.json"
     path.write_text(json.dumps(dict(json.loads(path.read_text()), distill_wall_s=900.0)))
     ok, left_out = rep.eligible(PROFILE)
-    assert key not in ok["01_a"] and left_out["01_a"] == {"its distilled set took 900 s to make": 1}
+    assert key not in ok["01_a"] and left_out["01_a"] == {"its inputs take over 120 s to re-make": 1}
 
 
 def test_a_record_carries_its_config_code_and_machine(store):
