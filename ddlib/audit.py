@@ -406,7 +406,9 @@ def missing_report_tools() -> list:
 
 def render(audit_dir, timeout: int = 600) -> Path:
     """Execute the report notebook on ``audit_dir`` with papermill and write it as one standalone HTML page
-    (inputs hidden, figures embedded as data URIs, no script fetched from the web) to ``audit_dir/report.html``."""
+    (inputs hidden, figures embedded as data URIs, no script fetched from the web) to ``audit_dir/report.html``.
+    The kernel starts in an empty temporary folder, never in ``audit_dir``: a kernel puts its folder first on the
+    import path, and an audit folder someone sent may hold a ``matplotlib.py`` [issue 37]."""
     d = Path(audit_dir).resolve()
     load(d)                                        # a folder without an audit: one line, nothing written
     missing = missing_report_tools()
@@ -422,7 +424,7 @@ def render(audit_dir, timeout: int = 600) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         executed = Path(tmp) / "audit_report.ipynb"
         papermill.execute_notebook(str(TEMPLATE), str(executed), parameters=dict(audit_dir=str(d)),
-                                   kernel_name="python3", cwd=str(d), progress_bar=False, log_output=False,
+                                   kernel_name="python3", cwd=tmp, progress_bar=False, log_output=False,
                                    execution_timeout=timeout)
         nb = nbformat.read(executed, as_version=4)
     exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,

@@ -412,3 +412,14 @@ def test_the_sentence_reads_a_share_above_one_and_a_lead_below_zero_plainly():
     md = audit.survival_markdown(dict(summary=dict(hl_share_of_slkd_lead=dict(share=3.5, gain_slkd=0.017,
                                                                                 gain_hl=0.06))))
     assert "**3.5 times**" in md and "Below 100%" not in md
+
+
+def test_rendering_runs_no_code_from_the_audit_folder(audited, tmp_path):
+    """[issue 37] A Python file planted in an audit folder (as ``matplotlib.py``, which the report imports) is not
+    run when the report is rendered: the kernel starts in an empty folder of its own."""
+    out = tmp_path / "planted"
+    shutil.copytree(audited["out"], out)
+    marker = tmp_path / "ran"
+    for name in ("matplotlib.py", "pandas.py", "ddlib.py"):
+        (out / name).write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    assert audit.render(out).exists() and not marker.exists()
