@@ -4,8 +4,9 @@ it stopped and nothing half-written is read back; a record is read only as the r
 from __future__ import annotations
 
 import json
+import math
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from .config import RunConfig
@@ -33,7 +34,39 @@ def as_asked(result: dict, cfg: RunConfig) -> dict:
     return dict(result, **json.loads(json.dumps(asked)))      # as stored: tuples read back as lists
 
 
-RECORD_FIELDS = ("key", "val_acc", "test_acc", "samples_seen", "wall_s")   # what a finished run's record holds
+ACCURACIES = ("val_acc", "test_acc")   # shares in [0, 1]
+COUNTS = ("samples_seen", "steps")     # non-negative integers
+
+
+def why_not_its(record: dict, cfg: RunConfig) -> str | None:
+    """Why a stored record is not ``cfg``'s result, or None: its key, its code fingerprint, the config inside (read
+    back, it must key as ``cfg`` does: an SL+KD config under an HL key is another run's) and every metric's type and
+    range are checked [issue 37: no silent wrong number]. A set file's path is taken as asked: where a file lies is
+    no part of what it is, and the key covers its content."""
+    if record.get("key") != cfg.key():
+        return "not this run's key"
+    if record.get("code") != cfg.code():
+        return "made by other code"
+    try:
+        stored = RunConfig.from_record(record["config"])
+        if cfg.synset_file:
+            stored = replace(stored, synset_file=cfg.synset_file)
+        if stored.key() != cfg.key():
+            return "its config is another run's"
+    except (KeyError, TypeError, ValueError, AttributeError, DDLibError):
+        return "its config does not read back"
+    for name in ACCURACIES:
+        v = record.get(name)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
+            return f"{name} is {v!r}, not a share in [0, 1]"
+    for name in COUNTS:
+        v = record.get(name)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            return f"{name} is {v!r}, not a count"
+    v = record.get("wall_s")
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < math.inf:
+        return f"wall_s is {v!r}, not a time"
+    return None
 
 
 def is_current(record: dict) -> bool:
@@ -48,16 +81,15 @@ def is_current(record: dict) -> bool:
 
 
 def read_stored(cfg: RunConfig, store: Path | None = None) -> dict | None:
-    """The stored result of ``cfg``, or None. A record that is not JSON, not this run's, or lacks a result is
-    reported in one line and recomputed (writes are atomic, so that is outside damage)."""
+    """The stored result of ``cfg``, or None. A record that is not JSON, or not this run's result
+    (:func:`why_not_its`), is reported in one line and recomputed (writes are atomic, so that is outside damage)."""
     path = record_path(cfg, store)
     record = read_record(path)
     if record is None:
         return None
-    if record.get("key") != cfg.key() or any(not isinstance(record.get(k), (int, float, str)) or
-                                             isinstance(record.get(k), bool) for k in RECORD_FIELDS):
-        print(f"ddlib: corrupt run record {path} (not this run's, or without its result); recomputing",
-              file=sys.stderr)
+    why = why_not_its(record, cfg)
+    if why is not None:
+        print(f"ddlib: corrupt run record {path} ({why}); recomputing", file=sys.stderr)
         return None
     return dict(as_asked(record, cfg), cache_hit=True)
 

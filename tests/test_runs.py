@@ -214,7 +214,8 @@ def test_cuda_without_cuda_fails_before_compute_but_cached_gpu_runs_read_back(is
     cfg.validate()                                   # a GPU config is valid anywhere (its results may be cached)
     with pytest.raises(DDLibError, match="no CUDA device; use --device cpu"):
         cached_run(cfg)
-    record = dict(key=cfg.key(), val_acc=0.5, test_acc=0.5, samples_seen=640, steps=20, wall_s=1.0)   # a whole one
+    record = dict(key=cfg.key(), code=cfg.code(), config=json.loads(json.dumps(dataclasses.asdict(cfg))),
+                  val_acc=0.5, test_acc=0.5, samples_seen=640, steps=20, wall_s=1.0)   # a whole one
     store.write_json(isolated["cache"] / "runs" / f"{cfg.key()}.json", record)
     hit = cached_run(cfg)                            # read back, reported under the config that asked
     assert (hit["key"], hit["test_acc"], hit["cache_hit"], hit["device"]) == (cfg.key(), 0.5, True, "cuda")
@@ -370,3 +371,24 @@ def test_default_workers(monkeypatch):
     monkeypatch.setenv("DDLIB_WORKERS", "many")
     with pytest.raises(DDLibError, match="DDLIB_WORKERS must be an integer"):
         sweeps.default_workers([RunConfig()])
+
+
+@pytest.mark.parametrize("edit, why", [
+    (lambda r: dict(r, config=dict(r["config"], regime="slkd")), "its config is another run's"),
+    (lambda r: dict(r, code="0" * 16), "made by other code"),
+    (lambda r: dict(r, test_acc=float("nan")), "test_acc is nan, not a share in [0, 1]"),
+    (lambda r: dict(r, test_acc=5.0), "test_acc is 5.0, not a share in [0, 1]"),
+    (lambda r: dict(r, val_acc="banana"), "val_acc is 'banana', not a share in [0, 1]"),
+    (lambda r: dict(r, steps=2.5), "steps is 2.5, not a count"),
+    (lambda r: dict(r, config={"dataset": 3}), "its config does not read back"),
+])
+def test_a_record_is_read_only_as_the_run_it_says_it_is(isolated, capsys, edit, why):
+    """[issue 37] A record under a run's key whose config, code fingerprint or metrics are not that run's is one
+    line and a recompute, never a cache hit."""
+    first = cached_run(BASE)
+    path = isolated["cache"] / "runs" / f"{BASE.key()}.json"
+    stored = json.loads(path.read_text())
+    path.write_text(json.dumps(edit(stored), default=str))
+    again = cached_run(BASE)
+    assert again["cache_hit"] is False and again["test_acc"] == first["test_acc"]
+    assert f"({why}); recomputing" in capsys.readouterr().err
