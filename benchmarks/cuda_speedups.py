@@ -180,36 +180,38 @@ def main():
                 "bf16 autocast + channels_last": dict(bf16=True, channels_last=True)}
     if cuda:
         variants["torch.compile"] = dict(compile_=True)
+    name = torch.cuda.get_device_name() if cuda else f"CPU, {torch.get_num_threads()} threads"
+    header = [f"{a.model}, batch {a.batch}, {a.steps} steps, median of {a.repeats}, on {name} "
+              f"(torch {torch.__version__}; `python benchmarks/cuda_speedups.py {' '.join(sys.argv[1:])}`).", "",
+              "| variant | images/s | ratio to the fp32 bare step | max abs. logit difference | warm-up (s) |",
+              "| --- | --- | --- | --- | --- |"]
     rows, plain = [], None
+
+    def add(label, rate, diff, warm):
+        """One row, and the table so far written out at once: a call stopped at its time limit keeps its rows."""
+        rows.append(f"| {label} | {rate:,.0f} | {rate / plain[0]:.2f}x | {diff} | {warm} |")
+        print(rows[-1], flush=True)
+        if a.out:
+            with open(a.out, "w") as f:
+                f.write("\n".join(header + rows) + "\n")
+
+    print("\n".join(header), flush=True)
     for label, kw in variants.items():
         rate, warmup, logits = measure_bare(*args, **kw)
         plain = plain or (rate, logits)
-        diff = (logits - plain[1]).abs().max().item()
-        rows.append((f"bare step, {label}", rate, f"{diff:.2e}", f"{warmup:.1f}"))
+        add(f"bare step, {label}", rate, f"{(logits - plain[1]).abs().max().item():.2e}", f"{warmup:.1f}")
     for k in a.students:
         label = f"{k} student{'s' if k > 1 else ''} per step (torch.func.vmap)"
         try:        # a device whose kernels do not map loses this row, not the table
             rate, logits = measure_stacked(*args, k)
-            rows.append((label, rate, f"{(logits - plain[1]).abs().max().item():.2e}", "-"))
+            add(label, rate, f"{(logits - plain[1]).abs().max().item():.2e}", "-")
         except (RuntimeError, NotImplementedError) as e:
-            rows.append((f"{label}: failed, {type(e).__name__}", float("nan"), "-", "-"))
+            add(f"{label}: failed, {type(e).__name__}", float("nan"), "-", "-")
     for regime, label in (("hl", "ddlib fit, HL, DSA"), ("slkd", "ddlib fit, SL+KD, DSA (teacher forward)")):
-        rows.append((label, measure_fit(*args, regime), "-", "-"))
+        add(label, measure_fit(*args, regime), "-", "-")
     if cuda and a.cpu_steps:
         cpu_rate, _, _ = measure_bare(a.model, "cpu", a.classes, a.batch, a.cpu_steps, 1)
-        rows.append((f"bare step, fp32, CPU ({torch.get_num_threads()} threads)", cpu_rate, "-", "-"))
-    name = torch.cuda.get_device_name() if cuda else f"CPU, {torch.get_num_threads()} threads"
-    lines = [f"{a.model}, batch {a.batch}, {a.steps} steps, median of {a.repeats}, on {name} "
-             f"(torch {torch.__version__}; `python benchmarks/cuda_speedups.py {' '.join(sys.argv[1:])}`).", "",
-             "| variant | images/s | ratio to the fp32 bare step | max abs. logit difference | warm-up (s) |",
-             "| --- | --- | --- | --- | --- |"]
-    lines += [f"| {label} | {rate:,.0f} | {rate / plain[0]:.2f}x | {diff} | {warm} |"
-              for label, rate, diff, warm in rows]
-    text = "\n".join(lines) + "\n"
-    print(text, end="")
-    if a.out:
-        with open(a.out, "w") as f:
-            f.write(text)
+        add(f"bare step, fp32, CPU ({torch.get_num_threads()} threads)", cpu_rate, "-", "-")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,9 @@ out=${OUT:-_build/device}
 mkdir -p "$out"
 export DDLIB_CIFAR10=${DDLIB_CIFAR10:-.device/cifar10-jpeg.npz} DDLIB_CACHE=${DDLIB_CACHE:-.device/cache}
 export PYTHONUNBUFFERED=1
+# the repo root on the import path: the device has no editable install, and `python3 benchmarks/X.py` puts only
+# benchmarks/ there (its `from ddlib import ...` failed) [issue 35]
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" \
     | tee "$out/evidence.log"
 if python3 -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; then
