@@ -31,6 +31,7 @@ book/_static/mathjax/tex-svg.js:
 notebooks: setup
 	@if [ "$(FRESH)" = 1 ]; then rm -rf _build/fresh; fi
 	@mkdir -p book/executed book/_generated
+	$(PY) -m ddlib restore-artefacts --profile $(PROFILE)
 	@for ch in $(CHAPTERS); do \
 	  echo "papermill: $$ch ($(PROFILE) profile)"; \
 	  $(VENV)/bin/papermill notebooks/$$ch.ipynb book/executed/$$ch.ipynb -k python3 \
@@ -47,6 +48,7 @@ recheck: notebooks
 
 evidence: setup
 	$(PY) -m ddlib evidence --params params/$(PROFILE).yaml
+	$(PY) -m ddlib keep-artefacts --profile $(PROFILE)
 
 book: setup book/_static/mathjax/tex-svg.js notebooks recheck
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going

@@ -417,6 +417,30 @@ def _provenance(a) -> int:
     return 0
 
 
+def _artefacts_parsers(sub):
+    """The inputs a profile's stored runs read, kept beside its store (``ddlib.artefacts``)."""
+    sub.add_parser("keep-artefacts", help="copy the teachers, scoring runs and sets the profile's stored runs read "
+                                          "from the cache into results/<profile>/artefacts/ (make evidence)"
+                   ).add_argument("--profile", default="quick")
+    sub.add_parser("restore-artefacts", help="copy a profile's kept artefacts into the cache where it lacks them, "
+                                             "each checked against its checksums (make book)"
+                   ).add_argument("--profile", default="quick")
+
+
+def _keep_artefacts(a) -> int:
+    from .artefacts import keep
+    from .paths import results_dir
+    kept = keep(a.profile, results_dir() / a.profile / "runs")
+    print(f"kept {len(kept)} artefacts: " + (", ".join(f"{k}/{n}" for k, n in kept) or "none new"))
+    return 0
+
+
+def _restore_artefacts(a) -> int:
+    from .artefacts import restore
+    print(f"restored {len(restore(a.profile))} artefacts into the cache")
+    return 0
+
+
 PROFILE_TABLES = {"findings-table": "print the 'findings at a glance' table from the chapters' results",
                   "reproducibility-table": "print this build's spot check, stored against recomputed"}
 
@@ -435,7 +459,8 @@ def _findings(a) -> int:
 
 COMMANDS = {"train": _train, "export": _export, "distill": _distill, "audit": _audit, "audit-report": _audit_report, "sweep": _sweep,
             "evidence": _evidence, "plan": _plan, "recheck": _recheck, "reproducibility-table": _reproducibility,
-            "provenance-table": _provenance, "findings-table": _findings}
+            "provenance-table": _provenance, "findings-table": _findings, "keep-artefacts": _keep_artefacts,
+            "restore-artefacts": _restore_artefacts}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -460,6 +485,7 @@ def main(argv=None) -> int:
     _recheck_parser(sub)
     _provenance_parser(sub)
     _profile_table_parsers(sub)
+    _artefacts_parsers(sub)
     a = parser.parse_args(argv)
     a.argv = list(sys.argv[1:] if argv is None else argv)
     try:

@@ -21,7 +21,7 @@ LAYERS = [
     {"sweeps"},
     {"analysis", "profile", "report", "plots"},
     {"audit"},
-    {"findings", "provenance", "reproducibility", "plan"},
+    {"findings", "provenance", "reproducibility", "plan", "artefacts"},
     {"cli", "__main__", "__init__"},
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
