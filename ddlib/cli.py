@@ -1,5 +1,5 @@
-"""``python -m ddlib``: train one student, distil a synthetic set, audit a distilled set, run a chapter's sweep, or
-print a table.
+"""``python -m ddlib``: train one student, distil or export a set, audit your own set, run the book's sweeps, plan
+and re-check its evidence, or print the book's tables.
 
 User errors (unknown names, impossible IPC, missing data, bad parameters) print one line and exit 2, before any
 compute; no traceback.
@@ -18,6 +18,10 @@ from .config import RunConfig, check_device, check_inputs
 from .records import cached_run
 from .runner import run, subset_record
 from .store import atomic_write, write_json
+from .version import __version__
+
+
+PROFILE_HELP = "the profile whose results/<profile>/ this reads (default: %(default)s)"
 
 
 def _ipc(text: str):
@@ -41,7 +45,7 @@ def _recipe_args(p):
     p.add_argument("--dataset", default=None, help=f"one of {', '.join(data.LOADERS)}, or folder:PATH[@SIZE]")
     p.add_argument("--val-per-class", type=int, default=None, help="validation images carved from each class")
     p.add_argument("--teacher-model", default=None, help="the teacher (SL, SL+KD; RDED's observer, SRe2L's)")
-    p.add_argument("--teacher-epochs", type=float, default=None)
+    p.add_argument("--teacher-epochs", type=float, default=None, help="the teacher's passes over the training split")
     p.add_argument("--teacher-floor", type=float, default=None, help="least teacher validation accuracy")
     p.add_argument("--device", default=None, help="cpu or cuda (default: the profile's)")
 
@@ -84,10 +88,11 @@ def _train_args(p):
                         "codebases state it; instead of --budget")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: the regime's recipe)")
     p.add_argument("--schedule", default=None, help="step, cosine or constant (default: the regime's recipe)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seeds the subset's draw, the student's init, its batches and "
+                                                      "augmentation (default: %(default)s)")
     p.add_argument("--model", default=None, help="e.g. convnet3-w128-instancenorm, resnet18")
     p.add_argument("--optim", default="auto", help="auto (the regime's recipe), sgd or adamw")
-    p.add_argument("--batch", type=int, default=None)
+    p.add_argument("--batch", type=int, default=None, help="the student's batch size (default: the profile's)")
     p.add_argument("--aug", default=None, help="none, crop_flip or dsa")
     p.add_argument("--temperature", type=float, default=None,
                    help="KD temperature (default: chosen on the validation split as the book does)")
@@ -95,7 +100,8 @@ def _train_args(p):
                    help="a selector knob (YAML value), e.g. --knob which=easiest; repeatable")
     p.add_argument("--recorder-model", default=None, help="score selectors: the scoring run's model")
     p.add_argument("--recorder-epochs", type=float, default=None, help="score selectors: scoring-run epochs")
-    p.add_argument("--recorder-batch", type=int, default=None)
+    p.add_argument("--recorder-batch", type=int, default=None,
+                   help="the scoring run's batch size (default: the profile's)")
     p.add_argument("--label-views", type=int, default=0, help="SL only: k stored labelled views per image")
     p.add_argument("--progress", action="store_true", help="show a progress bar")
 
@@ -384,7 +390,7 @@ def _plan(a) -> int:
 def _recheck_parser(sub):
     p = sub.add_parser("recheck", help="re-run a random sample of a profile's stored runs from scratch and compare "
                                        "(make book's spot check; exit 2 naming any run that does not match)")
-    p.add_argument("--profile", default="quick")
+    p.add_argument("--profile", default="quick", help=PROFILE_HELP)
     p.add_argument("--chapters", type=_positive_int, default=3, help="chapters to sample one run from (>= 3)")
     p.add_argument("--seed", type=int, default=None, help="the sample's seed (default: drawn from the clock)")
     p.add_argument("--force", action="append", default=[], metavar="KEY", help="a run key that must be re-checked")
@@ -421,10 +427,10 @@ def _artefacts_parsers(sub):
     """The inputs a profile's stored runs read, kept beside its store (``ddlib.artefacts``)."""
     sub.add_parser("keep-artefacts", help="copy the teachers, scoring runs and sets the profile's stored runs read "
                                           "from the cache into results/<profile>/artefacts/ (make evidence)"
-                   ).add_argument("--profile", default="quick")
+                   ).add_argument("--profile", default="quick", help=PROFILE_HELP)
     sub.add_parser("restore-artefacts", help="copy a profile's kept artefacts into the cache where it lacks them, "
                                              "each checked against its checksums (make book)"
-                   ).add_argument("--profile", default="quick")
+                   ).add_argument("--profile", default="quick", help=PROFILE_HELP)
 
 
 def _keep_artefacts(a) -> int:
@@ -448,7 +454,7 @@ PROFILE_TABLES = {"findings-table": "print the 'findings at a glance' table from
 def _profile_table_parsers(sub):
     """The Markdown tables the book reads for one profile (``--profile``)."""
     for name, text in PROFILE_TABLES.items():
-        sub.add_parser(name, help=text).add_argument("--profile", default="quick")
+        sub.add_parser(name, help=text).add_argument("--profile", default="quick", help=PROFILE_HELP)
 
 
 def _findings(a) -> int:
@@ -463,6 +469,11 @@ COMMANDS = {"train": _train, "export": _export, "distill": _distill, "audit": _a
             "restore-artefacts": _restore_artefacts}
 
 
+PARSERS = (_train_parser, _export_parser, _distill_parser, _audit_parser, _audit_report_parser, _sweep_parser,
+           _evidence_parser, _plan_parser, _recheck_parser, _provenance_parser, _profile_table_parsers,
+           _artefacts_parsers)   # each adds its command(s) to the subparsers
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse's usage errors as one line, like ddlib's own (its subparsers inherit this class)."""
 
@@ -472,20 +483,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def main(argv=None) -> int:
-    parser = _Parser(prog="python -m ddlib", description=__doc__.splitlines()[0])
+    about = __doc__.split("\n\n")[0].replace("\n", " ").replace("``", "")
+    parser = _Parser(prog="python -m ddlib", description=about)
+    parser.add_argument("--version", action="version", version=f"ddlib {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    _train_parser(sub)
-    _export_parser(sub)
-    _distill_parser(sub)
-    _audit_parser(sub)
-    _audit_report_parser(sub)
-    _sweep_parser(sub)
-    _evidence_parser(sub)
-    _plan_parser(sub)
-    _recheck_parser(sub)
-    _provenance_parser(sub)
-    _profile_table_parsers(sub)
-    _artefacts_parsers(sub)
+    for add in PARSERS:
+        add(sub)
     a = parser.parse_args(argv)
     a.argv = list(sys.argv[1:] if argv is None else argv)
     try:

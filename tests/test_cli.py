@@ -7,6 +7,7 @@ import subprocess
 import pytest
 
 from ddlib import cli
+from ddlib.version import __version__
 
 from conftest import PYTHON, REPO, subprocess_env
 
@@ -193,3 +194,23 @@ def test_the_book_tables_print_from_the_library(capsys, isolated):
     assert out[0].startswith("| choice |") and len(out) > 20 and "chosen on the validation split" in "\n".join(out)
     assert cli.main(["findings-table", "--profile", "quick"]) == 0
     assert "No chapter has written results" in capsys.readouterr().out
+
+
+def test_the_cli_explains_itself(capsys):
+    """[issue 38] --version answers, the description is whole sentences, and every flag of every command says
+    what it does."""
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"ddlib {__version__}"
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    assert "print the book's tables." in " ".join(out.split()) and "``" not in out
+    parser = cli._Parser(prog="python -m ddlib")
+    sub = parser.add_subparsers()
+    for add in cli.PARSERS:
+        add(sub)
+    assert set(sub.choices) == set(cli.COMMANDS)
+    silent = [(name, a.option_strings) for name, p in sub.choices.items() for a in p._actions
+              if a.option_strings and not a.help]
+    assert not silent, silent

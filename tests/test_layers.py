@@ -1,5 +1,6 @@
 """The library's layer order, read from the source (every import, a function's own included): data flows one way
-(data/models/augment -> train/regimes -> select/scores/distill -> config/runner/records/sweeps -> analysis/profile -> audit ->
+(data/models/augment -> train/regimes -> select/scores/distill -> config/runner/records/sweeps -> analysis/profile ->
+audit ->
 findings -> cli), no module imports a layer above its own, and no two modules import each other."""
 from __future__ import annotations
 

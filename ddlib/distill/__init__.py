@@ -140,7 +140,8 @@ def key(method: str, ctx: Context, knobs) -> str:
     if uses_teacher(method):
         d["teacher"] = teachers.TeacherConfig.key(_teacher_of(method, ctx, knobs), ctx.dataset, ctx.val_per_class,
                                                   ctx.split_seed)
-    return f"{method}-{ctx.dataset}-ipc{ctx.ipc}-s{ctx.seed}-{digest(d, fingerprint.of(code_part(method), data.code_part(ctx.dataset)))}"
+    return (f"{method}-{ctx.dataset}-ipc{ctx.ipc}-s{ctx.seed}-"
+            f"{digest(d, fingerprint.of(code_part(method), data.code_part(ctx.dataset)))}")
 
 
 def code_part(method: str) -> fingerprint.Part:
