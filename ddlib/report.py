@@ -7,6 +7,7 @@ import time
 
 import pandas as pd
 
+from .errors import DDLibError
 from .origin import provenance
 from .paths import results_dir
 from .store import atomic_write, read_json, write_json
@@ -48,9 +49,24 @@ def run_provenance(profile: str, device, seeds, df: pd.DataFrame, started: float
                 written=time.strftime("%Y-%m-%d %H:%M:%S %Z"))
 
 
+SUMMARY_FIELDS = ("label", "claim", "status", "sentence", "key_numbers")   # what the findings table reads
+
+
 def read_summaries(profile: str) -> list:
+    """Every chapter's summary.json for ``profile``; one that is not JSON or lacks a field the book reads is a
+    one-line DDLibError naming the file (run its chapter again) [issue 37]."""
     root = results_dir() / profile
-    return [read_json(p) for p in sorted(root.glob("*/summary.json"))] if root.exists() else []
+    out = []
+    for path in sorted(root.glob("*/summary.json")) if root.is_dir() else []:
+        try:
+            s = read_json(path)
+        except (ValueError, OSError) as e:
+            raise DDLibError(f"unreadable chapter summary {path} ({type(e).__name__}); run its chapter again") from None
+        missing = [f for f in SUMMARY_FIELDS if not isinstance(s, dict) or f not in s]
+        if missing:
+            raise DDLibError(f"chapter summary {path} lacks {', '.join(missing)}; run its chapter again")
+        out.append(s)
+    return out
 
 
 def verdict_html(status: str, sentence: str, details: list = ()) -> str:

@@ -194,6 +194,13 @@ def test_the_book_tables_print_from_the_library(capsys, isolated):
     assert out[0].startswith("| choice |") and len(out) > 20 and "chosen on the validation split" in "\n".join(out)
     assert cli.main(["findings-table", "--profile", "quick"]) == 0
     assert "No chapter has written results" in capsys.readouterr().out
+    summary = isolated["results"] / "quick" / "02_saturation" / "summary.json"
+    summary.parent.mkdir(parents=True)
+    for text, why in (('{"label": "ch-saturation", "stat', "JSONDecodeError"), ('{"label": "x"}', "lacks claim")):
+        summary.write_text(text)                  # truncated, or written by something else: one line, exit 2
+        assert cli.main(["findings-table", "--profile", "quick"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and why in err and "run its chapter again" in err
 
 
 def test_the_cli_explains_itself(capsys):
