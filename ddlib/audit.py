@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import data, regimes
+from . import data, regimes, report
 from .errors import DDLibError
 from .config import check_device, check_inputs, file_synset
 from .origin import provenance
@@ -159,7 +159,7 @@ def run(pl: Plan, out: Path, progress: bool = True, command: str = "", store: Pa
     df.insert(0, "method", [method_of(r) for r in df.to_dict("records")])
     df.insert(1, "arm", [regimes.arm_name(r, o) for r, o in zip(df["regime"], df["optim"])])
     df["audit_sha256"] = pl.sha256
-    atomic_write(out / "results.csv", lambda f: df.to_csv(f, index=False))
+    report.write_csv(df, out / "results.csv")
     summary = summarise(df, pl, temperature, t_source, started, command)
     write_json(out / "audit.json", _json_safe(summary))
     return summary

@@ -3,7 +3,9 @@ intervals, provenance) that the overview page gathers, and the verdict admonitio
 from __future__ import annotations
 
 import html
+import json
 import time
+from pathlib import Path
 
 import pandas as pd
 
@@ -21,9 +23,18 @@ def chapter_dir(profile: str, chapter: str):
     return results_dir() / profile / chapter
 
 
+def write_csv(df: pd.DataFrame, path) -> Path:
+    """``df`` as CSV, atomically, every cell that holds a dict, list or tuple (a run's config, its knobs) written as
+    JSON, so that other tools read it back with ``json.loads`` instead of Python's repr text [issue 38]."""
+    nested = (dict, list, tuple)
+    out = df.copy()
+    for col in out.columns[out.map(lambda v: isinstance(v, nested)).any()]:
+        out[col] = out[col].map(lambda v: json.dumps(v) if isinstance(v, nested) else v)
+    return atomic_write(path, lambda p: out.to_csv(p, index=False))
+
+
 def write_results(df: pd.DataFrame, profile: str, chapter: str):
-    path = chapter_dir(profile, chapter) / "results.csv"
-    return atomic_write(path, lambda p: df.to_csv(p, index=False))
+    return write_csv(df, chapter_dir(profile, chapter) / "results.csv")
 
 
 def write_summary(profile: str, chapter: str, *, label: str, title: str, claim: str, status: str, sentence: str,

@@ -81,6 +81,9 @@ def test_audit_writes_one_row_per_run_with_its_provenance(audited):
     assert (mine["synset_format"] == "safetensors").all() and (mine["synset_method"] == "rded").all()
     assert set(mine.loc[mine["arm"] == "SL", "soft_label_source"]) == {"teacher"}   # the file stores none
     assert df.loc[df["method"] == "herding", "select_teacher_id"].str.startswith("digits-convnet2-w32-").all()
+    configs = df["config"].map(json.loads)                       # JSON, for other tools [issue 38]
+    assert (configs.map(lambda c: c["ipc"]) == 2).all()
+    assert all(isinstance(json.loads(k), list) for k in df["select_knobs"])
 
 
 def test_audit_json_summarises_with_intervals_and_provenance(audited):
