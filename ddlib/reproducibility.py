@@ -58,7 +58,7 @@ def input_seconds(record: dict) -> float:
     the samples its teacher, scoring runs or CAD-Prune scoring run train on (a teacher counted once), at the rate
     the run itself trained (samples seen per second of its wall time)."""
     config = record.get("config") or {}
-    n_train = _n_train(config.get("dataset"), config.get("val_per_class"), config.get("split_seed"))
+    n_train = len(data.load(config["dataset"], config["val_per_class"], config["split_seed"]).y_train)  # lru-cached
     teacher = record.get("teacher_id") or record.get("select_teacher_id")
     samples = config["teacher"]["epochs"] * n_train if teacher else 0.0
     if record.get("recorder_ids"):
@@ -70,16 +70,6 @@ def input_seconds(record: dict) -> float:
         samples += compute.get("observer_samples_seen") or 0
     rate = record["samples_seen"] / record["wall_s"] if record.get("wall_s") else float("inf")
     return samples / rate + (record.get("distill_wall_s") or 0.0)
-
-
-_N_TRAIN = {}
-
-
-def _n_train(dataset, val_per_class, split_seed) -> int:
-    """The training split's size (loaded once per dataset)."""
-    if (dataset, val_per_class, split_seed) not in _N_TRAIN:
-        _N_TRAIN[dataset, val_per_class, split_seed] = len(data.load(dataset, val_per_class, split_seed).y_train)
-    return _N_TRAIN[dataset, val_per_class, split_seed]
 
 
 def why_not_eligible(record: dict) -> str | None:
