@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 CHAPTERS := 01_label_regimes 02_saturation 03_hard_label_reevaluation 04_difficulty_vs_compute 05_cad_prune_ca2d \
             06_audit_your_set 07_pitfalls
 
-.PHONY: book test setup notebooks clean-book benchmark evidence recheck
+.PHONY: book test setup notebooks clean-book benchmark evidence recheck check-site
 
 ifeq ($(FRESH),1)
 export DDLIB_RESULTS := $(CURDIR)/_build/fresh/results
@@ -58,6 +58,12 @@ book: setup book/_static/mathjax/tex-svg.js notebooks recheck
 # 698 s in one process, measured on this 2-core machine.
 test: setup
 	$(PY) -m pytest -q -n 2 --dist loadfile
+
+# The built site as a reader sees it (ddlib/sitecheck.py): every page in headless Chromium at 1280 px; exit 1 naming
+# each overflowing page, cut-off table, broken image and uncaptioned figure. Run after `make book` (it does not
+# rebuild: a build re-runs the spot check).
+check-site: setup
+	$(PY) -m ddlib check-site _build/html
 
 benchmark: setup
 	$(PY) benchmarks/loop_vs_classic.py

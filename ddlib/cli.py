@@ -1,5 +1,5 @@
 """``python -m ddlib``: train one student, distil or export a set, audit your own set, run the book's sweeps, plan
-and re-check its evidence, or print the book's tables.
+and re-check its evidence, check the built site in a browser, or print the book's tables.
 
 User errors (unknown names, impossible IPC, missing data, bad parameters) print one line and exit 2, before any
 compute; no traceback.
@@ -447,6 +447,27 @@ def _restore_artefacts(a) -> int:
     return 0
 
 
+def _check_site_parser(sub):
+    from .sitecheck import WIDTH
+    p = sub.add_parser("check-site", help=f"open every page of a built site in headless Chromium at {WIDTH} px and "
+                                          "report overflow, cut-off tables, broken images and uncaptioned figures "
+                                          "(exit 1 naming each)")
+    p.add_argument("site", nargs="?", default=None, metavar="DIR",
+                   help="the built site (default: _build/html of this checkout, as make book writes it)")
+
+
+def _check_site(a) -> int:
+    from .paths import repo_root
+    from .sitecheck import WIDTH, check_site
+    checked, problems = check_site(Path(a.site) if a.site else repo_root() / "_build" / "html")
+    for problem in problems:
+        print(problem)
+    pages = len({p.page for p in problems})
+    print(f"{checked} pages checked at {WIDTH} px: " + (f"{len(problems)} problems on {pages} pages" if problems
+                                                         else "no problems"), file=sys.stderr)
+    return 1 if problems else 0
+
+
 PROFILE_TABLES = {"findings-table": "print the 'findings at a glance' table from the chapters' results",
                   "reproducibility-table": "print this build's spot check, stored against recomputed"}
 
@@ -466,12 +487,12 @@ def _findings(a) -> int:
 COMMANDS = {"train": _train, "export": _export, "distill": _distill, "audit": _audit, "audit-report": _audit_report, "sweep": _sweep,
             "evidence": _evidence, "plan": _plan, "recheck": _recheck, "reproducibility-table": _reproducibility,
             "provenance-table": _provenance, "findings-table": _findings, "keep-artefacts": _keep_artefacts,
-            "restore-artefacts": _restore_artefacts}
+            "restore-artefacts": _restore_artefacts, "check-site": _check_site}
 
 
 PARSERS = (_train_parser, _export_parser, _distill_parser, _audit_parser, _audit_report_parser, _sweep_parser,
            _evidence_parser, _plan_parser, _recheck_parser, _provenance_parser, _profile_table_parsers,
-           _artefacts_parsers)   # each adds its command(s) to the subparsers
+           _artefacts_parsers, _check_site_parser)   # each adds its command(s) to the subparsers
 
 
 class _Parser(argparse.ArgumentParser):

@@ -22,7 +22,7 @@ LAYERS = [
     {"sweeps"},
     {"analysis", "profile", "report", "plots"},
     {"audit"},
-    {"findings", "provenance", "reproducibility", "plan", "artefacts"},
+    {"findings", "provenance", "reproducibility", "plan", "artefacts", "sitecheck"},
     {"cli", "__main__", "__init__"},
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
