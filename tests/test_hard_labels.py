@@ -232,3 +232,16 @@ def test_the_easy_bias_of_one_set_says_it_has_no_interval():
     v = ch.verdict(df, ch.accuracy_table(df, p), p, bias=bias)
     assert "percentile 45 of their class (no interval: 1 set; a uniform draw: 50)" in v["sentence"]
     assert "nan" not in v["sentence"]
+
+
+def test_the_distiller_settings_are_one_narrow_row_per_method():
+    """[issue 36] A table that fits the page: one column of name=value pairs, a row per method (and IPC where the
+    profile's settings change with it)."""
+    quick, paper = (Profile.load(REPO / "params" / f"{n}.yaml") for n in ("quick", "paper"))
+    t = ch.knobs_table(quick)
+    assert list(t.columns) == ["knobs"] and len(t) == len(quick.methods)
+    assert set(t.index.get_level_values("IPC")) == {"every"}
+    assert "iterations=1000" in t.loc[("DM", "every"), "knobs"]
+    t = ch.knobs_table(paper)                  # published settings change with the IPC for MTT and DATM
+    assert {("MTT", 1), ("MTT", 10), ("MTT", 50), ("DM", "every")} <= set(t.index)
+    assert list(t.columns) == ["knobs"]

@@ -70,17 +70,17 @@ record = record_verdict
 
 
 def knobs_table(p: Profile) -> pd.DataFrame:
-    """Every method's knobs as this run uses them (one column per method, values as written; one per method and
-    IPC where the profile's settings change with the IPC, as the paper profile's published ones do)."""
-    cols = {}
+    """Every method's knobs as this run uses them, one row per method (per method and IPC where the profile's
+    settings change with the IPC, as the paper profile's published ones do), its knobs as ``name=value`` pairs in one
+    column: a table that fits the page however many knobs the methods have [issue 36]."""
+    rows = {}
     for m in p.methods:
-        by_ipc = {ipc: {k: str(v) for k, v in asdict(distillers.make_knobs(m, prof.distill_knobs(p, m, ipc))).items()}
-                  for ipc in p.dd_ipcs}
-        if all(v == by_ipc[p.dd_ipcs[0]] for v in by_ipc.values()):
-            cols[distillers.NAMES[m]] = by_ipc[p.dd_ipcs[0]]
-        else:
-            cols.update({f"{distillers.NAMES[m]}, IPC {ipc}": v for ipc, v in by_ipc.items()})
-    return pd.DataFrame(cols).fillna("")
+        by_ipc = {ipc: asdict(distillers.make_knobs(m, prof.distill_knobs(p, m, ipc))) for ipc in p.dd_ipcs}
+        same = all(v == by_ipc[p.dd_ipcs[0]] for v in by_ipc.values())
+        for ipc, knobs in ([("every", by_ipc[p.dd_ipcs[0]])] if same else by_ipc.items()):
+            rows[distillers.NAMES[m], ipc] = ", ".join(f"{k}={v}" for k, v in knobs.items())
+    return pd.DataFrame({"knobs": list(rows.values())},
+                        index=pd.MultiIndex.from_tuples(list(rows), names=["method", "IPC"]))
 
 
 def main_configs(p: Profile, temperature: float) -> list:
