@@ -242,6 +242,36 @@ def key_number(name: str, r, unit: str = "points") -> dict:
     return dict(name=name, unit=unit, mean=float(r["mean"]), lo=float(r["lo"]), hi=float(r["hi"]), n=int(r["n"]))
 
 
+def deciding(name: str, r, threshold: float = 0.0, against: str = "zero", unit: str = "points") -> dict:
+    """The one number a chapter's verdict turns on [issue 36]: a :func:`key_number` and the line the claim says it
+    lies above (``threshold``, named ``against`` on the page). The landing page's table and forest plot read it."""
+    return dict(key_number(name, r, unit), threshold=float(threshold), against=against)
+
+
+def above_or_below(v: float, what: str = "", unit: str = " points") -> str:
+    """A difference of accuracies in plain words: '4.0 points above random', '0.3 points below' [issue 36]."""
+    return f"{abs(v) * 100:.1f}{unit} {'below' if v < 0 else 'above'}{f' {what}' if what else ''}"
+
+
+def listing(items) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    items = list(items)
+    return ", ".join(items[:-1]) + (" and " if len(items) > 1 else "") + (items[-1] if items else "")
+
+
+def how_sure(outcomes: list, where: str, power: str, gates: list = ()) -> str:
+    """A verdict's second line, after its plain first sentence [issue 36]: at how many of ``where`` the claim
+    holds and is refuted, the smallest effect its seeds detect (``power``, :func:`power_text`), and the gates not
+    met (their numbers are in the list below it)."""
+    text = (f"The claim holds at {outcomes.count('holds')} of {len(outcomes)} {where} and is refuted at "
+            f"{outcomes.count('refuted')}" + (f"; {power}" if power else "") + ".")
+    failed = [g["name"] for g in gates if not g["passed"]]
+    if failed:
+        text += (f" {'A gate is' if len(failed) == 1 else f'{len(failed)} gates are'} not met "
+                 f"({'; '.join(failed)}): see the list below.")
+    return text
+
+
 def accuracy_for_page(table: pd.DataFrame, index: list) -> pd.DataFrame:
     """An accuracy table as a page shows it: test accuracy (%, mean ± half-width), mean validation accuracy and the
     gain over random (points, paired interval), indexed by ``index``."""

@@ -37,13 +37,16 @@ def write_results(df: pd.DataFrame, profile: str, chapter: str):
     return write_csv(df, chapter_dir(profile, chapter) / "results.csv")
 
 
-def write_summary(profile: str, chapter: str, *, label: str, title: str, claim: str, status: str, sentence: str,
-                  key_numbers: list, params: dict, df: pd.DataFrame, started: float):
+def write_summary(profile: str, chapter: str, *, label: str, title: str, claim: str, status: str, headline: str,
+                  sure: str, deciding: dict | None, sentence: str, key_numbers: list, params: dict, df: pd.DataFrame,
+                  started: float):
     """Write ``summary.json`` for the overview page; ``key_numbers`` are dicts with name, mean, lo, hi, n (and
-    optionally unit: '%' of accuracy by default, or 'points' for a difference of accuracies)."""
+    optionally unit: '%' of accuracy by default, or 'points' for a difference of accuracies); ``headline`` is the
+    verdict's plain first sentence, ``sure`` how sure it is, ``deciding`` the number it turns on
+    (``analysis.deciding``, or None) and ``sentence`` the verdict in full [issue 36]."""
     assert status in STATUSES, status
-    summary = dict(chapter=chapter, label=label, title=title, claim=claim, status=status, sentence=sentence,
-                   key_numbers=key_numbers, params=params,
+    summary = dict(chapter=chapter, label=label, title=title, claim=claim, status=status, headline=headline,
+                   sure=sure, deciding=deciding, sentence=sentence, key_numbers=key_numbers, params=params,
                    provenance=run_provenance(profile, params.get("device"), params.get("seeds"), df, started))
     write_json(chapter_dir(profile, chapter) / "summary.json", summary)
     return summary
@@ -80,11 +83,20 @@ def read_summaries(profile: str) -> list:
     return out
 
 
-def verdict_html(status: str, sentence: str, details: list = ()) -> str:
-    """A book admonition (its colour chosen by the status) holding the computed verdict."""
-    items = "".join(f"<li>{html.escape(d)}</li>" for d in details)
-    return (f'<div class="admonition {_ADMONITION[status]}"><p class="admonition-title">Verdict: {status}</p>'
-            f"<p>{html.escape(sentence)}</p>{f'<ul>{items}</ul>' if items else ''}</div>")
+HEADLINE_WORDS = 40   # [issue 36] a verdict's first sentence: what was found, in plain words
+
+
+def verdict_html(v: dict) -> str:
+    """A book admonition (its colour chosen by the status) holding a chapter's computed verdict ``v`` [issue 36]:
+    what was found in plain words (``headline``), how sure (``sure``), then folded the verdict in full
+    (``sentence``: gates, sub-claims) and each point's outcome (``details``)."""
+    full = f"<p>{html.escape(v['sentence'])}</p>" if v["sentence"] != v["headline"] else ""
+    items = "".join(f"<li>{html.escape(d)}</li>" for d in v["details"])
+    fold = (f"<details><summary>Gates, sub-claims and each point's outcome</summary>{full}"
+            f"{f'<ul>{items}</ul>' if items else ''}</details>" if full or items else "")
+    sure = f"<p>{html.escape(v['sure'])}</p>" if v["sure"] else ""
+    return (f'<div class="admonition {_ADMONITION[v["status"]]}"><p class="admonition-title">Verdict: '
+            f'{v["status"]}</p><p>{html.escape(v["headline"])}</p>{sure}{fold}</div>')
 
 
 # What a page calls a table's columns (the code's names are for the code).

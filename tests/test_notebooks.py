@@ -15,7 +15,7 @@ import yaml
 
 from ddlib.findings import CHAPTERS as REGISTRY, pitfalls
 from ddlib.profile import Profile
-from ddlib.report import STATUSES
+from ddlib.report import HEADLINE_WORDS, STATUSES
 
 from conftest import REPO, clear_ddlib_caches, subprocess_env
 
@@ -200,6 +200,8 @@ def test_the_tiny_run_writes_its_summary(executed):
     s = json.loads((executed["folder"] / "summary.json").read_text())
     assert (s["claim"], s["chapter"], s["label"], s["title"]) == (mod.CLAIM, mod.CHAPTER, mod.LABEL, mod.TITLE)
     assert s["status"] in STATUSES and s["sentence"]
+    assert 0 < len(s["headline"].split()) <= HEADLINE_WORDS and s["sure"]             # [issue 36] plain, then how sure
+    assert s["deciding"] and {"mean", "lo", "hi", "threshold", "against"} <= set(s["deciding"])
     assert s["key_numbers"] and all({"name", "mean", "lo", "hi", "n"} <= set(k) for k in s["key_numbers"])
     prov = s["provenance"]
     assert prov["profile"] == "tiny" and prov["seeds"] == p.seeds and prov["device"] == "cpu"

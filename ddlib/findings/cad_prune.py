@@ -23,8 +23,8 @@ import math
 import pandas as pd
 
 from .. import data, distill as distillers, profile as prof
-from ..analysis import MIN_PASSES, best_on_validation, by_seed, ci_text, gain_table, gate, gate_text, gated, \
-    key_number, outcome, paired_difference, power_text, verdict_status
+from ..analysis import MIN_PASSES, above_or_below, best_on_validation, by_seed, ci_text, deciding, gain_table, gate, \
+    gate_text, gated, how_sure, key_number, outcome, paired_difference, power_text, verdict_status
 from ..budget import Budget
 from ..config import unique
 from ..sweeps import sweep
@@ -209,7 +209,7 @@ def verdict(comp: pd.DataFrame, p: Profile, checks: dict | None = None) -> dict:
     {budget: gate}), and say where CAD-Prune stands."""
     checks = checks or {}
     details, key, outcomes, power = [gate_text(g) for g in checks.values()], [], [], ""
-    gated_out, every = 0, []
+    gated_out, every, first = 0, [], None
     for (b, ipc), c in comp.groupby(["budget", "ipc"], sort=False):
         top = c[(c["set"] == "CA2D") & c["against"].str.startswith("strongest")]
         if top.empty:
@@ -223,6 +223,8 @@ def verdict(comp: pd.DataFrame, p: Profile, checks: dict | None = None) -> dict:
             outcomes.append(o)
         else:
             gated_out += 1
+        if first is None or (ok and not first[2]):      # the first point whose gate passed, else the first
+            first = (r, c, ok)
         vs = "; ".join(f"{x['against']} {ci_text(x)}" for _, x in c[c["set"] == "CA2D"].iterrows()
                        if not x["against"].startswith("strongest"))
         cad = "; ".join(f"{x['against']} {ci_text(x)}" for _, x in c[c["set"] == "CAD-Prune"].iterrows())
@@ -233,7 +235,8 @@ def verdict(comp: pd.DataFrame, p: Profile, checks: dict | None = None) -> dict:
             if x["against"].startswith(("strongest", "random", "best")):
                 key.append(key_number(f"{x['set']} minus {x['against']}, budget {b:,}, IPC {ipc}", x))
     if not (outcomes or gated_out) or len(p.seeds) < 2:
-        return dict(status="inconclusive", sentence="Too few seeds or no CA2D results to judge.", details=details,
+        few = "Too few seeds or no CA2D results to judge."
+        return dict(status="inconclusive", headline=few, sure="", deciding=None, sentence=few, details=details,
                     key_numbers=key, gates=list(checks.values()))
     pairs = comp[comp["against"].str.startswith(("strongest", "best fixed"))]
     parts = [f"{r['set']} minus the {r['against']} {ci_text(r)} (budget {r['budget']:,}, IPC {r['ipc']})"
@@ -248,7 +251,23 @@ def verdict(comp: pd.DataFrame, p: Profile, checks: dict | None = None) -> dict:
         status, sentence = gated(status, sentence, [g for g in checks.values() if not g["passed"]])
     elif gated_out:
         sentence += f" {gated_out} point(s) are inconclusive at this scale: their scoring run's gate failed."
-    return dict(status=status, sentence=sentence, details=details, key_numbers=key, gates=list(checks.values()))
+    r, c, _ = first
+    return dict(status=status, headline=headline(r, c), sure=how_sure(shown, "(budget, IPC) points", power,
+                                                                       list(checks.values())),
+                deciding=deciding(f"CA2D minus the {r['against']}, budget {r['budget']:,}, IPC {r['ipc']}", r),
+                sentence=sentence, details=details, key_numbers=key, gates=list(checks.values()))
+
+
+def headline(r, c: pd.DataFrame) -> str:
+    """The verdict's first sentence in plain words [issue 36]: at one (budget, IPC), CA2D against the strongest DD
+    method (its row ``r``), and CAD-Prune against the best fixed difficulty window (from the point's comparisons
+    ``c``)."""
+    end = {"holds": "CA2D wins there", "refuted": "CA2D loses there"}.get(outcome(r), "too close to call")
+    window = c[(c["set"] == "CAD-Prune") & c["against"].str.startswith("best fixed")]
+    cad = f" and CAD-Prune {above_or_below(window['mean'].iloc[0], 'the best fixed difficulty window', '')}" \
+        if len(window) else ""
+    return (f"At budget {r['budget']:,}, IPC {r['ipc']}, CA2D scores {above_or_below(r['mean'], 'the ' + r['against'])}"
+            f"{cad}: {end}.")
 
 
 def analyse(df: pd.DataFrame, p: Profile) -> dict:

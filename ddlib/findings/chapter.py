@@ -74,8 +74,9 @@ def write(chapter, df: pd.DataFrame, analysis: dict, p: Profile, started: float)
     report.write_results(df, p.profile, chapter.CHAPTER)
     v = analysis["verdict"]
     return report.write_summary(p.profile, chapter.CHAPTER, label=chapter.LABEL, title=chapter.TITLE,
-                                claim=chapter.CLAIM, status=v["status"], sentence=v["sentence"],
-                                key_numbers=v["key_numbers"], params=as_dict(p), df=df, started=started)
+                                claim=chapter.CLAIM, status=v["status"], headline=v["headline"], sure=v["sure"],
+                                deciding=v["deciding"], sentence=v["sentence"], key_numbers=v["key_numbers"],
+                                params=as_dict(p), df=df, started=started)
 
 
 def record_verdict(chapter: Chapter, df: pd.DataFrame, p: Profile, started: float) -> dict:

@@ -27,8 +27,9 @@ import pandas as pd
 import torch
 
 from .. import data, profile as prof, select, teacher as teachers
-from ..analysis import MIN_PASSES, best_on_validation, by_seed, ci_text, gain_table, gate, gate_text, gated, \
-    key_number, label_arms, outcome, paired_difference, power_text, t_interval, verdict_status
+from ..analysis import MIN_PASSES, above_or_below, best_on_validation, by_seed, ci_text, deciding, gain_table, gate, \
+    gate_text, gated, how_sure, key_number, label_arms, outcome, paired_difference, power_text, t_interval, \
+    verdict_status
 from ..config import unique
 from ..sweeps import sweep
 from ..profile import Profile, bin_name
@@ -252,7 +253,29 @@ def verdict(table: pd.DataFrame, best: pd.DataFrame, sh: pd.DataFrame, p: Profil
         sentence += (f" Mean difficulty percentile of the picks by {axis_name(p)} (50 = a uniform draw; intervals "
                      f"over the images of one draw): {'; '.join(parts)}.")
     status, sentence = gated(status, sentence, checks)
-    return dict(status=status, sentence=sentence, details=details, key_numbers=key)
+    change = sh[sh["what"].str.startswith("change")] if not sh.empty else sh
+    return dict(status=status, headline=headline(sh, p), sure=how_sure(outcomes, "IPCs", power, checks),
+                deciding=deciding(f"change of the hard-minus-easy gap from {lo_b:,} to {hi_b:,}, IPC "
+                                  f"{int(change['ipc'].iloc[0])}", change.iloc[0]) if len(change) else None,
+                sentence=sentence, details=details, key_numbers=key, gates=checks)
+
+
+def headline(sh: pd.DataFrame, p: Profile) -> str:
+    """The verdict's first sentence in plain words [issue 36]: at the first IPC, the hardest bin against the
+    easiest at the smallest and the largest budget, and whether the gap between them grows."""
+    if sh.empty:
+        return "The sweep has no hard-minus-easy gap to read."
+    ipc = int(sh["ipc"].iloc[0])
+    t = sh[sh["ipc"] == ipc]
+    gaps, change = t[t["what"] == "hard minus easy"].set_index("budget")["mean"], t[t["what"].str.startswith("change")]
+    lo_b, hi_b = min(p.compute_budgets), max(p.compute_budgets)
+    text = (f"At IPC {ipc}, images from the hardest bin score {above_or_below(gaps[lo_b], 'the easiest')} at "
+            f"{lo_b:,} samples seen")
+    if change.empty:
+        return text + "; one budget cannot show the gap change."
+    end = {"holds": "the hard images gain with compute", "refuted": "the hard images lose ground with compute"}.get(
+        outcome(change.iloc[0]), "the seeds cannot tell whether the hard images gain with compute")
+    return text + f" and {above_or_below(gaps[hi_b], unit='')} at {hi_b:,}: {end}."
 
 
 def analyse(df: pd.DataFrame, p: Profile) -> dict:

@@ -33,9 +33,9 @@ import pandas as pd
 import torch
 
 from .. import data, distill as distillers, profile as prof, select
-from ..analysis import MARGIN, best_on_validation, both, by_seed, ci_text, equivalent, fmt, gain_table, gate, \
-    gate_text, gated, key_number, label_arms, outcome, paired_difference, points_text, power_text, survival_table, \
-    t_interval, verdict_status, within
+from ..analysis import MARGIN, best_on_validation, both, by_seed, ci_text, deciding, equivalent, fmt, \
+    gain_table, gate, gate_text, gated, how_sure, key_number, label_arms, outcome, paired_difference, \
+    points_text, power_text, survival_table, t_interval, verdict_status, within
 from ..config import unique
 from ..sweeps import sweep
 from ..profile import Profile
@@ -434,7 +434,7 @@ def verdict(df: pd.DataFrame, table: pd.DataFrame, p: Profile, bias: pd.DataFram
     df = _part(df, "main")
     conv = pd.DataFrame() if conv is None else conv
     others = [m for m in p.methods if m != EASY_METHOD]
-    details, key, outcomes, power = [], [], [], ""
+    details, key, outcomes, power, first = [], [], [], "", None
     names = {"a": "RDED beats random", "b": "most other methods fail to beat random",
              "c": "RDED trails the strongest coreset"}
     subs_seen = {k: [] for k in (names if EASY_METHOD in p.methods else ["b"])}
@@ -478,12 +478,14 @@ def verdict(df: pd.DataFrame, table: pd.DataFrame, p: Profile, bias: pd.DataFram
                    + "; ".join(f"({k}) {names[k]}: {sub[k]}" for k in subs_seen))
             if trail is not None:
                 txt += f" (coreset {core} minus RDED {points_text(trail['mean'], trail['lo'], trail['hi'])})"
+            first = first or dict(ipc=ipc, gain=gain, beats=beats, others=present, sub=sub, core=core, trail=trail)
             details.append(txt + ".")
             for m, v in gain.items():
                 key.append(key_number(f"HL gain over random, {_name(m)}, IPC {ipc}"
                                       + (f", budget {b:,}" if lead else ""), v))
     if not outcomes:
-        return dict(status="inconclusive", sentence="The sweep has no HL results.", details=[], key_numbers=[])
+        return dict(status="inconclusive", headline="The sweep has no HL results.", sure="", deciding=None,
+                    sentence="The sweep has no HL results.", details=[], key_numbers=[])
     checks = gates(df, p)
     conv_lines = [f"convergence gate, {_name(r['method'])} at IPC {r['ipc']}: {r['iterations']:,} -> "
                   f"{r['more_iterations']:,} iterations moves its HL validation accuracy by "
@@ -512,7 +514,29 @@ def verdict(df: pd.DataFrame, table: pd.DataFrame, p: Profile, bias: pd.DataFram
         if len(core):
             c = core.iloc[0]
             sentence += f" The strongest coreset's ({c['method']}) sit at {c['mean'] * 100:.0f}."
-    return dict(status=status, sentence=sentence, details=details, key_numbers=key, gates=checks)
+    rded = first["gain"].get(EASY_METHOD)
+    return dict(status=status, headline=headline(first),
+                sure=how_sure(outcomes, "(budget, IPC) points", power, checks),
+                deciding=deciding(f"RDED minus random under HL, IPC {first['ipc']}", rded) if rded else None,
+                sentence=sentence, details=details, key_numbers=key, gates=checks)
+
+
+def headline(pt: dict) -> str:
+    """The verdict's first sentence in plain words [issue 36]: at the first (budget, IPC) ``pt``, how many DD
+    methods besides RDED beat random under HL, then where RDED stands against random and the strongest coreset."""
+    beats = [m for m in pt["others"] if m in pt["beats"]]
+    text = (f"Under hard labels at IPC {pt['ipc']}, {len(beats)} of {len(pt['others'])} DD methods"
+            f"{' besides RDED' if 'a' in pt['sub'] else ''} beat{'s' if len(beats) == 1 else ''} random"
+            + (f" ({', '.join(map(_name, beats))})" if beats else ""))
+    if "a" not in pt["sub"]:
+        return text + "."
+    rded = {"holds": "beats it", "refuted": "falls below it"}.get(pt["sub"]["a"], "is not shown to beat it")
+    text += f"; RDED {rded}"
+    if pt["trail"] is None:
+        return text + "."
+    vs, by = f"the strongest coreset ({pt['core']})", f"{abs(pt['trail']['mean']) * 100:.1f} points"
+    return text + {"holds": f" and trails {vs} by {by}", "refuted": f" and leads {vs} by {by}"}.get(
+        pt["sub"]["c"], f" and is not shown to trail {vs}") + "."
 
 
 def analyse(df: pd.DataFrame, p: Profile) -> dict:

@@ -27,9 +27,9 @@ import numpy as np
 import pandas as pd
 
 from .. import data, profile as prof, select, teacher as teachers
-from ..analysis import MARGIN, best_on_validation, both, by_seed, ci_text, detectable_effect, equivalent, \
-    excludes_zero, gate, gate_text, gated, key_number, label_arms, outcome, paired_difference, power_text, \
-    t_interval, verdict_status
+from ..analysis import MARGIN, above_or_below, best_on_validation, both, by_seed, ci_text, deciding, \
+    detectable_effect, equivalent, excludes_zero, gate, gate_text, gated, how_sure, key_number, label_arms, \
+    listing, outcome, paired_difference, power_text, t_interval, verdict_status
 from ..config import unique
 from ..runner import pick
 from ..sweeps import sweep
@@ -257,8 +257,9 @@ def verdict(best: pd.DataFrame, per_seed: dict, p: Profile, dial: dict | None = 
     points = verdict_points(best, per_seed, p)
     soft_arms = [a for a in p.coreset_arms if a in SOFT_ARMS]
     if "HL" not in p.coreset_arms or not soft_arms or not points:
-        return dict(status="inconclusive", sentence="The sweep lacks HL, a soft arm, or a coreset besides random.",
-                    details=[], key_numbers=[], points=points, gates=[])
+        lacks = "The sweep lacks HL, a soft arm, or a coreset besides random."
+        return dict(status="inconclusive", headline=lacks, sure="", deciding=None, sentence=lacks, details=[],
+                    key_numbers=[], points=points, gates=[])
     checks = gates(points, p)
     details = [gate_text(g) for g in checks]
     for pt in points:
@@ -297,8 +298,37 @@ def verdict(best: pd.DataFrame, per_seed: dict, p: Profile, dial: dict | None = 
     status, sentence = gated(status, sentence, checks)
     if dial and dial.get("sentence"):
         sentence += " Beyond the paper: " + dial["sentence"][:1].lower() + dial["sentence"][1:]
-    return dict(status=status, sentence=sentence, details=details, key_numbers=key_numbers(best, p), points=points,
-                gates=checks)
+    pt = (decisive or points)[0]
+    arm = "SL+KD" if "SL+KD" in pt["soft"] else next(reversed(pt["soft"]), None)
+    power = power_text(pt["hl"], "the HL gain")
+    return dict(status=status, headline=headline(pt, best, p), sure=how_sure([q["outcome"] for q in points], where,
+                                                                             f"at IPC {pt['ipc']}, {power}", checks),
+                deciding=deciding(f"HL minus {arm} quality gain, IPC {pt['ipc']}", pt["soft"][arm]["diff"]) if arm
+                else None,
+                sentence=sentence, details=details, key_numbers=key_numbers(best, p), points=points, gates=checks)
+
+
+def headline(pt: dict, best: pd.DataFrame, p: Profile) -> str:
+    """The verdict's first sentence in plain words [issue 36]: at the decisive point ``pt`` (``views_ipc``), how
+    far the best coreset sits above random in each arm, and what that says of the claim."""
+    b, ipc = pt["budget"], pt["ipc"]
+    names = {_best_name(best, b, arm, ipc) for arm in ["HL", *pt["soft"]]}
+    who = f"the best coreset ({names.pop()})" if len(names) == 1 else "each regime's best coreset"
+    soft = [f"{above_or_below(s['gain']['mean'], unit='')} under {arm}" for arm, s in pt["soft"].items()]
+    if not pt["soft"]:
+        end = "no soft-label arm has runs there"
+    elif pt["hl_outcome"] != "holds":
+        end = "under HL the seeds show no lead" if pt["hl_outcome"] == "open" else "under HL it trails random"
+    elif all(s["outcome"] == "holds" for s in pt["soft"].values()):
+        end = ("its lead vanishes under soft labels" if all(s["equivalent"] for s in pt["soft"].values())
+               else "its lead shrinks under soft labels")
+    elif any(s["outcome"] == "refuted" for s in pt["soft"].values()):
+        end = "its lead does not shrink under soft labels"
+    else:
+        end = "the seeds cannot tell whether its lead shrinks under soft labels"
+    lead = f"budget {b:,}, " if len(p.budgets) > 1 else ""
+    scores = listing([f"{above_or_below(pt['hl']['mean'], 'random')} under HL", *soft])
+    return f"At {lead}IPC {ipc}, {who} scores {scores}: {end}."
 
 
 def _n_seeds(p: Profile) -> str:

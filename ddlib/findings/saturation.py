@@ -19,8 +19,8 @@ import pandas as pd
 import torch
 
 from .. import augment, data, profile as prof, teacher as teachers
-from ..analysis import both, by_seed, ci_text, fmt, gate, gate_text, gated, label_arms, outcome, paired_difference, \
-    power_text, t_interval, verdict_status
+from ..analysis import both, by_seed, ci_text, deciding, fmt, gate, gate_text, gated, how_sure, label_arms, outcome, \
+    paired_difference, power_text, t_interval, verdict_status
 from ..sweeps import sweep
 from ..profile import Profile
 from ..train import accuracy
@@ -151,8 +151,9 @@ def verdict(ratios: pd.DataFrame, df: pd.DataFrame, p: Profile) -> dict:
     pts = ratios[(ratios["arm"] == "SL+KD") & (ratios["ipc"].astype(int) >= p.min_ipc)] if not ratios.empty \
         else ratios
     if pts.empty or "SL+KD" not in p.arms or "HL" not in p.arms:
-        return dict(status="inconclusive", sentence="The sweep lacks SL+KD, HL or an IPC >= min_ipc.",
-                    details=[], key_numbers=[], points=[], gates=[])
+        lacks = "The sweep lacks SL+KD, HL or an IPC >= min_ipc."
+        return dict(status="inconclusive", headline=lacks, sure="", deciding=None, sentence=lacks, details=[],
+                    key_numbers=[], points=[], gates=[])
     checks = gates(df, p)
     points, details = [], [gate_text(g) for g in checks]
     for _, r in pts.iterrows():
@@ -167,18 +168,40 @@ def verdict(ratios: pd.DataFrame, df: pd.DataFrame, p: Profile) -> dict:
                                    for arm, d in hls.items()))
     outcomes = [pt["outcome"] for pt in points]
     status = verdict_status(outcomes, len(p.seeds))
-    first = _diff(pts.iloc[0], "hl")
+    first, power = pts.iloc[0], power_text(_diff(pts.iloc[0], "hl"), "the SL+KD minus HL ratio")
+    where = f"(budget, IPC >= {p.min_ipc}) points"
     sentence = (f"Saturation {status} at this scale: the criterion holds at {outcomes.count('holds')} of "
-                f"{len(points)} (budget, IPC >= {p.min_ipc}) points and is refuted at {outcomes.count('refuted')}, "
-                f"with {len(p.seeds)} seeds per point; {power_text(first, 'the SL+KD minus HL ratio')}.")
+                f"{len(points)} {where} and is refuted at {outcomes.count('refuted')}, "
+                f"with {len(p.seeds)} seeds per point; {power}.")
     status, sentence = gated(status, sentence, checks)
     key_numbers = [dict(name=f"SL+KD acc(IPC {int(r['ipc'])}) / acc(full), budget {int(r['budget']):,}",
                         **{k: r[k] for k in ("mean", "lo", "hi", "n")}) for _, r in pts.iterrows()]
     key_numbers += [dict(name=f"HL acc(IPC {int(r['ipc'])}) / acc(full), budget {int(r['budget']):,}",
                          **{k: r[k] for k in ("mean", "lo", "hi", "n")})
                     for _, r in ratios[(ratios["arm"] == "HL") & (ratios["ipc"].astype(int) >= p.min_ipc)].iterrows()]
-    return dict(status=status, sentence=sentence, details=details, key_numbers=key_numbers, points=points,
-                gates=checks)
+    return dict(status=status, headline=headline(points[0], first, ratios, p),
+                sure=how_sure(outcomes, where, power, checks),
+                deciding=deciding(f"SL+KD acc(IPC {int(first['ipc'])}) / acc(full)", first, p.threshold,
+                                  f"{p.threshold:.0%} of full-data accuracy", unit="%"),
+                sentence=sentence, details=details, key_numbers=key_numbers, points=points, gates=checks)
+
+
+def headline(pt: dict, r, ratios: pd.DataFrame, p: Profile) -> str:
+    """The verdict's first sentence in plain words [issue 36]: at the first point ``pt`` (its ratio row ``r``),
+    the share of full-data accuracy a random subset reaches under SL+KD and under HL, and what that says."""
+    hl = ratios[(ratios["arm"] == "HL") & (ratios["budget"] == r["budget"]) & (ratios["ipc"] == r["ipc"])]
+    against = f" and {hl['mean'].iloc[0]:.0%} under HL" if len(hl) else ""
+    if pt["outcome"] == "holds":
+        end = "SL+KD saturates there"
+    elif pt["near"] == "refuted":
+        end = f"short of the {p.threshold:.0%} the claim asks for"
+    elif "refuted" in pt["above"].values():
+        end = "SL+KD does no better than HL there"
+    else:
+        end = "too close to call with these seeds"
+    lead = f", budget {int(r['budget']):,}" if len(p.budgets) > 1 else ""
+    return (f"At IPC {int(r['ipc'])}{lead}, a random subset reaches {r['mean']:.0%} of the full data's accuracy "
+            f"under SL+KD{against}: {end}.")
 
 
 def full_data_curve(df: pd.DataFrame) -> pd.DataFrame:
