@@ -39,6 +39,7 @@ notebooks: setup
 	done
 	$(PY) -m ddlib provenance-table > book/_generated/provenance.md
 	$(PY) -m ddlib findings-table --profile $(PROFILE) > book/_generated/findings.md
+	$(PY) -m ddlib findings-figure --profile $(PROFILE) --out book/_generated/findings.svg
 	$(PY) -m ddlib plan --params params/$(PROFILE).yaml > book/_generated/plan.md
 
 # The spot check: stored runs from three chapters of this build re-run from scratch; a mismatch stops the build.

@@ -484,15 +484,29 @@ def _findings(a) -> int:
     return 0
 
 
+def _findings_figure_parser(sub):
+    """[issue 36] The landing page's forest plot of the chapters' deciding numbers."""
+    f = sub.add_parser("findings-figure", help="draw the 'findings at a glance' forest plot of the chapters' results")
+    f.add_argument("--profile", default="quick", help=PROFILE_HELP)
+    f.add_argument("--out", required=True, help="the figure file to write: .svg, .png or .pdf")
+
+
+def _findings_figure(a) -> int:
+    from .report import findings_figure
+    print(findings_figure(a.profile, a.out))
+    return 0
+
+
 COMMANDS = {"train": _train, "export": _export, "distill": _distill, "audit": _audit, "audit-report": _audit_report, "sweep": _sweep,
             "evidence": _evidence, "plan": _plan, "recheck": _recheck, "reproducibility-table": _reproducibility,
             "provenance-table": _provenance, "findings-table": _findings, "keep-artefacts": _keep_artefacts,
-            "restore-artefacts": _restore_artefacts, "check-site": _check_site}
+            "restore-artefacts": _restore_artefacts, "findings-figure": _findings_figure,
+            "check-site": _check_site}
 
 
 PARSERS = (_train_parser, _export_parser, _distill_parser, _audit_parser, _audit_report_parser, _sweep_parser,
            _evidence_parser, _plan_parser, _recheck_parser, _provenance_parser, _profile_table_parsers,
-           _artefacts_parsers, _check_site_parser)   # each adds its command(s) to the subparsers
+           _findings_figure_parser, _artefacts_parsers, _check_site_parser)   # each adds its command(s)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,6 +1,8 @@
 """The book's figure helpers: one colour per arm in every chapter (seaborn's colour-blind palette)."""
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib.pyplot as plt
 import seaborn as sns
 
@@ -9,6 +11,11 @@ from .distill import NAMES
 _PAL = sns.color_palette("colorblind")
 ARM_COLORS = {"HL": _PAL[0], "HL (AdamW)": _PAL[9], "SL": _PAL[1], "SL+KD": _PAL[2]}
 ARM_MARKERS = {"HL": "o", "HL (AdamW)": "s", "SL": "^", "SL+KD": "D"}
+
+
+# [issue 36] one colour per verdict, on the landing page's forest plot and its badges (book/_static/findings.css)
+STATUS_COLORS = {"reproduced": _PAL[2], "partly reproduced": _PAL[1], "not reproduced": _PAL[3],
+                 "inconclusive": _PAL[7]}
 
 
 def style():
@@ -417,6 +424,38 @@ def cad_accuracy(table, budgets, ipcs):
     axes[0][0].set_ylabel("test accuracy, HL (%)")
     handles = [plt.Line2D([], [], color=c, marker="o", ls="", label=k) for k, c in KIND_COLORS.items()]
     axes[0][-1].legend(handles=handles, loc="lower right", frameon=True, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# --- the landing page ----------------------------------------------------------------------------------------
+
+def findings_forest(summaries):
+    """The landing page's forest plot [issue 36]: per chapter summary, the number its verdict turns on (its
+    ``deciding``: mean and 95% interval) drawn as its distance above the line the claim must clear (0: on the line),
+    in points (of accuracy, or of full-data accuracy for a share), coloured by the chapter's verdict."""
+    style()
+    rows = [s for s in summaries if s.get("deciding")]
+    fig, ax = plt.subplots(figsize=(7.5, 1.1 + 0.75 * max(len(rows), 1)))
+    if not rows:
+        ax.text(0.5, 0.5, "No chapter has a deciding number yet.", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
+    labels = []
+    for y, s in enumerate(rows):
+        d = s["deciding"]
+        m, lo, hi = ((d[k] - d["threshold"]) * 100 for k in ("mean", "lo", "hi"))
+        err = [[m - lo], [hi - m]] if lo == lo else None        # one seed: no interval
+        ax.errorbar([m], [y], xerr=err, fmt="o", ms=7, capsize=4, lw=2, color=STATUS_COLORS[s["status"]])
+        ax.annotate(f"{m:+.1f}", (m, y), xytext=(0, 7), textcoords="offset points", ha="center", fontsize=8)
+        labels.append(textwrap.fill(s["title"], 48) + "\n" + textwrap.fill(f"{d['name']}, against {d['against']}", 48))
+    ax.axvline(0, color="0.3", ls="--", lw=1)
+    ax.set_yticks(range(len(rows)), labels, fontsize=8)
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    ax.set_xlabel("points above the line the claim must clear (95% interval)")
+    shown = [st for st in STATUS_COLORS if any(s["status"] == st for s in rows)]
+    ax.legend([plt.Line2D([], [], marker="o", ls="", color=STATUS_COLORS[st]) for st in shown], shown,
+              loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(shown), frameon=False, fontsize=8)
     fig.tight_layout()
     return fig
 

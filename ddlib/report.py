@@ -1,5 +1,6 @@
 """What a chapter leaves behind: its results table, a machine-readable summary (claim, verdict, key numbers with
-intervals, provenance) that the overview page gathers, and the verdict admonition shown on the page."""
+intervals, the number that decides it, provenance) that the overview page gathers (its table and forest plot), and
+the verdict admonition shown on the page."""
 from __future__ import annotations
 
 import html
@@ -63,7 +64,7 @@ def run_provenance(profile: str, device, seeds, df: pd.DataFrame, started: float
                 written=time.strftime("%Y-%m-%d %H:%M:%S %Z"))
 
 
-SUMMARY_FIELDS = ("label", "claim", "status", "sentence", "key_numbers")   # what the findings table reads
+SUMMARY_FIELDS = ("label", "title", "status", "headline", "deciding")   # what the findings table and figure read
 
 
 def read_summaries(profile: str) -> list:
@@ -84,6 +85,7 @@ def read_summaries(profile: str) -> list:
 
 
 HEADLINE_WORDS = 40   # [issue 36] a verdict's first sentence: what was found, in plain words
+CELL_CHARS = 200      # [issue 36] a verdict cell of the landing page's table, as a reader sees it
 
 
 def verdict_html(v: dict) -> str:
@@ -97,6 +99,11 @@ def verdict_html(v: dict) -> str:
     sure = f"<p>{html.escape(v['sure'])}</p>" if v["sure"] else ""
     return (f'<div class="admonition {_ADMONITION[v["status"]]}"><p class="admonition-title">Verdict: '
             f'{v["status"]}</p><p>{html.escape(v["headline"])}</p>{sure}{fold}</div>')
+
+
+def badge_html(status: str) -> str:
+    """A verdict as a coloured badge (book/_static/findings.css colours its class) [issue 36]."""
+    return f'<span class="verdict-badge verdict-{status.replace(" ", "-")}">{status}</span>'
 
 
 # What a page calls a table's columns (the code's names are for the code).
@@ -140,14 +147,43 @@ def _number(k: dict) -> str:
     return f"{k['name']}: {f(k['mean'])}{' points' if pts else '%'}{ci} (n={k['n']})"
 
 
-def findings_markdown(profile: str, max_numbers: int = 4) -> str:
-    """The 'findings at a glance' table, computed from every chapter's summary.json for ``profile``."""
+def deciding_text(d: dict | None) -> str:
+    """The number a verdict turns on, with its interval and the line the claim says it lies above."""
+    return "–" if d is None else f"{_number(d)}; the claim: above {d['against']}"
+
+
+def _cell(text: str) -> str:
+    """Computed text (it may quote a profile's names) as a Markdown table cell: HTML-escaped, pipes escaped."""
+    return html.escape(text).replace("|", "\\|")
+
+
+FIGURE_FORMATS = ("svg", "png", "pdf")
+
+
+def findings_figure(profile: str, out) -> Path:
+    """The landing page's forest plot (``plots.findings_forest``) of every chapter's summary for ``profile``,
+    written to ``out``, whose suffix names the format (:data:`FIGURE_FORMATS`) [issue 36]."""
+    fmt = Path(out).suffix.lstrip(".").lower()
+    if fmt not in FIGURE_FORMATS:
+        raise DDLibError(f"findings figure {out}: name a .svg, .png or .pdf file")
+    import matplotlib.pyplot as plt
+
+    from . import plots
+    fig = plots.findings_forest(read_summaries(profile))
+    path = atomic_write(out, lambda tmp: fig.savefig(tmp, format=fmt, bbox_inches="tight"))
+    plt.close(fig)
+    return path
+
+
+def findings_markdown(profile: str) -> str:
+    """The 'findings at a glance' table, computed from every chapter's summary.json for ``profile``: per chapter a
+    link, the verdict as a badge with its plain first sentence, and the number that decides it [issue 36]."""
     summaries = read_summaries(profile)
     if not summaries:
         return f"No chapter has written results for the `{profile}` profile yet."
     lines = [f"Profile `{profile}`; numbers are means with 95% intervals over seeds.", "",
-             "| chapter | claim | verdict | key numbers |", "| --- | --- | --- | --- |"]
+             "| claim | verdict | the number that decides it |", "| --- | --- | --- |"]
     for s in summaries:
-        nums = "<br>".join(_number(k) for k in s["key_numbers"][:max_numbers])
-        lines.append(f"| {{ref}}`{s['label']}` | {s['claim']} | **{s['status']}**: {s['sentence']} | {nums} |")
+        lines.append(f"| {{ref}}`{s['label']}` | {badge_html(s['status'])} {_cell(s['headline'])} | "
+                     f"{_cell(deciding_text(s['deciding']))} |")
     return "\n".join(lines)

@@ -1,11 +1,15 @@
 """A book a reader takes in at a glance [issue 36]: every chapter's verdict opens with a short plain sentence and
-says how sure it is before its gates, and papermill's injected cell is folded on the page. The verdicts come from the
-chapters' own planted-result tests."""
+says how sure it is before its gates, the landing page's table has a badge, that sentence and the deciding number
+per chapter, the forest plot draws those numbers in the badges' colours, and papermill's injected cell is folded on
+the page. The verdicts come from the chapters' own planted-result tests; the f678ea1 summaries (benchmarks/) give an
+older build's real numbers."""
 import html
 import importlib.util
 import json
 import re
 
+import matplotlib.colors as mcolors
+import matplotlib.pyplot as plt
 import nbformat
 import pytest
 import yaml
@@ -15,9 +19,14 @@ import test_hard_labels as t03
 import test_label_regimes as t01
 import test_saturation as t02
 from conftest import REPO
-from ddlib import report
-from ddlib.findings import label_regimes
+from ddlib import cli, plots, report
+from ddlib.errors import DDLibError
+from ddlib.findings import CHAPTERS, label_regimes
 from ddlib.profile import Profile
+from ddlib.store import write_json
+
+BY_NAME = {c.name: c for c in CHAPTERS}
+F678EA1 = json.loads((REPO / "benchmarks" / "book_summaries_f678ea1.json").read_text())
 
 
 def _ch01(gains, seeds=(0, 1, 2, 3, 4)):
@@ -66,6 +75,25 @@ VERDICTS = {
 }
 
 
+def summary_of(name: str, v: dict) -> dict:
+    """What ``findings.write`` puts in summary.json of a verdict (less its provenance)."""
+    c = BY_NAME[name]
+    return dict(chapter=c.chapter, label=c.label, title=c.title, claim=c.claim, status=v["status"],
+                headline=v["headline"], sure=v["sure"], deciding=v["deciding"], sentence=v["sentence"],
+                key_numbers=v["key_numbers"])
+
+
+def table_rows(markdown: str) -> list:
+    """The findings table's rows as [chapter, verdict, number] cells."""
+    rows = [line for line in markdown.splitlines() if line.startswith("| {ref}")]
+    return [[c.strip() for c in re.split(r"(?<!\\)\|", r)[1:-1]] for r in rows]
+
+
+def visible(cell: str) -> str:
+    """A table cell as a reader sees it: no tags, entities decoded."""
+    return html.unescape(re.sub(r"<[^>]+>", "", cell)).replace("\\|", "|")
+
+
 @pytest.mark.parametrize("case", sorted(VERDICTS))
 def test_every_verdict_opens_with_a_short_plain_sentence_then_says_how_sure(case):
     v = VERDICTS[case]()
@@ -79,6 +107,21 @@ def test_every_verdict_opens_with_a_short_plain_sentence_then_says_how_sure(case
     assert {"name", "mean", "lo", "hi", "n", "threshold", "against"} <= set(d) and d["lo"] <= d["mean"] <= d["hi"]
 
 
+@pytest.mark.parametrize("case", sorted(VERDICTS))
+def test_every_verdicts_landing_page_row_has_a_badge_a_short_cell_and_its_deciding_number(case, tmp_path,
+                                                                                          monkeypatch):
+    v = VERDICTS[case]()
+    d = v["deciding"]
+    monkeypatch.setenv("DDLIB_RESULTS", str(tmp_path))
+    name = case.split(",")[0]
+    write_json(report.chapter_dir("quick", BY_NAME[name].chapter) / "summary.json", summary_of(name, v))
+    [(link, verdict, number)] = table_rows(report.findings_markdown("quick"))
+    assert link == f"{{ref}}`{BY_NAME[name].label}`"
+    assert verdict.startswith(f'<span class="verdict-badge verdict-{v["status"].replace(" ", "-")}">')
+    assert len(visible(verdict)) <= report.CELL_CHARS, visible(verdict)
+    assert visible(number).startswith(d["name"]) and "[" in number and d["against"] in visible(number)
+
+
 def test_a_verdict_box_leads_with_what_was_found_and_folds_the_gates():
     v = VERDICTS["hard_labels, one set per seed"]()
     box = report.verdict_html(dict(v, headline=v["headline"].replace("RDED", "<b>RDED</b>")))   # names are escaped
@@ -89,6 +132,74 @@ def test_a_verdict_box_leads_with_what_was_found_and_folds_the_gates():
     short = dict(status="inconclusive", headline="The sweep has no HL results.", sure="", deciding=None,
                  sentence="The sweep has no HL results.", details=[])
     assert "<details>" not in report.verdict_html(short)             # nothing to fold: no empty fold
+
+
+def test_a_summary_without_a_headline_asks_for_its_chapter_again(tmp_path, monkeypatch):
+    """The f678ea1 summaries predate issue 36: the landing page asks for the chapter again, in one line."""
+    monkeypatch.setenv("DDLIB_RESULTS", str(tmp_path))
+    old = F678EA1["01_label_regimes"]
+    c = BY_NAME["label_regimes"]
+    write_json(report.chapter_dir("quick", c.chapter) / "summary.json", dict(old, label=c.label, title=c.title))
+    with pytest.raises(DDLibError, match="lacks headline, deciding; run its chapter again") as e:
+        report.findings_markdown("quick")
+    assert "\n" not in str(e.value)
+
+
+def f678ea1_summaries() -> list:
+    """The f678ea1 summaries, each with its first key number as the deciding one (the threshold: 0, or 95% of
+    full-data accuracy for chapter 02's share) and a stand-in first sentence."""
+    out = []
+    for c in CHAPTERS:
+        s = F678EA1.get(c.chapter)
+        if s:
+            share = c.name == "saturation"
+            d = dict(s["key_numbers"][0], threshold=0.95 if share else 0.0,
+                     against="95% of full-data accuracy" if share else "zero")
+            out.append(dict(s, chapter=c.chapter, label=c.label, title=c.title, headline="Found.", deciding=d))
+    return out
+
+
+def test_the_forest_plot_draws_each_deciding_number_against_its_line_in_its_verdicts_colour():
+    summaries = f678ea1_summaries()
+    fig = plots.findings_forest(summaries)
+    ax = fig.axes[0]
+    points = [line for line in ax.lines if line.get_marker() == "o"]
+    assert len(points) == len(summaries) == 5
+    for line, s in zip(points, summaries):
+        d = s["deciding"]
+        assert line.get_xdata()[0] == pytest.approx((d["mean"] - d["threshold"]) * 100)
+        assert mcolors.to_hex(line.get_color()) == mcolors.to_hex(plots.STATUS_COLORS[s["status"]])
+    labels = [" ".join(t.get_text().split("\n")) for t in ax.get_yticklabels()]
+    assert all(label.startswith(s["title"]) for label, s in zip(labels, summaries))
+    assert {t.get_text() for t in ax.get_legend().get_texts()} == {s["status"] for s in summaries}
+    plt.close(fig)
+    empty = plots.findings_forest([dict(summaries[0], deciding=None)])
+    assert "No chapter has a deciding number yet." in [t.get_text() for t in empty.axes[0].texts]
+    plt.close(empty)
+
+
+def test_the_findings_figure_command_writes_the_landing_pages_figure(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DDLIB_RESULTS", str(tmp_path / "results"))
+    for s in f678ea1_summaries():
+        write_json(report.chapter_dir("quick", s["chapter"]) / "summary.json", s)
+    out = tmp_path / "findings.svg"
+    assert cli.main(["findings-figure", "--profile", "quick", "--out", str(out)]) == 0
+    assert out.read_text().lstrip().startswith("<?xml") and "<svg" in out.read_text()
+    capsys.readouterr()
+    assert cli.main(["findings-figure", "--profile", "quick", "--out", str(tmp_path / "findings.txt")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and ".svg, .png or .pdf" in err
+    assert "findings-figure --profile $(PROFILE) --out book/_generated/findings.svg" in (REPO / "Makefile").read_text()
+    assert "```{figure} _generated/findings.svg" in (REPO / "book" / "intro.md").read_text()
+
+
+def test_the_badges_wear_the_forest_plots_colours():
+    css = (REPO / "book" / "_static" / "findings.css").read_text()
+    colours = dict(re.findall(r"\.verdict-([a-z-]+) \{ background-color: (#[0-9a-f]{6}); \}", css))
+    assert colours == {s.replace(" ", "-"): mcolors.to_hex(c) for s, c in plots.STATUS_COLORS.items()}
+    assert set(plots.STATUS_COLORS) == set(report.STATUSES)
+    config = yaml.safe_load((REPO / "_config.yml").read_text())["sphinx"]
+    assert "findings.css" in config["config"]["html_css_files"]
 
 
 def fold_extension():
