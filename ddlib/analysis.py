@@ -123,6 +123,12 @@ def survival_table(table: pd.DataFrame, soft_arms, by: tuple = ()) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
+def family_level(m: int, level: float = LEVEL) -> float:
+    """The level of each of ``m`` intervals that together keep ``level`` (Bonferroni) [issue 34: a verdict over
+    several points controls for their number]."""
+    return 1 - (1 - level) / max(1, m)
+
+
 def excludes_zero(ci: dict) -> bool:
     return bool(np.isfinite(ci["lo"]) and (ci["lo"] > 0 or ci["hi"] < 0))
 

@@ -1,16 +1,19 @@
 """Chapter 02, performance saturation (the paper's claim 2): under SL+KD, at a fixed compute budget, a random subset
 of any size comes close to the full training set trained with the same budget; under HL it does not.
 
-Reproduction criterion (revised in issue 12 to rest on intervals): at every budget and every IPC >= ``min_ipc``,
-the SL+KD ratio acc(IPC)/acc(full), paired by seed, has its 95% interval above ``threshold``, and exceeds the HL
-ratio and the HL (AdamW) ratio (paired intervals of the differences above zero; the regimes share one recipe, SGD,
-and the second comparison checks the verdict against the soft-label papers' optimiser). A point is refuted where
-one of these intervals lies wholly on the wrong side.
+Reproduction criterion (issue 12, revised in issue 34): at every budget and every IPC >= ``min_ipc``, the SL+KD
+ratio acc(IPC)/acc(full), paired by seed, lies above ``threshold`` and above the HL ratio (paired interval of the
+difference above zero). The ratio is read within one recipe, SGD, shared by the regimes: HL (AdamW) is reported
+beside it, not mixed into it (its full-data reference is another optimiser's). A point is refuted where one of its
+intervals lies wholly on the wrong side. The intervals that decide are corrected for their number (Bonferroni: each
+at 1 - 5%/m for m intervals), so that "some point holds" or "some point is refuted" keeps its 5% level.
 
-Gates (issue 12), checked before the verdict: (1) the teacher's labels carry usable information: full-data SL+KD
-beats full-data HL at the verdict budget (paired interval above zero); (2) the full-data reference is at its
-plateau: doubling its budget (a ``full_budgets`` entry at twice the verdict budget) gains less than
-:data:`PLATEAU_POINTS` for every full-data arm. A failed gate makes the verdict inconclusive at this scale.
+Gates, checked before the verdict: (1) the teacher's labels carry usable information: full-data SL+KD beats
+full-data HL at the verdict budget (paired interval above zero) [issue 12]; (2) the budget separates HL: at some
+IPC >= ``min_ipc`` the HL ratio's interval lies below ``threshold`` [issue 34: the claim compares with full data at
+the same budget; what makes it non-trivial is that HL on the subset stays clearly below it]. Whether the full-data
+reference has plateaued (doubling its budget, a ``full_budgets`` entry) is reported, not gated: the paper's
+compute-matched references are not at a plateau either. A failed gate makes the verdict inconclusive at this scale.
 """
 from __future__ import annotations
 
@@ -19,8 +22,8 @@ import pandas as pd
 import torch
 
 from .. import augment, data, profile as prof, teacher as teachers
-from ..analysis import both, by_seed, ci_text, deciding, fmt, gate, gate_text, gated, how_sure, label_arms, outcome, \
-    paired_difference, power_text, t_interval, verdict_status
+from ..analysis import LEVEL, both, by_seed, ci_text, deciding, family_level, fmt, gate, gate_text, gated, how_sure, \
+    label_arms, outcome, paired_difference, power_text, t_interval, verdict_status
 from ..sweeps import sweep
 from ..profile import Profile
 from ..train import accuracy
@@ -32,8 +35,6 @@ TITLE = "Soft labels saturate: performance saturation under SL+KD"
 CLAIM = ("Under SL+KD, at a fixed compute budget, accuracy approaches the full-data accuracy at the same budget "
          "whatever the subset's size; under HL it does not.")
 
-
-PLATEAU_POINTS = 0.005   # [issue 12] doubling the budget gains less than half a point: the reference has plateaued
 
 tune = prof.kd_temperature      # the KD temperature chosen on validation (chapter 02's runs)
 tune_configs, plan_choice = kd_tune_configs, kd_plan_choice
@@ -85,9 +86,10 @@ def accuracy_table(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def ratio_table(df: pd.DataFrame, p: Profile) -> pd.DataFrame:
+def ratio_table(df: pd.DataFrame, p: Profile, level: float = LEVEL) -> pd.DataFrame:
     """Per (budget, arm, IPC): acc(IPC)/acc(full) paired by seed, and for the soft arms its difference to HL's and
-    HL (AdamW)'s (``diff_vs_hl``, ``diff_vs_hl_adamw``, each with ``_lo``, ``_hi``, ``_n``)."""
+    HL (AdamW)'s (``diff_vs_hl``, ``diff_vs_hl_adamw``, each with ``_lo``, ``_hi``, ``_n``); intervals at
+    ``level``."""
     rows = []
     for budget in p.budgets:
         ratios = {}
@@ -96,11 +98,11 @@ def ratio_table(df: pd.DataFrame, p: Profile) -> pd.DataFrame:
             for ipc in p.ipcs:
                 sub = by_seed(df, budget=budget, arm=arm, ipc_label=ipc)
                 ratios[arm, ipc] = {s: sub[s] / full[s] for s in sub if s in full and full[s] > 0}
-                rows.append(dict(budget=budget, arm=arm, ipc=ipc, **t_interval(ratios[arm, ipc].values())))
+                rows.append(dict(budget=budget, arm=arm, ipc=ipc, **t_interval(ratios[arm, ipc].values(), level)))
         for row in rows:
             for hl, col in (("HL", "hl"), ("HL (AdamW)", "hl_adamw")):
                 if row["budget"] == budget and not row["arm"].startswith("HL") and (hl, row["ipc"]) in ratios:
-                    d = paired_difference(ratios[row["arm"], row["ipc"]], ratios[hl, row["ipc"]])
+                    d = paired_difference(ratios[row["arm"], row["ipc"]], ratios[hl, row["ipc"]], level)
                     row.update({f"diff_vs_{col}": d["mean"], f"diff_vs_{col}_lo": d["lo"],
                                 f"diff_vs_{col}_hi": d["hi"], f"diff_vs_{col}_n": d["n"]})
     return pd.DataFrame(rows)
@@ -111,39 +113,45 @@ def _diff(r, col: str) -> dict:
                 hi=r.get(f"diff_vs_{col}_hi", np.nan), n=r.get(f"diff_vs_{col}_n", 0) or 0)
 
 
-def _plateau_name(arm: str, b: int) -> str:
-    return f"full-data {arm} at its plateau at {b:,}"
+SEPARATES = "the budget separates HL"
 
 
-def _no_plateau_run(b: int) -> str:
-    return f"no full-data run at {2 * b:,} (add it to full_budgets)"
-
-
-def gates(df: pd.DataFrame, p: Profile) -> list:
-    """The two gates of the module docstring at every verdict budget, with their numbers."""
+def gates(df: pd.DataFrame, ratios: pd.DataFrame, p: Profile) -> list:
+    """The two gates of the module docstring, with their numbers: the teacher helps at every verdict budget, and
+    the HL ratio lies below the threshold at some (budget, IPC >= ``min_ipc``)."""
     out = []
     for b in p.budgets:
         kd = paired_difference(by_seed(df, budget=b, arm="SL+KD", ipc_label="full"),
                                by_seed(df, budget=b, arm="HL", ipc_label="full"))
         out.append(gate(f"the teacher helps on the full data at {b:,}", np.isfinite(kd["lo"]) and kd["lo"] > 0,
                         f"full-data SL+KD minus HL {ci_text(kd)} points"))
-        for arm in p.full_arms:
-            d = paired_difference(by_seed(df, budget=2 * b, arm=arm, ipc_label="full"),
-                                  by_seed(df, budget=b, arm=arm, ipc_label="full"))
-            out.append(gate(_plateau_name(arm, b), d["n"] > 0 and d["mean"] < PLATEAU_POINTS,
-                            f"doubling to {2 * b:,} gains {ci_text(d)} points" if d["n"] else _no_plateau_run(b)))
+    hl = ratios[(ratios["arm"] == "HL") & (ratios["ipc"].astype(int) >= p.min_ipc)] if not ratios.empty else ratios
+    below = [r for _, r in hl.iterrows() if outcome(r, p.threshold) == "refuted"]
+    shown = "; ".join(f"IPC {int(r['ipc'])}, budget {int(r['budget']):,}: {fmt(r, 100)}%" for _, r in hl.iterrows())
+    out.append(gate(SEPARATES, bool(below), f"HL reaches {shown or 'no ratio'} of full-data HL "
+                                             f"(the claim needs it below {p.threshold:.0%} somewhere)"))
     return out
 
 
-def unmeetable_gates(p: Profile, n_train: int) -> list:
-    """The gates :func:`configs` cannot meet, whatever its runs give (``python -m ddlib plan`` lists them): a
-    full-data arm with no run at twice a verdict budget."""
-    keys = {c.key() for c in configs(p, 1.0)}       # a temperature names runs; it does not add or drop any
+def plateau_notes(df: pd.DataFrame, p: Profile) -> list:
+    """What doubling each verdict budget gains on the full data, per full-data arm (reported, not gated)."""
+    notes = []
+    for b in p.budgets:
+        for arm in p.full_arms:
+            d = paired_difference(by_seed(df, budget=2 * b, arm=arm, ipc_label="full"),
+                                  by_seed(df, budget=b, arm=arm, ipc_label="full"))
+            if d["n"]:
+                notes.append(f"full-data {arm}: doubling the budget to {2 * b:,} gains {ci_text(d)} points "
+                             f"(reported, not gated)")
+    return notes
 
-    def planned(b: int, arm: str) -> bool:
-        return prof.subset_run(p, "random", 1.0, ipc="full", **prof.arm(arm), budget=b, seed=p.seeds[0]).key() in keys
-    return [f"{_plateau_name(arm, b)}: {_no_plateau_run(b)}"
-            for b in p.budgets for arm in p.full_arms if not planned(2 * b, arm)]
+
+def unmeetable_gates(p: Profile, n_train: int) -> list:
+    """The gates :func:`configs` cannot meet, whatever its runs give (``python -m ddlib plan`` lists them): the
+    separation gate without an HL arm or an IPC >= ``min_ipc``."""
+    if "HL" in p.arms and any(int(i) >= p.min_ipc for i in p.ipcs):
+        return []
+    return [f"{SEPARATES}: the grid has no HL arm or no IPC >= {p.min_ipc}"]
 
 
 def verdict(ratios: pd.DataFrame, df: pd.DataFrame, p: Profile) -> dict:
@@ -154,22 +162,25 @@ def verdict(ratios: pd.DataFrame, df: pd.DataFrame, p: Profile) -> dict:
         lacks = "The sweep lacks SL+KD, HL or an IPC >= min_ipc."
         return dict(status="inconclusive", headline=lacks, sure="", deciding=None, sentence=lacks, details=[],
                     key_numbers=[], points=[], gates=[])
-    checks = gates(df, p)
-    points, details = [], [gate_text(g) for g in checks]
+    checks = gates(df, ratios, p)
+    points, details = [], [gate_text(g) for g in checks] + plateau_notes(df, p)
+    level = family_level(2 * len(pts))           # two deciding intervals per point
+    adjusted = ratio_table(df, p, level).set_index(["budget", "arm", "ipc"])
     for _, r in pts.iterrows():
-        near = outcome(r, p.threshold)
-        hls = {arm: _diff(r, col) for arm, col in (("HL", "hl"), ("HL (AdamW)", "hl_adamw")) if arm in p.arms}
-        above = {arm: outcome(d) for arm, d in hls.items()}
+        a = adjusted.loc[(r["budget"], "SL+KD", r["ipc"])]
+        near, above = outcome(a, p.threshold), {"HL": outcome(_diff(a, "hl"))}
         points.append(dict(budget=int(r["budget"]), ipc=int(r["ipc"]), near=near, above=above,
-                           outcome=both(near, *above.values())))
+                           outcome=both(near, above["HL"])))
+        adamw = (f"; beside it, SL+KD minus HL (AdamW) ratio {ci_text(_diff(r, 'hl_adamw'))} points (not part of "
+                 f"the criterion: another optimiser)" if "HL (AdamW)" in p.arms else "")
         details.append(f"budget {int(r['budget']):,}, IPC {int(r['ipc'])}: {points[-1]['outcome']}. SL+KD reaches "
-                       f"{fmt(r, 100)}% of full-data SL+KD (interval above {p.threshold:.0%}: {near}); "
-                       + "; ".join(f"SL+KD minus {arm} ratio {ci_text(d)} points ({above[arm]})"
-                                   for arm, d in hls.items()))
+                       f"{fmt(r, 100)}% of full-data SL+KD (above {p.threshold:.0%}: {near}); SL+KD minus HL ratio "
+                       f"{ci_text(_diff(r, 'hl'))} points ({above['HL']}){adamw}. Deciding intervals at "
+                       f"{level:.2%}, for {2 * len(pts)} intervals (Bonferroni); the numbers shown are 95%.")
     outcomes = [pt["outcome"] for pt in points]
     status = verdict_status(outcomes, len(p.seeds))
     first, power = pts.iloc[0], power_text(_diff(pts.iloc[0], "hl"), "the SL+KD minus HL ratio")
-    where = f"(budget, IPC >= {p.min_ipc}) points"
+    where = f"(budget, IPC >= {p.min_ipc}) points (intervals corrected for their number)"
     sentence = (f"Saturation {status} at this scale: the criterion holds at {outcomes.count('holds')} of "
                 f"{len(points)} {where} and is refuted at {outcomes.count('refuted')}, "
                 f"with {len(p.seeds)} seeds per point; {power}.")
