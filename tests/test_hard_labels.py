@@ -54,8 +54,16 @@ def test_rded_level_with_random_leaves_the_point_open_and_says_which_part():
     v = verdict(planted({"rded": 0.0}, coreset_gain=0.06))
     assert v["status"] == "inconclusive"
     assert "(a) RDED beats random: open" in v["sentence"]
-    assert "(b) most other methods fail to beat random: holds" in v["sentence"]
     assert "(c) RDED trails the strongest coreset: holds" in v["sentence"]
+
+
+def test_most_methods_failing_is_out_of_scope_at_small_scale():
+    """[issue 34] every other method beating random does not refute the claim about RDED at this scale: the
+    "most fail" statement is the paper's ImageNet-1K one, named out of scope; the rows say who beats random."""
+    v = verdict(planted({"dm": 0.08, "dc": 0.08, "mtt": 0.08, "sre2l": 0.08, "rded": 0.03}, coreset_gain=0.06))
+    assert v["status"] == "reproduced" and "(b)" not in v["sentence"]
+    assert "ImageNet-1K statement, out of scope here" in v["sentence"]
+    assert v["sentence"].startswith("Under hard labels, DC, DM, MTT, RDED, SRe2L beat a random subset")
 
 
 def test_the_opposite_pattern_is_not_reproduced():
@@ -63,8 +71,7 @@ def test_the_opposite_pattern_is_not_reproduced():
     v = verdict(planted({"dm": 0.08, "dc": 0.08, "mtt": 0.08, "sre2l": 0.08, "rded": -0.03}, coreset_gain=-0.06))
     assert v["status"] == "not reproduced"
     assert v["sentence"].startswith("Under hard labels, DC, DM, MTT, SRe2L beat a random subset")
-    assert "(a) RDED beats random: refuted; (b) most other methods fail to beat random: refuted; (c) RDED trails " \
-           "the strongest coreset: refuted" in v["sentence"]
+    assert "(a) RDED beats random: refuted; (c) RDED trails the strongest coreset: refuted" in v["sentence"]
     assert "detect a true effect" in v["sentence"]
 
 
@@ -164,8 +171,8 @@ def test_the_convergence_gate_says_which_way_a_set_moves():
 
 
 def test_an_unsettled_method_is_not_counted_as_failing_to_beat_random():
-    """DM's set gains 3 points with twice the iterations (under-run) and DC's loses 3 (past its peak), so (b) no
-    longer holds; the rows say why, with the numbers."""
+    """DM's set gains 3 points with twice the iterations (under-run) and DC's loses 3 (past its peak): their rows
+    say why, with the numbers, and read inconclusive."""
     df = with_convergence(planted({"rded": 0.03}, coreset_gain=0.06), {"dm": 0.03, "dc": -0.03})
     p = params()
     conv = ch.convergence_table(df, p).set_index("method")
@@ -174,7 +181,7 @@ def test_an_unsettled_method_is_not_counted_as_failing_to_beat_random():
     assert conv.loc["mtt", "more_iterations"] == 2 * conv.loc["mtt", "iterations"]
     main = df[df["part"] == "main"]
     v = ch.verdict(df, ch.accuracy_table(main, p), p, conv=ch.convergence_table(df, p))
-    assert "(b) most other methods fail to beat random: open" in v["sentence"] and v["status"] == "inconclusive"
+    assert v["status"] == "reproduced"                      # the verdict is about RDED; the rows carry the rest
     assert any("convergence gate, DM at IPC 10" in d and d.endswith("under-run, inconclusive") for d in v["details"])
     assert any("convergence gate failed: DC (past its peak), DM (under-run)" in d for d in v["details"])
     rows = ch.method_table(df, ch.accuracy_table(main, p), ch.convergence_table(df, p), p).set_index("method")
@@ -188,9 +195,6 @@ def test_an_unsettled_method_is_not_counted_as_failing_to_beat_random():
     assert shown.loc["MTT", "coreset minus it"] == rows.loc["mtt", "coreset_minus"]
     assert list(shown.columns) == ["budget", "IPC", "gain over random", "RDED minus it", "strongest coreset",
                                    "coreset minus it", "status"]
-    calm = with_convergence(planted({"rded": 0.03}, coreset_gain=0.06), {})   # all converged: (b) holds again
-    assert ch.verdict(calm, ch.accuracy_table(main, p), p, conv=ch.convergence_table(calm, p))["status"] == \
-        "reproduced"
 
 
 def test_a_method_below_random_reads_so():

@@ -6,14 +6,17 @@ to random and chapter 01's coresets, with the same recipe, budget and seeds.
 Gain of a method at (budget, arm, IPC): its test accuracy minus the random subset's, paired by seed. The *strongest
 coreset* of (budget, arm, IPC) is chapter 01's best non-random selector on VALIDATION accuracy.
 
-Reproduction criterion (revised in issue 12 to rest on positive evidence), per (budget, IPC) under HL:
-(a) RDED beats random: its gain's 95% interval lies above zero (holds) or below it (refuted);
-(b) most of the other DD methods do not: more than half of them are shown not to, by the equivalence test (gain's
-    upper bound under ``analysis.MARGIN``) on a set that passed the convergence gate (holds); at least half beat
-    random with an interval above zero (refuted);
+Scope [issue 34]: the paper's "most DD methods fail to beat random under HL" is its ImageNet-1K statement; its
+small-scale tables (as a public reconstruction transcribes them) show DC, DM, MTT and DATM beating random. At this
+scale the verdict tests the parts of the claim about RDED, and reports every other method per row (beats random,
+shown not to, or open) without a verdict on "most".
+
+Reproduction criterion (issue 12, scoped in issue 34), per (budget, IPC) under HL:
+(a) RDED beats random: its gain's interval lies above zero (holds) or below it (refuted);
 (c) RDED trails the strongest coreset: coreset minus RDED, paired by seed, lies above zero (holds) or below
     (refuted).
-A point holds when all three hold and is refuted when one is (``analysis.both``); the status follows
+A point holds when both hold and is refuted when one is (``analysis.both``); the deciding intervals are corrected
+for their number (Bonferroni, ``analysis.family_level``: two per point); the status follows
 ``analysis.verdict_status``, after the gate of :func:`gates` (one set per seed). The convergence gate [issue 13]:
 each iterative method's set is distilled again with ``convergence_factor`` x its iterations; unless its HL
 validation accuracy moves by less than CONVERGENCE_POINTS (paired interval), its row reads inconclusive, with
@@ -33,7 +36,7 @@ import pandas as pd
 import torch
 
 from .. import data, distill as distillers, profile as prof, select
-from ..analysis import MARGIN, best_on_validation, both, by_seed, ci_text, deciding, equivalent, fmt, \
+from ..analysis import MARGIN, best_on_validation, both, by_seed, ci_text, deciding, equivalent, family_level, fmt, \
     gain_table, gate, gate_text, gated, how_sure, key_number, label_arms, outcome, paired_difference, \
     points_text, power_text, survival_table, t_interval, verdict_status, within
 from ..config import unique
@@ -435,9 +438,9 @@ def verdict(df: pd.DataFrame, table: pd.DataFrame, p: Profile, bias: pd.DataFram
     conv = pd.DataFrame() if conv is None else conv
     others = [m for m in p.methods if m != EASY_METHOD]
     details, key, outcomes, power, first = [], [], [], "", None
-    names = {"a": "RDED beats random", "b": "most other methods fail to beat random",
-             "c": "RDED trails the strongest coreset"}
-    subs_seen = {k: [] for k in (names if EASY_METHOD in p.methods else ["b"])}
+    names = {"a": "RDED beats random", "c": "RDED trails the strongest coreset"}
+    subs_seen = {k: [] for k in (names if EASY_METHOD in p.methods else [])}
+    level = family_level(2 * len(p.budgets) * len(p.dd_ipcs))   # (a) and (c) at every (budget, IPC)
     for b in p.budgets:
         for ipc in p.dd_ipcs:
             hl = table[(table["budget"] == b) & (table["arm"] == "HL") & (table["ipc"] == ipc)]
@@ -450,19 +453,19 @@ def verdict(df: pd.DataFrame, table: pd.DataFrame, p: Profile, bias: pd.DataFram
             short = not_converged(conv, ipc) if b == p.budgets[0] else {}
             shown_not = [m for m in others if m in gain and equivalent(gain[m]) and m not in short]
             present = [m for m in others if m in gain]
-            sub = {"b": "holds" if present and len(shown_not) > len(present) / 2 else
-                   "refuted" if present and sum(m in beats for m in present) >= len(present) / 2 else "open"}
-            core, trail = strongest_coreset(df, p, b, "HL", ipc), None
+            core, trail, sub = strongest_coreset(df, p, b, "HL", ipc), None, {}
             if EASY_METHOD in p.methods:
-                sub["a"] = outcome(gain[EASY_METHOD]) if EASY_METHOD in gain else "open"
+                rded = by_seed(df, method=EASY_METHOD, budget=b, arm="HL", ipc=ipc)
+                sub["a"] = outcome(paired_difference(rded, by_seed(df, method="random", budget=b, arm="HL", ipc=ipc),
+                                                     level)) if EASY_METHOD in gain else "open"
                 sub["c"] = "open"
                 if core and EASY_METHOD in g:
-                    trail = paired_difference(by_seed(df, method=core, budget=b, arm="HL", ipc=ipc),
-                                              by_seed(df, method=EASY_METHOD, budget=b, arm="HL", ipc=ipc))
-                    sub["c"] = outcome(trail)
+                    coreset = by_seed(df, method=core, budget=b, arm="HL", ipc=ipc)
+                    trail = paired_difference(coreset, rded)
+                    sub["c"] = outcome(paired_difference(coreset, rded, level))
             for k in subs_seen:
                 subs_seen[k].append(sub[k])
-            outcomes.append(both(*(sub[k] for k in subs_seen)))
+            outcomes.append(both(*(sub[k] for k in subs_seen)) if subs_seen else "open")
             if EASY_METHOD in gain:
                 power = power or power_text(gain[EASY_METHOD], "RDED's gain over random") + (
                     "; they vary the training, not the set, so set-to-set variance is left out"
@@ -475,7 +478,8 @@ def verdict(df: pd.DataFrame, table: pd.DataFrame, p: Profile, bias: pd.DataFram
                    f"{', '.join(map(_name, shown_not)) or 'none'}"
                    + (f"; convergence gate failed: "
                       f"{', '.join(f'{_name(m)} ({short[m]})' for m in sorted(short))}" if short else "") + ". "
-                   + "; ".join(f"({k}) {names[k]}: {sub[k]}" for k in subs_seen))
+                   + "; ".join(f"({k}) {names[k]}: {sub[k]}" for k in subs_seen)
+                   + (f" (deciding intervals at {level:.2%}, Bonferroni)" if subs_seen else ""))
             if trail is not None:
                 txt += f" (coreset {core} minus RDED {points_text(trail['mean'], trail['lo'], trail['hi'])})"
             first = first or dict(ipc=ipc, gain=gain, beats=beats, others=present, sub=sub, core=core, trail=trail)
@@ -495,11 +499,14 @@ def verdict(df: pd.DataFrame, table: pd.DataFrame, p: Profile, bias: pd.DataFram
     status = verdict_status(outcomes, len(p.seeds))
     beaters = sorted({m for m in p.methods for _, r in table[(table["arm"] == "HL") & (table["method"] == m)].iterrows()
                       if np.isfinite(r["gain_lo"]) and r["gain_lo"] > 0})
-    per_sub = "; ".join(f"({k}) {names[k]}: " + ", ".join(v) for k, v in subs_seen.items())
+    per_sub = "; ".join(f"({k}) {names[k]}: " + ", ".join(v) for k, v in subs_seen.items()) or \
+        "it needs RDED among the methods"
     sentence = (f"Under hard labels, {', '.join(map(_name, beaters)) if beaters else 'no DD method'} beat"
                 f"{'s' if len(beaters) == 1 else ''} a random subset of the same size with a 95% interval above zero "
                 f"(of {', '.join(map(_name, p.methods))}; {len(p.seeds)} seeds{'; ' + power if power else ''}). "
-                f"The paper's claim is {status} at this scale: {per_sub}.")
+                f"The paper's claim about RDED is {status} at this scale: {per_sub}. Its \"most DD methods fail to "
+                f"beat random\" is an ImageNet-1K statement, out of scope here; the methods' rows say which beat "
+                f"random at this scale.")
     status, sentence = gated(status, sentence, checks)
     if bias is not None and not bias.empty and EASY_METHOD in set(bias["method"]):
         r = bias[bias["method"] == EASY_METHOD].iloc[0]
