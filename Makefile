@@ -1,6 +1,6 @@
 # The two set-up commands of the README: `make book` (build the site on the quick CPU profile, reading the
 # committed results store results/quick/runs/) and `make test`.
-# `make book PROFILE=paper` runs the paper profile (on a GPU: params/paper.yaml sets device: cuda).
+# `make book PROFILE=paper` runs the paper profile (on a GPU: ddlib/profiles/paper.yaml sets device: cuda).
 # `make book FRESH=1` recomputes everything, in a fresh cache and store under _build/fresh/ (the committed store is
 # not touched). `make evidence [PROFILE=...]` fills the committed store; it resumes where it stopped.
 .DELETE_ON_ERROR:
@@ -35,12 +35,12 @@ notebooks: setup
 	@for ch in $(CHAPTERS); do \
 	  echo "papermill: $$ch ($(PROFILE) profile)"; \
 	  $(VENV)/bin/papermill notebooks/$$ch.ipynb book/executed/$$ch.ipynb -k python3 \
-	    -f params/$(PROFILE).yaml --progress-bar || { rm -f book/executed/$$ch.ipynb; exit 1; }; \
+	    -f ddlib/profiles/$(PROFILE).yaml --progress-bar || { rm -f book/executed/$$ch.ipynb; exit 1; }; \
 	done
 	$(PY) -m ddlib provenance-table > book/_generated/provenance.md
 	$(PY) -m ddlib findings-table --profile $(PROFILE) > book/_generated/findings.md
 	$(PY) -m ddlib findings-figure --profile $(PROFILE) --out book/_generated/findings.svg
-	$(PY) -m ddlib plan --params params/$(PROFILE).yaml > book/_generated/plan.md
+	$(PY) -m ddlib plan --params $(PROFILE) > book/_generated/plan.md
 
 # The spot check: stored runs from three chapters of this build re-run from scratch; a mismatch stops the build.
 recheck: notebooks
@@ -48,7 +48,7 @@ recheck: notebooks
 	$(PY) -m ddlib reproducibility-table --profile $(PROFILE) > book/_generated/reproducibility.md
 
 evidence: setup
-	$(PY) -m ddlib evidence --params params/$(PROFILE).yaml
+	$(PY) -m ddlib evidence --params $(PROFILE)
 	$(PY) -m ddlib keep-artefacts --profile $(PROFILE)
 
 book: setup book/_static/mathjax/tex-svg.js notebooks recheck

@@ -31,8 +31,8 @@ from ddlib import models
 from ddlib.budget import Budget
 from ddlib.train import TrainSpec, fit, make_optimizer
 
-PAPER_MODEL = "convnet3-w128-instancenorm"   # params/paper.yaml: the student
-PAPER_TEACHER = "convnet3-w128-batchnorm"    # params/paper.yaml: the teacher
+PAPER_MODEL = "convnet3-w128-instancenorm"   # ddlib/profiles/paper.yaml: the student
+PAPER_TEACHER = "convnet3-w128-batchnorm"    # ddlib/profiles/paper.yaml: the teacher
 CIFAR_SHAPE = (3, 32, 32)
 
 
@@ -165,12 +165,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=PAPER_MODEL)
     ap.add_argument("--classes", type=int, default=10)
-    ap.add_argument("--batch", type=int, default=256, help="params/paper.yaml: batch 256")
+    ap.add_argument("--batch", type=int, default=256, help="ddlib/profiles/paper.yaml: batch 256")
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--cpu-steps", type=int, default=5, help="steps of the CPU comparison (CUDA runs only)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--students", type=int, nargs="*", default=[5],
-                    help="students per stacked step (params/paper.yaml: 5 seeds per cell)")
+                    help="students per stacked step (ddlib/profiles/paper.yaml: 5 seeds per cell)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--out", default=None, metavar="FILE.md", help="also write the table here")
     a = ap.parse_args()

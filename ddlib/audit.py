@@ -74,9 +74,9 @@ def plan(file, dataset: str | None = None, ipc: int | None = None, budget: int |
     (readable without pickle, the dataset's classes, image shape and channels, pixels in [0, 1], finite, labels in
     range, every class present, the claimed IPC), the budget, the seeds and the device. One-line DDLibErrors.
 
-    ``params``: a YAML file (a profile, e.g. params/quick.yaml) or a dict; ``seeds``: how many (0, 1, ...);
-    ``dataset``: default the one the file names, else the parameters'; ``ipc``: the claim, default the file's
-    own (its provenance, else its class counts when they are all equal)."""
+    ``params``: a profile's name (tiny, quick, paper), a YAML file of one's own or a dict; ``seeds``: how many
+    (0, 1, ...); ``dataset``: default the one the file names, else the parameters'; ``ipc``: the claim, default the
+    file's own (its provenance, else its class counts when they are all equal)."""
     p = Profile.load(params) if isinstance(params, (str, Path)) else Profile.from_dict(dict(params or {}))
     path = Path(file)
     if not path.exists() and path.suffix.lower() not in PICKLE_SUFFIXES:

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 
-from . import data, distill as distillers, profile as prof, regimes, select
+from . import data, distill as distillers, profile as prof, profiles, regimes, select
 from .errors import DDLibError
 from .config import RunConfig, check_device, check_inputs
 from .records import cached_run
@@ -34,10 +34,10 @@ def _ipc(text: str):
 
 
 def _params_arg(p):
-    p.add_argument("--params", default=None, metavar="YAML",
-                   help="a profile (params/quick.yaml, params/paper.yaml, params/tiny.yaml) whose values are the "
-                        "defaults of every other flag; default: the quick profile, so a run here and the book's run "
-                        "of the same config are one cache entry")
+    p.add_argument("--params", default="quick", metavar="NAME|YAML",
+                   help=f"a profile shipped with ddlib ({', '.join(profiles.NAMES)}) or a YAML file's path; its "
+                        f"values are the defaults of every other flag, and the quick one's are the book's, so a run "
+                        f"here and the book's run of the same config are one cache entry (default: %(default)s)")
 
 
 def _recipe_args(p):
@@ -349,7 +349,7 @@ def _sweep(a) -> int:
     from .findings import FINDINGS
     if a.finding not in FINDINGS:
         raise DDLibError(f"unknown finding {a.finding!r}; valid: {', '.join(FINDINGS)}")
-    params = prof.read_yaml(a.params) if a.params else {}
+    params = prof.read_yaml(a.params)
     params.update({k: _yaml_value(v, f"-p {k}") for k, v in a.overrides})
     from .findings import main
     summary = main(FINDINGS[a.finding], params)
@@ -369,7 +369,7 @@ def _evidence_parser(sub):
 def _evidence(a) -> int:
     from .findings import evidence
     chapters = None if a.chapters is None else [c.strip() for c in a.chapters.split(",") if c.strip()]
-    for summary in evidence(prof.read_yaml(a.params) if a.params else {}, chapters):
+    for summary in evidence(prof.read_yaml(a.params), chapters):
         print(json.dumps({k: summary[k] for k in ("chapter", "status", "sentence")}), flush=True)
     return 0
 
@@ -383,7 +383,7 @@ def _plan_parser(sub):
 
 def _plan(a) -> int:
     from .plan import markdown
-    print(markdown(prof.Profile.from_dict(prof.read_yaml(a.params) if a.params else {}).check()))
+    print(markdown(prof.load(a.params).check()))
     return 0
 
 

@@ -1,9 +1,9 @@
 """A profile: every parameter of every chapter, declared once, and the canonical runs built from it.
 
-A profile is one parameter file for the whole book (``params/<profile>.yaml``): a name means the same thing in every
-chapter that has it, so chapters that share values share runs through the result cache. :class:`Profile` is the
-only place a parameter is declared; its defaults are the quick profile (``params/quick.yaml`` holds the same
-values, a test checks it). An unknown key or a value of the wrong type is a one-line error naming it.
+A profile is one parameter file for the whole book (``ddlib/profiles/<profile>.yaml``, read by its name, see
+``ddlib.profiles``): a name means the same thing in every chapter that has it, so chapters that share values share
+runs through the result cache. :class:`Profile` is the only place a parameter is declared; its defaults are the
+quick profile (``ddlib/profiles/quick.yaml`` holds the same values, a test checks it). An unknown key or a value of the wrong type is a one-line error naming it.
 
 The run builders below (:func:`subset_run`, :func:`distilled_run`, :func:`bin_run`, :func:`cad_run`,
 :func:`ca2d_run`) are how every chapter, the audit and the CLI build a run from a profile, so no chapter imports
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import distill as distillers, regimes, select
+from . import distill as distillers, profiles, regimes, select
 from .analysis import best_on_validation
 from .errors import SEED_MAX, DDLibError
 from .config import RunConfig
@@ -52,7 +52,7 @@ _BOUNDS = {
 
 
 # The quick profile's distillation settings [issue 13: CPU-sized, checked by chapter 03's convergence gate; the
-# published ones are in params/paper.yaml]: 5x (DM) to 80x (DC) the iterations the modules default to, raised where
+# published ones are in the paper profile]: 5x (DM) to 80x (DC) the iterations the modules default to, raised where
 # the gate had measured an under-run at the previous settings (DC 100, then 400: +1.0 [+0.6, +1.3] points at 800;
 # MTT and DATM 100, SRe2L 1,000), MTT's and
 # DATM's experts on real passes over the split (4 epochs, 2 experts, one cache shared by both).
@@ -69,7 +69,7 @@ QUICK_DISTILL_KNOBS = {
 @dataclass(frozen=True)
 class Profile:
     """Every chapter's parameters; the defaults are the quick profile (CPU, Fashion-MNIST). [ours, CPU] marks a
-    value scaled down for 2 CPU cores; the paper profile's value is in ``params/paper.yaml``."""
+    value scaled down for 2 CPU cores; the paper profile's value is in ``ddlib/profiles/paper.yaml``."""
     profile: str = "quick"
     dataset: str = "fashion_mnist"
     model: str = "convnet3-w16-instancenorm"   # [ours, CPU] the DD-standard ConvNet-3 at width 16; paper: 128
@@ -164,7 +164,7 @@ class Profile:
 
     @classmethod
     def load(cls, path) -> "Profile":
-        """A profile from a YAML file (``params/quick.yaml``, ``params/paper.yaml`` or a user's)."""
+        """A profile from a shipped profile's name (``tiny``, ``quick``, ``paper``) or a YAML file of one's own."""
         return cls.from_dict(read_yaml(path))
 
     @classmethod
@@ -242,8 +242,10 @@ def _bounded(name: str, value, kind: type, lo, hi, min_len: int):
 
 
 def read_yaml(path) -> dict:
-    """A YAML mapping from ``path``; one-line errors for an unreadable, invalid or non-mapping file."""
+    """A YAML mapping from ``path``, or from the shipped profile it names (``ddlib.profiles.path``); one-line
+    errors for an unknown name or an unreadable, invalid or non-mapping file."""
     import yaml
+    path = profiles.path(path)
     try:
         with open(path) as f:
             given = yaml.safe_load(f) or {}
@@ -257,7 +259,8 @@ def read_yaml(path) -> dict:
 
 
 def load(path: str | Path | None = None) -> Profile:
-    """The profile in ``path``, or the quick profile (the defaults) for None."""
+    """The profile ``path`` names (a shipped profile's name or a YAML file), or the quick profile (the defaults)
+    for None."""
     return Profile() if path is None else Profile.load(path)
 
 

@@ -6,7 +6,7 @@
 #
 #   here:   mkdir -p .device && cp ../shared/data/cifar10/cifar10-jpeg.npz .device/  (.device/ is git-ignored;
 #           CIFAR-10 is 56 MB of the tool's 64 MiB)
-#   device: run(command="bash scripts/device_evidence.sh params/paper.yaml 360", carry=[".device"], timeout_s=540)
+#   device: run(command="bash scripts/device_evidence.sh paper 360", carry=[".device"], timeout_s=540)
 #           (a third argument keeps only some chapters, e.g. `saturation`: `python -m ddlib plan` shows what each
 #           costs, and a chapter's page needs all of its runs)
 #   here:   tar xzf FILES_AT/runs.tgz -C results/paper/runs && git add results/paper/runs   (FILES_AT: the reply's)
@@ -16,7 +16,7 @@
 # The device image has torch, numpy, pandas, scipy, scikit-learn, safetensors and pyyaml, but not ddlib's book
 # extras: chapters run through `python -m ddlib evidence`, the pages are rendered here.
 set -uo pipefail
-params=${1:-params/paper.yaml}
+params=${1:-paper}          # a profile's name (tiny, quick, paper) or a YAML file's path
 deadline=${2:-360}
 chapters=${3:-}
 out=${OUT:-_build/device}

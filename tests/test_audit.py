@@ -349,7 +349,7 @@ def test_the_audits_baselines_are_the_chapters_runs_and_its_parameters_are_a_pro
 
     from ddlib.findings import label_regimes
     from ddlib.profile import Profile
-    p = Profile.load(REPO / "params" / "quick.yaml")
+    p = Profile.load("quick")
     pl = audit.Plan(Path(tmp_path / "set.safetensors"), p.dataset, p.dd_ipcs[0], "claimed (--ipc)", p.budgets[0], p,
                     "0" * 64, None)
     cfgs = audit.configs(pl, 4.0)

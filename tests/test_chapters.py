@@ -14,7 +14,7 @@ from ddlib.config import RunConfig
 from ddlib.findings import CHAPTERS, EVIDENCE, FINDINGS
 from ddlib.findings.chapter import KINDS
 
-TINY = prof.load(REPO / "params" / "tiny.yaml")
+TINY = prof.load("tiny")
 MODULES = [c.module.__name__.rsplit(".", 1)[1] for c in CHAPTERS]
 
 

@@ -6,7 +6,8 @@ import subprocess
 
 import pytest
 
-from ddlib import cli
+from ddlib import cli, profile as prof, profiles
+from ddlib.errors import DDLibError
 from ddlib.version import __version__
 
 from conftest import PYTHON, REPO, subprocess_env
@@ -134,14 +135,14 @@ def test_selector_knobs_from_the_cli(env):
 
 # --- a profile's defaults (--params) ------------------------------------------------------------------------------
 
-TINY = ["train", "--params", "params/tiny.yaml"]
+TINY = ["train", "--params", "tiny"]
 
 
 def test_train_with_a_profile_needs_no_other_flag(env):
     """The tiny profile gives the dataset, networks, recipe and budget; SL+KD's temperature is chosen on the
     validation split from the profile's list, as the book does (those runs are cached too)."""
     from ddlib.profile import Profile
-    tiny = Profile.load(REPO / "params" / "tiny.yaml")
+    tiny = Profile.load("tiny")
     r = one_json_object(ddlib(env, *TINY, "--ipc", "5", "--regime", "slkd", "--json"))
     assert 0 <= r["val_acc"] <= 1 and 0 <= r["test_acc"] <= 1
     assert (r["dataset"], r["model"], r["budget"], r["batch"], r["ipc"], r["regime"]) == \
@@ -152,7 +153,6 @@ def test_train_with_a_profile_needs_no_other_flag(env):
 
 
 def test_one_cad_prune_choice_is_one_cache_entry_however_its_knobs_are_written(env):
-    from ddlib import profile as prof
     from ddlib.select import selector_knobs
     assert selector_knobs("cad")["stratify"] is False and selector_knobs("cad")["J"] == 6
     cad = [*TINY, "--ipc", "2", "--select", "cad", "--json"]
@@ -164,7 +164,7 @@ def test_one_cad_prune_choice_is_one_cache_entry_however_its_knobs_are_written(e
     assert again["cache_hit"] is True and again["key"] == first["key"]
     assert again["test_acc"] == first["test_acc"]
     # chapter 05's run builder gives the very same key (the profile's cad_knobs, J=3 on tiny, then the given ones)
-    tiny = prof.Profile.load(REPO / "params" / "tiny.yaml")
+    tiny = prof.Profile.load("tiny")
     assert tiny.cad_knobs["J"] == 3
     assert prof.cad_run(tiny, {"which": "easiest", "probe": 10}, ipc=2, budget=tiny.budgets[0],
                         seed=0).key() == first["key"]
@@ -221,3 +221,14 @@ def test_the_cli_explains_itself(capsys):
     silent = [(name, a.option_strings) for name, p in sub.choices.items() for a in p._actions
               if a.option_strings and not a.help]
     assert not silent, silent
+
+
+def test_a_profile_is_named_or_a_file():
+    """[issue 38] ``--params tiny|quick|paper`` reads the profile shipped inside the package; a path reads that
+    file; a bare word that is neither is one line naming the profiles."""
+    assert profiles.NAMES == ("paper", "quick", "tiny")
+    assert profiles.path("tiny") == profiles.DIR / "tiny.yaml" and profiles.path("tiny").is_file()
+    assert prof.load("quick") == prof.Profile() == prof.load(profiles.DIR / "quick.yaml")
+    assert prof.load("tiny").profile == "tiny" and prof.load("paper").device == "cuda"
+    with pytest.raises(DDLibError, match="unknown profile 'quik'; give one of paper, quick, tiny or a YAML"):
+        prof.load("quik")

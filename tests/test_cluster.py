@@ -15,7 +15,7 @@ from conftest import PYTHON, REPO, subprocess_env
 pytest.importorskip("ray")
 
 # A small saturation grid whose runs take seconds each: long enough to kill a worker while it trains.
-GRID = ["sweep", "saturation", "--params", str(REPO / "params" / "tiny.yaml"), "-p", "temperatures", "[4.0]",
+GRID = ["sweep", "saturation", "--params", "tiny", "-p", "temperatures", "[4.0]",
         "-p", "arms", "[HL]", "-p", "ipcs", "[1]", "-p", "full_budgets", "[]", "-p", "budgets", "[30000]"]
 
 

@@ -16,7 +16,7 @@ SCRIPT = REPO / "scripts" / "device_evidence.sh"
 def _call(root: Path, deadline: int) -> dict:
     env = subprocess_env(root / "cache", root / "results", OUT=root / "out", DDLIB_WORKERS=1,
                          PATH=f"{Path(PYTHON).parent}{os.pathsep}{os.environ['PATH']}")
-    done = subprocess.run(["bash", str(SCRIPT), str(REPO / "params" / "tiny.yaml"), str(deadline)], cwd=REPO,
+    done = subprocess.run(["bash", str(SCRIPT), "tiny", str(deadline)], cwd=REPO,
                           env=env, capture_output=True, text=True, timeout=deadline + 120)
     assert done.returncode == 0, done.stderr[-2000:]
     last = (root / "out" / "evidence.log").read_text().strip().splitlines()[-1]

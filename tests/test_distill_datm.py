@@ -31,7 +31,7 @@ def ctx(ipc=2, seed=0):
 def test_cli_writes_a_set_with_soft_labels(tmp_path):
     env = subprocess_env(tmp_path / "cache", tmp_path / "results")
     out = tmp_path / "s.safetensors"
-    proc = subprocess.run([PYTHON, "-m", "ddlib", "distill", "--method", "datm", "--params", "params/tiny.yaml",
+    proc = subprocess.run([PYTHON, "-m", "ddlib", "distill", "--method", "datm", "--params", "tiny",
                            "--ipc", "1", "--out", str(out)], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -40,7 +40,7 @@ def test_cli_writes_a_set_with_soft_labels(tmp_path):
     assert s.soft_labels is not None and s.soft_labels.shape == (10, 10) and s.soft_labels.dtype == torch.float32
     assert torch.allclose(s.soft_labels.sum(1), torch.ones(10), atol=1e-5) and s.soft_labels.min() >= 0
     assert torch.equal(s.labels, torch.arange(10))           # hard labels: the class each image was drawn from
-    tiny = Profile.load(REPO / "params" / "tiny.yaml")
+    tiny = Profile.load("tiny")
     assert s.meta["method"] == "datm" and s.meta["compute"]["iterations"] == tiny.distill_knobs["datm"]["iterations"]
 
 
@@ -107,7 +107,7 @@ def test_window_grows_from_current_to_max_start_epoch():
 def test_published_settings_are_knobs_and_move_later_with_ipc():
     """The paper profile holds DATM's published settings by IPC (issue 13): valid knobs, later windows for larger
     IPC."""
-    p = Profile.load(REPO / "params" / "paper.yaml").check()
+    p = Profile.load("paper").check()
     by_ipc = p.distill_knobs_by_ipc["datm"]
     assert sorted(by_ipc) == [1, 10, 50]
     knobs = {ipc: D.make_knobs("datm", prof.distill_knobs(p, "datm", ipc)) for ipc in by_ipc}

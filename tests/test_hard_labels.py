@@ -4,7 +4,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import REPO
 from ddlib import profile as prof, regimes
 from ddlib.analysis import survival_table
 from ddlib.errors import DDLibError
@@ -122,7 +121,7 @@ def test_easy_bias_is_measured_against_a_uniform_draw():
 
 
 def test_random_and_coreset_runs_are_chapter_01s_and_one_set_serves_every_seed():
-    p = Profile.load(REPO / "params" / "quick.yaml")
+    p = Profile.load("quick")
     ours = ch.main_configs(p, 1.0)
     theirs = {c.key() for c in label_regimes.configs(p, 1.0)}
     real = [c for c in ours if not c.distill]
@@ -205,7 +204,7 @@ def test_a_method_below_random_reads_so():
 
 
 def test_the_convergence_runs_double_each_iterative_methods_iterations():
-    p = Profile.load(REPO / "params" / "quick.yaml")
+    p = Profile.load("quick")
     runs = ch.convergence_configs(p, 1.0)
     assert {c.distill for c in runs} == {"dm", "dc", "mtt", "datm", "sre2l"}           # RDED does not iterate
     for c in runs:
@@ -215,12 +214,12 @@ def test_the_convergence_runs_double_each_iterative_methods_iterations():
 
 
 def test_published_numbers_are_shown_or_said_not_run_at_this_scale():
-    quick = Profile.load(REPO / "params" / "quick.yaml")
+    quick = Profile.load("quick")
     assert not ch.published_configs(quick, 1.0)
     t = ch.published_table(planted({}), quick)
     assert set(t.index.get_level_values("method")) == {"DC", "DM", "MTT", "DATM"}
     assert t["check"].str.startswith("not run at this scale (dataset fashion_mnist").all()
-    paper = Profile.load(REPO / "params" / "paper.yaml")
+    paper = Profile.load("paper")
     runs = ch.published_configs(paper, 1.0)
     assert {c.budget for c in runs if c.distill == "dc" and c.ipc == 10} == {300 * 10 * 10}   # DC's 300 epochs
     rows = [dict(part="published", method=m, ipc=10, test_acc=acc / 100 + w, seed=s)

@@ -13,7 +13,6 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 import torch
-import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 from safetensors.torch import save_file
 
@@ -24,7 +23,7 @@ from ddlib.records import cached_run
 
 from conftest import DIGITS, PYTHON, REPO, TINY_TEACHER, clear_ddlib_caches, subprocess_env
 
-TINY = str(REPO / "params" / "tiny.yaml")
+TINY = "tiny"
 
 
 def _yaml(tmp, name, text):
@@ -266,7 +265,7 @@ def test_no_worker_outlives_a_killed_sweep(tmp_path):
 def test_hostile_header_fields_are_refused_before_the_report(tmp_path):
     for meta in ({"method": ["<script>"]}, {"val_per_class": "<img onerror=1>"}, {"split_seed": "x"}):
         with pytest.raises(DDLibError, match="header field"):
-            audit.plan(_header(tmp_path, meta), dataset="digits", params=yaml.safe_load(open(TINY)))
+            audit.plan(_header(tmp_path, meta), dataset="digits", params=prof.read_yaml(TINY))
 
 
 def test_workers_are_armed_to_die_with_their_parent():

@@ -12,9 +12,7 @@ from ddlib import cli, data, profile as prof
 from ddlib.config import RunConfig
 from ddlib.runner import pick, subset_record
 
-from conftest import REPO
-
-TINY = ["--params", str(REPO / "params" / "tiny.yaml")]
+TINY = ["--params", "tiny"]
 
 
 def _json(capsys):
@@ -45,7 +43,7 @@ def test_export_writes_the_subset_as_npy_and_reads_back(isolated, capsys):
     assert x.dtype == np.float32 and x.shape == (20, 1, 8, 8) and 0 <= x.min() and x.max() <= 1
     assert np.array_equal(x, raw.x_train[meta["indices"]].numpy() / np.float32(255))
     assert y.tolist() == raw.y_train[meta["indices"]].tolist() == meta["labels"]
-    tiny = prof.Profile.load(REPO / "params" / "tiny.yaml")
+    tiny = prof.Profile.load("tiny")
     assert meta["indices"] == subset_record(prof.subset_run(tiny, ipc=2, seed=1))["indices"]
     norm = isolated["tmp"] / "norm"
     assert cli.main(["export", *TINY, "--ipc", "2", "--seed", "1", "--normalized", "--out", str(norm)]) == 0

@@ -16,7 +16,7 @@ NOTEBOOK = REPO / "notebooks" / "01_label_regimes.ipynb"
 
 
 def profile(name: str) -> Profile:
-    return Profile.load(REPO / "params" / f"{name}.yaml")
+    return Profile.load(name)
 
 
 def synthetic(gains, seeds=(0, 1, 2, 3, 4), ipcs=(1, 10), selectors=("herding", "el2n"), budget=1000,

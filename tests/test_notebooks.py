@@ -1,5 +1,5 @@
 """Every chapter notebook: its parameters cell names fields of ``Profile`` at their defaults (the quick profile),
-every profile in params/ loads and passes ``check()``, each notebook runs end to end on the tiny profile with
+every profile shipped in ddlib/profiles/ loads and passes ``check()``, each notebook runs end to end on the tiny profile with
 papermill and writes its result files, and the executed copy passes nbval (lax)."""
 import ast
 import json
@@ -13,13 +13,14 @@ import pandas as pd
 import pytest
 import yaml
 
+from ddlib import profiles
 from ddlib.findings import CHAPTERS as REGISTRY, pitfalls
 from ddlib.profile import Profile
 from ddlib.report import HEADLINE_WORDS, STATUSES
 
 from conftest import REPO, clear_ddlib_caches, subprocess_env
 
-PARAMS = REPO / "params"
+PARAMS = profiles.DIR
 CHAPTERS = {c.chapter: c.module for c in REGISTRY}
 TOOL_CHAPTERS = {c.chapter for c in REGISTRY if c.kind == "tool"}      # no results.csv or summary.json of their own
 TEACHING = {c.chapter for c in REGISTRY if c.kind == "teaching"}       # a results.csv, no summary.json
@@ -112,7 +113,7 @@ def executed(request, tmp_path_factory):
     clear_ddlib_caches()
     mod = CHAPTERS[chapter]
     return dict(dirs, chapter=chapter, module=mod, notebook=out, folder=dirs["results"] / "tiny" / chapter,
-                params=Profile.load(PARAMS / "tiny.yaml"))
+                params=Profile.load("tiny"))
 
 
 def check_saturation_rows(df, p):

@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from ddlib import synset as synsets
+from ddlib import profiles, synset as synsets
 from ddlib.findings import pitfalls as ch
 from ddlib.profile import Profile
 
@@ -138,7 +138,7 @@ def test_one_draw_prediction_interval_is_wider_than_the_means():
 
 def test_the_configs_reuse_the_chapters_runs():
     from ddlib.findings import hard_labels, label_regimes, saturation
-    p = Profile.load(REPO / "params" / "quick.yaml")
+    p = Profile.load("quick")
     ours = {c.key() for c in ch.configs(p, 4.0)}
     shared = {c.key() for c in [*saturation.configs(p, 4.0), *label_regimes.configs(p, 4.0),
                                 *hard_labels.configs(p, 4.0)]}
@@ -182,7 +182,7 @@ def _tiny_value(name, value, tiny):
 @pytest.mark.parametrize("index", range(4))
 def test_each_exercise_variant_runs_on_the_tiny_profile(index, tmp_path, monkeypatch):
     import papermill
-    tiny = yaml.safe_load((REPO / "params" / "tiny.yaml").read_text())
+    tiny = yaml.safe_load(profiles.path("tiny").read_text())
     override = {k: _tiny_value(k, v, tiny) for k, v in exercises()[index].items()}
     monkeypatch.setenv("DDLIB_CACHE", str(tmp_path.parent / "exercise-cache"))       # shared by the variants
     monkeypatch.setenv("DDLIB_RESULTS", str(tmp_path / "results"))

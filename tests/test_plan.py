@@ -13,7 +13,7 @@ from ddlib.records import cached_run
 from ddlib.findings import CHAPTERS, FINDINGS
 from ddlib.teacher import TeacherConfig
 
-TINY = prof.load(REPO / "params" / "tiny.yaml")
+TINY = prof.load("tiny")
 TITLES = {c.name: c.title for c in CHAPTERS}
 
 
@@ -65,7 +65,7 @@ def test_the_plan_holds_each_run_once_and_reads_the_store(isolated):
 
 def test_the_plan_command_prints_its_tables_without_training(isolated):
     env = subprocess_env(isolated["cache"], isolated["results"])
-    done = subprocess.run([PYTHON, "-m", "ddlib", "plan", "--params", str(REPO / "params" / "tiny.yaml")],
+    done = subprocess.run([PYTHON, "-m", "ddlib", "plan", "--params", "tiny"],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "| all |" in done.stdout and "| MTT |" in done.stdout and "| experts |" in done.stdout
@@ -90,7 +90,7 @@ def test_evidence_of_one_chapter_stores_its_runs_and_the_plan_counts_them(isolat
 
 def test_an_unknown_evidence_chapter_is_one_line_before_any_compute(isolated):
     env = subprocess_env(isolated["cache"], isolated["results"])
-    done = subprocess.run([PYTHON, "-m", "ddlib", "evidence", "--params", str(REPO / "params" / "tiny.yaml"),
+    done = subprocess.run([PYTHON, "-m", "ddlib", "evidence", "--params", "tiny",
                            "--chapters", "saturation,sturation"], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
@@ -102,9 +102,9 @@ def test_the_paper_profile_can_meet_every_gate_and_the_quick_one_says_which_it_c
     """[issue 13] The paper profile is sized so that no gate fails by construction (45,000 CIFAR-10 training images
     after 500 per class for validation); the quick one names its two known ones: one set per method (chapter 03) and
     CAD-Prune's compute-matched scoring runs, under 2 passes over 57,500 Fashion-MNIST images (chapter 05)."""
-    paper = prof.load(REPO / "params" / "paper.yaml")
+    paper = prof.load("paper")
     assert plan.unmeetable_gates(paper, 50_000 - 10 * paper.val_per_class).empty
-    quick = prof.load(REPO / "params" / "quick.yaml")
+    quick = prof.load("quick")
     gaps = plan.unmeetable_gates(quick, 60_000 - 10 * quick.val_per_class)
     assert gaps["chapter"].tolist() == [TITLES["hard_labels"]] + [TITLES["cad_prune"]] * len(quick.cad_budgets)
     assert "distill_seed: null" in gaps["gate"].iloc[0]

@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import REPO
 from ddlib import profile as prof, select
 from ddlib.errors import DDLibError
 from ddlib.config import RunConfig
@@ -156,7 +155,7 @@ def test_check_refuses_what_a_chapter_cannot_run(bad, needle):
 
 def test_check_accepts_every_profile_and_returns_it():
     for name in ("quick", "tiny", "paper"):
-        p = Profile.load(REPO / "params" / f"{name}.yaml")
+        p = Profile.load(name)
         assert p.check() is p and p.profile == name
     assert Profile().check() == Profile()
 
@@ -265,8 +264,8 @@ def test_the_temperature_is_chosen_on_validation(monkeypatch):
 
 
 def test_published_settings_by_ipc_override_the_methods_knobs_and_bad_ones_fail_first():
-    """params/paper.yaml holds every method's published iterations [issue 13]; per-IPC settings win at their IPC."""
-    paper = Profile.load(REPO / "params" / "paper.yaml").check()
+    """The paper profile holds every method's published iterations [issue 13]; per-IPC settings win at their IPC."""
+    paper = Profile.load("paper").check()
     its = {m: prof.distill_knobs(paper, m, 10).get("iterations") for m in ("dc", "dm", "mtt", "datm", "sre2l")}
     assert its == {"dc": 1000, "dm": 20000, "mtt": 5000, "datm": 10000, "sre2l": 1000}
     assert [prof.distill_knobs(paper, "mtt", ipc)["syn_steps"] for ipc in (1, 10)] == [50, 30]

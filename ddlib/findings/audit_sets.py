@@ -63,7 +63,7 @@ def run(p: Profile, choice=None, progress: bool = True) -> dict:
     for m in p.audit_methods:
         pl = audit.plan(set_file(p, m), params=prof.as_dict(p))
         audit.run(pl, folder(p, m), progress=progress, store=p.store,
-                  command=f"python -m ddlib audit <{m} set> --params params/{p.profile}.yaml")
+                  command=f"python -m ddlib audit <{m} set> --params {p.profile}")
         out[m] = audit.load(folder(p, m))
     return out
 
