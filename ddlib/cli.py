@@ -11,17 +11,14 @@ import json
 import sys
 from pathlib import Path
 
-
-from . import data, distill as distillers, profile as prof, profiles, regimes, select
+from . import choices, profiles
 from .errors import DDLibError
-from .config import RunConfig, check_device, check_inputs
-from .records import cached_run
-from .runner import run, subset_record
-from .store import atomic_write, write_json
 from .version import __version__
 
+# Nothing above imports torch: the parser is built without it, and each command imports what it computes with
+# [issue 38: help in under a second].
 
-PROFILE_HELP = "the profile whose results/<profile>/ this reads (default: %(default)s)"
+PROFILE_HELP = "the profile whose results/<profile>/ this reads"
 
 
 def _ipc(text: str):
@@ -33,77 +30,136 @@ def _ipc(text: str):
         raise argparse.ArgumentTypeError(f"IPC must be a positive integer or 'full', got {text!r}") from None
 
 
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Help that shows each flag's default where it has one (a default of None is the profile's value, which the
+    flag's help names), and descriptions and examples as written."""
+
+    def _get_help_string(self, action):
+        text, default = action.help or "", action.default
+        if "%(default)" in text or not action.option_strings or default is None or default is False or \
+                default is argparse.SUPPRESS or default in ([], ""):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's usage errors as one line, like ddlib's own (its subparsers inherit this class), and help through
+    :class:`_Formatter`."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message):
+        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def _command(sub, name: str, help: str, *examples: str, description: str | None = None):
+    """A subcommand: ``help`` in the command list, ``description`` (default: ``help`` as a sentence) atop its own
+    help, and its ``examples`` below it."""
+    lines = "\n".join(f"  python -m ddlib {e}" for e in examples)
+    return sub.add_parser(name, help=help, description=description or help[0].upper() + help[1:] + ".",
+                          epilog=f"example{'s' if len(examples) > 1 else ''}:\n{lines}" if examples else None)
+
+
 def _params_arg(p):
     p.add_argument("--params", default="quick", metavar="NAME|YAML",
                    help=f"a profile shipped with ddlib ({', '.join(profiles.NAMES)}) or a YAML file's path; its "
                         f"values are the defaults of every other flag, and the quick one's are the book's, so a run "
-                        f"here and the book's run of the same config are one cache entry (default: %(default)s)")
+                        f"here and the book's run of the same config are one cache entry")
 
 
 def _recipe_args(p):
     """The flags that override a profile's recipe (default None: the profile's value)."""
-    p.add_argument("--dataset", default=None, help=f"one of {', '.join(data.LOADERS)}, or folder:PATH[@SIZE]")
-    p.add_argument("--val-per-class", type=int, default=None, help="validation images carved from each class")
-    p.add_argument("--teacher-model", default=None, help="the teacher (SL, SL+KD; RDED's observer, SRe2L's)")
-    p.add_argument("--teacher-epochs", type=float, default=None, help="the teacher's passes over the training split")
-    p.add_argument("--teacher-floor", type=float, default=None, help="least teacher validation accuracy")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: the profile's)")
+    p.add_argument("--dataset", default=None,
+                   help=f"one of {', '.join(choices.DATASETS)}, or folder:PATH[@SIZE] (default: the profile's)")
+    p.add_argument("--val-per-class", type=int, default=None,
+                   help="validation images carved from each class (default: the profile's)")
+    p.add_argument("--teacher-model", default=None,
+                   help="the teacher (SL, SL+KD; RDED's observer, SRe2L's) (default: the profile's)")
+    p.add_argument("--teacher-epochs", type=float, default=None,
+                   help="the teacher's passes over the training split (default: the profile's)")
+    p.add_argument("--teacher-floor", type=float, default=None,
+                   help="least teacher validation accuracy (default: the profile's)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:<n> or mps (default: the profile's)")
 
 
 _RECIPE = ("dataset", "val_per_class", "teacher_model", "teacher_epochs", "teacher_floor", "device", "model", "batch",
            "aug", "recorder_model", "recorder_epochs", "recorder_batch")   # flags named as the profile's fields
 
 
-def _profile(a) -> prof.Profile:
+def _profile(a):
     """The profile of ``--params`` (default: the quick profile) with every recipe flag given applied."""
+    from . import profile as prof
     p = prof.load(a.params)
     return p.override(**{f: getattr(a, f) for f in _RECIPE if getattr(a, f, None) is not None})
 
 
 def _train_parser(sub):
-    p = sub.add_parser("train", help="train one student on a subset under a label regime at a fixed budget")
-    _train_args(p)
-    p.add_argument("--save-subset", default=None, metavar="FILE",
-                   help="write the subset as JSON: its indices in the dataset's own order, the validation images "
-                        "carved out, and what chose them (for DD-Ranking, DeepCore and others)")
-    p.add_argument("--no-cache", action="store_true", help="train even if this exact run is cached")
-    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p = _command(sub, "train", "train one student on a subset under a label regime at a fixed budget",
+                 "train --params tiny --ipc 5 --json",
+                 "train --ipc 10 --select herding --regime slkd --budget 25600",
+                 "train --distill dm --ipc 10 --regime hl --seed 1")
+    out = _train_args(p)
+    out.add_argument("--save-subset", default=None, metavar="FILE",
+                     help="write the subset as JSON: its indices in the dataset's own order, the validation images "
+                          "carved out, and what chose them (for DD-Ranking, DeepCore and others)")
+    out.add_argument("--no-cache", action="store_true", help="train even if this exact run is cached")
+    out.add_argument("--json", action="store_true", help="print the result as one JSON object")
 
 
 def _train_args(p):
-    """The flags of a run: a profile and what overrides it, the training source, the regime and the budget."""
-    _params_arg(p)
-    _recipe_args(p)
-    p.add_argument("--ipc", type=_ipc, default=10, help="images per class, or 'full' (default %(default)s)")
-    p.add_argument("--select", default="random", help=f"selector: {', '.join(select.SELECTORS)}")
-    p.add_argument("--distill", default="", metavar="METHOD",
-                   help=f"train on METHOD's distilled set instead ({', '.join(distillers.METHODS)}); cached")
-    p.add_argument("--distill-knob", action="append", default=[], metavar="NAME=VALUE",
-                   help="a distillation knob (YAML value), over the profile's; repeatable")
-    p.add_argument("--regime", default="hl", help=f"label regime: {', '.join(regimes.REGIMES)}")
-    p.add_argument("--budget", type=int, default=None, help="samples seen = steps x batch (default: the profile's "
-                                                            "first budget)")
-    p.add_argument("--epochs", type=float, default=None,
-                   help="the budget as passes over the training set (subset size x EPOCHS samples seen), as DD "
-                        "codebases state it; instead of --budget")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default: the regime's recipe)")
-    p.add_argument("--schedule", default=None, help="step, cosine or constant (default: the regime's recipe)")
-    p.add_argument("--seed", type=int, default=0, help="seeds the subset's draw, the student's init, its batches and "
-                                                      "augmentation (default: %(default)s)")
-    p.add_argument("--model", default=None, help="e.g. convnet3-w128-instancenorm, resnet18")
-    p.add_argument("--optim", default="auto", help="auto (the regime's recipe), sgd or adamw")
-    p.add_argument("--batch", type=int, default=None, help="the student's batch size (default: the profile's)")
-    p.add_argument("--aug", default=None, help="none, crop_flip or dsa")
-    p.add_argument("--temperature", type=float, default=None,
-                   help="KD temperature (default: chosen on the validation split as the book does)")
-    p.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE",
-                   help="a selector knob (YAML value), e.g. --knob which=easiest; repeatable")
-    p.add_argument("--recorder-model", default=None, help="score selectors: the scoring run's model")
-    p.add_argument("--recorder-epochs", type=float, default=None, help="score selectors: scoring-run epochs")
-    p.add_argument("--recorder-batch", type=int, default=None,
-                   help="the scoring run's batch size (default: the profile's)")
-    p.add_argument("--label-views", type=int, default=0, help="SL only: k stored labelled views per image")
-    p.add_argument("--progress", action="store_true", help="show a progress bar")
+    """The flags of a run, in groups: the training set, its labels and budget, the optimiser, the profile and what
+    overrides its recipe; returns the output group, for the command's own flags."""
+    source = p.add_argument_group("the training set")
+    source.add_argument("--ipc", type=_ipc, default=10, help="images per class, or 'full'")
+    source.add_argument("--select", default="random", choices=choices.SELECTORS, metavar="NAME",
+                        help=f"the selector that picks the real subset: {', '.join(choices.SELECTORS)}")
+    source.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE",
+                        help="a selector knob (YAML value), e.g. --knob which=easiest; repeatable")
+    source.add_argument("--distill", default=None, metavar="METHOD", choices=choices.METHODS,
+                        help=f"train on METHOD's distilled set instead of a subset ({', '.join(choices.METHODS)}); "
+                             f"the set is cached")
+    source.add_argument("--distill-knob", action="append", default=[], metavar="NAME=VALUE",
+                        help="a distillation knob (YAML value), over the profile's; repeatable")
+    labels = p.add_argument_group("labels and budget")
+    labels.add_argument("--regime", default="hl", choices=choices.REGIMES,
+                        help="the label regime: hard labels, stored soft labels, or soft labels from the teacher at "
+                             "every step (knowledge distillation)")
+    labels.add_argument("--budget", type=int, default=None,
+                        help="samples seen = steps x batch (default: the profile's first budget)")
+    labels.add_argument("--epochs", type=float, default=None,
+                        help="the budget as passes over the training set (subset size x EPOCHS samples seen), as DD "
+                             "codebases state it; instead of --budget")
+    labels.add_argument("--temperature", type=float, default=None,
+                        help="KD temperature (default: chosen on the validation split as the book does)")
+    labels.add_argument("--label-views", type=int, default=0, help="SL only: k stored labelled views per image")
+    labels.add_argument("--seed", type=int, default=0,
+                        help="seeds the subset's draw, the student's init, its batches and augmentation")
+    optim = p.add_argument_group("optimiser")
+    optim.add_argument("--optim", default="auto", choices=choices.OPTIMIZERS,
+                       help="the optimiser; auto: the regime's recipe")
+    optim.add_argument("--lr", type=float, default=None, help="learning rate (default: the optimiser's recipe)")
+    optim.add_argument("--schedule", default=None, choices=choices.SCHEDULES,
+                       help="the learning-rate schedule (default: the optimiser's recipe)")
+    recipe = p.add_argument_group("profile and recipe")
+    _params_arg(recipe)
+    _recipe_args(recipe)
+    recipe.add_argument("--model", default=None,
+                        help="the student, e.g. convnet3-w128-instancenorm, resnet18 (default: the profile's)")
+    recipe.add_argument("--batch", type=int, default=None, help="the student's batch size (default: the profile's)")
+    recipe.add_argument("--aug", default=None, choices=choices.AUGMENTATIONS,
+                        help="the students' augmentation (default: the profile's)")
+    recipe.add_argument("--recorder-model", default=None,
+                        help="score selectors: the scoring run's model (default: the profile's)")
+    recipe.add_argument("--recorder-epochs", type=float, default=None,
+                        help="score selectors: the scoring run's epochs (default: the profile's)")
+    recipe.add_argument("--recorder-batch", type=int, default=None,
+                        help="score selectors: the scoring run's batch size (default: the profile's)")
+    out = p.add_argument_group("output")
+    out.add_argument("--progress", action="store_true", help="show a progress bar")
+    return out
 
 
 def _yaml_value(text: str, what: str):
@@ -128,6 +184,7 @@ def _knobs(pairs) -> tuple:
 
 def _run_builder(a) -> tuple:
     """(the profile, T -> the RunConfig the flags ask for), checked before any compute."""
+    from . import data, profile as prof
     p = _profile(a)
     if a.budget is not None and a.epochs is not None:
         raise DDLibError("give the budget as --budget (samples seen) or as --epochs, not both")
@@ -141,7 +198,6 @@ def _run_builder(a) -> tuple:
     run_fields = dict(ipc=a.ipc, regime=a.regime, optim=a.optim, budget=budget, seed=a.seed,
                       label_views=a.label_views, lr=a.lr, schedule=a.schedule)
     if a.distill:
-        distillers.check(a.distill)
         p = p.override(distill_knobs={**p.distill_knobs,
                                       a.distill: {**p.distill_knobs.get(a.distill, {}), **dict(_knobs(a.distill_knob))}})
         return p, lambda t: prof.distilled_run(p, a.distill, t, **run_fields)
@@ -150,6 +206,11 @@ def _run_builder(a) -> tuple:
 
 
 def _train(a) -> int:
+    from . import profile as prof
+    from .config import check_device, check_inputs
+    from .records import cached_run
+    from .runner import run, subset_record
+    from .store import write_json
     p, build = _run_builder(a)
     cfg = check_inputs(build(1.0 if a.temperature is None else a.temperature))
     check_device(cfg.device)
@@ -180,19 +241,24 @@ def _writable_file(path: str, flag: str) -> Path:
 
 
 def _export_parser(sub):
-    p = sub.add_parser("export", help="write a run's training images (a subset or a distilled set) as .npy arrays",
-                       description="Write the images a run would train on, as another codebase loads them: "
-                                   "DIR/images.npy (float32 [N, C, H, W], in [0, 1], or standardised with the "
-                                   "training split's channel statistics with --normalized), DIR/labels.npy (int64) "
-                                   "and DIR/export.json (what they are; for a subset, its indices in the dataset's "
-                                   "own order and the validation images carved out). Takes train's flags.")
-    _train_args(p)
-    p.add_argument("--out", required=True, metavar="DIR", help="a new or empty folder")
-    p.add_argument("--normalized", action="store_true", help="standardise as ddlib's students see the images")
+    p = _command(sub, "export", "write a run's training images (a subset or a distilled set) as .npy arrays",
+                 "export --params tiny --ipc 5 --select herding --out herding-ipc5",
+                 description="Write the images a run would train on, as another codebase loads them: "
+                             "DIR/images.npy (float32 [N, C, H, W], in [0, 1], or standardised with the "
+                             "training split's channel statistics with --normalized), DIR/labels.npy (int64) "
+                             "and DIR/export.json (what they are; for a subset, its indices in the dataset's "
+                             "own order and the validation images carved out). Takes train's flags.")
+    out = _train_args(p)
+    out.add_argument("--out", required=True, metavar="DIR", help="a new or empty folder")
+    out.add_argument("--normalized", action="store_true", help="standardise as ddlib's students see the images")
 
 
 def _export(a) -> int:
     import numpy as np
+    from . import data
+    from .config import check_device, check_inputs
+    from .runner import subset_record
+    from .store import atomic_write, write_json
     out = Path(a.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise DDLibError(f"--out {out}: not an empty folder")
@@ -220,25 +286,28 @@ def _export(a) -> int:
 
 
 def _distill_parser(sub):
-    methods = ", ".join(distillers.METHODS)
-    p = sub.add_parser("distill", help=f"distil a synthetic set ({methods}) and save it (safetensors + JSON)",
-                       description=f"Distil a synthetic set with one of: {methods}. Writes FILE (safetensors: "
-                                   f"images in [0, 1], labels) and FILE.json (provenance and compute).")
-    p.add_argument("--method", required=True, help=f"one of {methods}")
-    _params_arg(p)
-    _recipe_args(p)
+    methods = ", ".join(choices.METHODS)
+    p = _command(sub, "distill", f"distil a synthetic set ({methods}) and save it (safetensors + JSON)",
+                 "distill --method dm --params tiny --ipc 1 --out dm.safetensors",
+                 description=f"Distil a synthetic set with one of: {methods}. Writes FILE (safetensors: "
+                             f"images in [0, 1], labels) and FILE.json (provenance and compute).")
+    p.add_argument("--method", required=True, choices=choices.METHODS, help="the distillation method")
     p.add_argument("--ipc", type=int, required=True, help="images per class")
     p.add_argument("--seed", type=int, default=None, help="the set's seed (default: the profile's distill_seed)")
     p.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE",
                    help="a method knob (YAML value) over the profile's, e.g. --knob iterations=500; repeatable; a "
                         "wrong name lists them")
     p.add_argument("--out", required=True, metavar="FILE", help="where to write the set (.safetensors)")
-    p.add_argument("--progress", action="store_true", help="show a progress bar")
+    recipe = p.add_argument_group("profile and recipe")
+    _params_arg(recipe)
+    _recipe_args(recipe)
+    p.add_argument_group("output").add_argument("--progress", action="store_true", help="show a progress bar")
 
 
 def _distill(a) -> int:
+    from . import profile as prof
+    from .config import RunConfig, check_device, check_inputs
     from .synset import save
-    distillers.check(a.method)
     out = Path(a.out)
     if out.is_dir() or not out.parent.is_dir():
         raise DDLibError(f"--out {out}: {'a folder' if out.is_dir() else 'its folder does not exist'}; give a file "
@@ -267,8 +336,10 @@ def _positive_int(text: str) -> int:
 
 
 def _audit_parser(sub):
-    p = sub.add_parser(
-        "audit", help="audit a distilled set: HL, SL and SL+KD against random and herding at one budget",
+    p = _command(
+        sub, "audit", "audit a distilled set: HL, SL and SL+KD against random and herding at one budget",
+        "audit dm.safetensors --params tiny --seeds 2",
+        "audit rded.safetensors --dataset fashion_mnist --ipc 10 --out audit-rded",
         description="Train on a distilled set (safetensors, npz or an image folder: one subfolder per class, named "
                     "by class name or index, of PNG/JPEG files) under HL, SL (its stored soft labels if it has "
                     "them) and SL+KD at one compute budget, next to random real subsets and the herding coreset "
@@ -276,17 +347,18 @@ def _audit_parser(sub):
                     "DIR/report.html. Every input is checked before any compute; a refused one writes nothing.")
     p.add_argument("file", metavar="FILE", help="the set: .safetensors, .npz (no pickle) or an image folder")
     p.add_argument("--dataset", default=None,
-                   help=f"one of {', '.join(data.LOADERS)}, or folder:PATH[@SIZE] (default: the one the file names, "
-                        f"else the parameters')")
+                   help=f"one of {', '.join(choices.DATASETS)}, or folder:PATH[@SIZE] (default: the one the file "
+                        f"names, else the profile's)")
     p.add_argument("--ipc", type=_positive_int, default=None,
                    help="the claimed images per class (default: the file's, else its class counts if all equal)")
     p.add_argument("--budget", type=_positive_int, default=None,
-                   help="samples seen per run (default: the parameters' first budget, 12800 on the quick profile)")
-    p.add_argument("--seeds", type=_positive_int, default=None, help="how many seeds (default: the parameters', 3)")
+                   help="samples seen per run (default: the profile's first budget, 12800 on the quick profile)")
+    p.add_argument("--seeds", type=_positive_int, default=None,
+                   help="how many seeds (default: the profile's number of seeds)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: the profile's)")
     _params_arg(p)
     p.add_argument("--temperature", type=float, default=None,
-                   help="KD temperature (default: chosen on the validation split from the parameters' list)")
+                   help="KD temperature (default: chosen on the validation split from the profile's list)")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="where to write (default: <results>/audit/<file name>-<sha256 prefix>)")
     p.add_argument("--no-report", action="store_true", help="write results.csv and audit.json only")
@@ -328,7 +400,8 @@ def _render(out) -> int:
 
 
 def _audit_report_parser(sub):
-    p = sub.add_parser("audit-report", help="render an audit folder's report.html (needs papermill and nbconvert)")
+    p = _command(sub, "audit-report", "render an audit folder's report.html (needs papermill and nbconvert)",
+                 "audit-report audit-rded")
     p.add_argument("dir", metavar="DIR", help="a folder written by `python -m ddlib audit`")
 
 
@@ -337,59 +410,62 @@ def _audit_report(a) -> int:
 
 
 def _sweep_parser(sub):
-    from .findings import FINDINGS
-    p = sub.add_parser("sweep", help="run a chapter's sweep and write its results (e.g. on a GPU machine)")
-    p.add_argument("finding", help=f"one of {', '.join(FINDINGS)}")
+    p = _command(sub, "sweep", "run a chapter's sweep and write its results (e.g. on a GPU machine)",
+                 "sweep saturation --params tiny", "sweep label_regimes --params paper -p seeds '[0, 1, 2]'")
+    p.add_argument("finding", choices=choices.FINDINGS, help="the chapter whose sweep runs")
     _params_arg(p)
     p.add_argument("-p", dest="overrides", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                    help="override one parameter (YAML value), like papermill's -p")
 
 
 def _sweep(a) -> int:
-    from .findings import FINDINGS
-    if a.finding not in FINDINGS:
-        raise DDLibError(f"unknown finding {a.finding!r}; valid: {', '.join(FINDINGS)}")
-    params = prof.read_yaml(a.params)
+    from .findings import FINDINGS, main
+    from .profile import read_yaml
+    params = read_yaml(a.params)
     params.update({k: _yaml_value(v, f"-p {k}") for k, v in a.overrides})
-    from .findings import main
     summary = main(FINDINGS[a.finding], params)
     print(json.dumps({k: summary[k] for k in ("chapter", "status", "sentence")}))
     return 0
 
 
 def _evidence_parser(sub):
-    p = sub.add_parser("evidence", help="fill a profile's results store: every chapter's runs (resumes where it "
-                                        "stopped; records of other code are removed)")
+    p = _command(sub, "evidence", "fill a profile's results store: every chapter's runs (resumes where it stopped; "
+                                  "records of other code are removed)",
+                 "evidence --params tiny", "evidence --params paper --chapters saturation,pitfalls")
     _params_arg(p)
     p.add_argument("--chapters", default=None, metavar="NAME[,NAME...]",
-                   help="only these parts, comma-separated, run in make evidence's order (default: all; a wrong "
-                        "name lists the valid ones)")
+                   help=f"only these parts, comma-separated, run in make evidence's order: "
+                        f"{', '.join(choices.EVIDENCE)} (default: all)")
 
 
 def _evidence(a) -> int:
     from .findings import evidence
+    from .profile import read_yaml
     chapters = None if a.chapters is None else [c.strip() for c in a.chapters.split(",") if c.strip()]
-    for summary in evidence(prof.read_yaml(a.params), chapters):
+    for summary in evidence(read_yaml(a.params), chapters):
         print(json.dumps({k: summary[k] for k in ("chapter", "status", "sentence")}), flush=True)
     return 0
 
 
 def _plan_parser(sub):
-    p = sub.add_parser("plan", help="what a profile's make evidence costs before it runs: runs, samples seen, "
-                                    "teacher forwards and FLOPs per chapter, what the store and cache already hold "
-                                    "(Markdown; nothing is trained)")
+    p = _command(sub, "plan", "what a profile's make evidence costs before it runs: runs, samples seen, teacher "
+                              "forwards and FLOPs per chapter, what the store and cache already hold (Markdown; "
+                              "nothing is trained)",
+                 "plan --params paper")
     _params_arg(p)
 
 
 def _plan(a) -> int:
     from .plan import markdown
-    print(markdown(prof.load(a.params).check()))
+    from .profile import load
+    print(markdown(load(a.params).check()))
     return 0
 
 
 def _recheck_parser(sub):
-    p = sub.add_parser("recheck", help="re-run a random sample of a profile's stored runs from scratch and compare "
-                                       "(make book's spot check; exit 2 naming any run that does not match)")
+    p = _command(sub, "recheck", "re-run a random sample of a profile's stored runs from scratch and compare (make "
+                                 "book's spot check; exit 2 naming any run that does not match)",
+                 "recheck --profile quick --seed 0")
     p.add_argument("--profile", default="quick", help=PROFILE_HELP)
     p.add_argument("--chapters", type=_positive_int, default=3, help="chapters to sample one run from (>= 3)")
     p.add_argument("--seed", type=int, default=None, help="the sample's seed (default: drawn from the clock)")
@@ -414,7 +490,8 @@ def _reproducibility(a) -> int:
 
 
 def _provenance_parser(sub):
-    sub.add_parser("provenance-table", help="print the book's provenance table of every protocol choice (Markdown)")
+    _command(sub, "provenance-table", "print the book's provenance table of every protocol choice (Markdown)",
+             "provenance-table")
 
 
 def _provenance(a) -> int:
@@ -425,12 +502,12 @@ def _provenance(a) -> int:
 
 def _artefacts_parsers(sub):
     """The inputs a profile's stored runs read, kept beside its store (``ddlib.artefacts``)."""
-    sub.add_parser("keep-artefacts", help="copy the teachers, scoring runs and sets the profile's stored runs read "
-                                          "from the cache into results/<profile>/artefacts/ (make evidence)"
-                   ).add_argument("--profile", default="quick", help=PROFILE_HELP)
-    sub.add_parser("restore-artefacts", help="copy a profile's kept artefacts into the cache where it lacks them, "
-                                             "each checked against its checksums (make book)"
-                   ).add_argument("--profile", default="quick", help=PROFILE_HELP)
+    _command(sub, "keep-artefacts", "copy the teachers, scoring runs and sets the profile's stored runs read from the "
+                                    "cache into results/<profile>/artefacts/ (make evidence)",
+             "keep-artefacts --profile quick").add_argument("--profile", default="quick", help=PROFILE_HELP)
+    _command(sub, "restore-artefacts", "copy a profile's kept artefacts into the cache where it lacks them, each "
+                                       "checked against its checksums (make book)",
+             "restore-artefacts --profile quick").add_argument("--profile", default="quick", help=PROFILE_HELP)
 
 
 def _keep_artefacts(a) -> int:
@@ -449,9 +526,9 @@ def _restore_artefacts(a) -> int:
 
 def _check_site_parser(sub):
     from .sitecheck import WIDTH
-    p = sub.add_parser("check-site", help=f"open every page of a built site in headless Chromium at {WIDTH} px and "
-                                          "report overflow, cut-off tables, broken images and uncaptioned figures "
-                                          "(exit 1 naming each)")
+    p = _command(sub, "check-site", f"open every page of a built site in headless Chromium at {WIDTH} px and report "
+                                    "overflow, cut-off tables, broken images and uncaptioned figures (exit 1 naming "
+                                    "each)", "check-site _build/html")
     p.add_argument("site", nargs="?", default=None, metavar="DIR",
                    help="the built site (default: _build/html of this checkout, as make book writes it)")
 
@@ -475,7 +552,8 @@ PROFILE_TABLES = {"findings-table": "print the 'findings at a glance' table from
 def _profile_table_parsers(sub):
     """The Markdown tables the book reads for one profile (``--profile``)."""
     for name, text in PROFILE_TABLES.items():
-        sub.add_parser(name, help=text).add_argument("--profile", default="quick", help=PROFILE_HELP)
+        _command(sub, name, text, f"{name} --profile quick").add_argument("--profile", default="quick",
+                                                                          help=PROFILE_HELP)
 
 
 def _findings(a) -> int:
@@ -486,7 +564,8 @@ def _findings(a) -> int:
 
 def _findings_figure_parser(sub):
     """[issue 36] The landing page's forest plot of the chapters' deciding numbers."""
-    f = sub.add_parser("findings-figure", help="draw the 'findings at a glance' forest plot of the chapters' results")
+    f = _command(sub, "findings-figure", "draw the 'findings at a glance' forest plot of the chapters' results",
+                 "findings-figure --profile quick --out findings.svg")
     f.add_argument("--profile", default="quick", help=PROFILE_HELP)
     f.add_argument("--out", required=True, help="the figure file to write: .svg, .png or .pdf")
 
@@ -509,22 +588,20 @@ PARSERS = (_train_parser, _export_parser, _distill_parser, _audit_parser, _audit
            _findings_figure_parser, _artefacts_parsers, _check_site_parser)   # each adds its command(s)
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse's usage errors as one line, like ddlib's own (its subparsers inherit this class)."""
-
-    def error(self, message):
-        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
-        sys.exit(2)
+def build_parser() -> _Parser:
+    """The whole command line, built without importing torch (``python -m ddlib --help``)."""
+    about = __doc__.split("\n\n")[0].replace("\n", " ").replace("``", "")
+    parser = _Parser(prog="python -m ddlib", description=about,
+                     epilog="python -m ddlib COMMAND --help: a command's flags, their defaults and an example")
+    parser.add_argument("--version", action="version", version=f"ddlib {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in PARSERS:
+        add(sub)
+    return parser
 
 
 def main(argv=None) -> int:
-    about = __doc__.split("\n\n")[0].replace("\n", " ").replace("``", "")
-    parser = _Parser(prog="python -m ddlib", description=about)
-    parser.add_argument("--version", action="version", version=f"ddlib {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for add in PARSERS:
-        add(sub)
-    a = parser.parse_args(argv)
+    a = build_parser().parse_args(argv)
     a.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return COMMANDS[a.command](a)

@@ -1,12 +1,15 @@
 """``python -m ddlib train``: one JSON object per run, and user errors as one line with exit code 2. Without
 ``--params`` every default is the quick profile's; with it, the profile's (the tiny profile here)."""
+import argparse
 import json
 import math
+import shlex
 import subprocess
+import textwrap
 
 import pytest
 
-from ddlib import cli, profile as prof, profiles
+from ddlib import choices, cli, profile as prof, profiles
 from ddlib.errors import DDLibError
 from ddlib.version import __version__
 
@@ -83,9 +86,9 @@ def test_train_full_ipc(env):
 
 @pytest.mark.parametrize("option,value,needle", [
     ("--dataset", "imagenet", "unknown dataset 'imagenet'"),
-    ("--regime", "kd", "unknown regime 'kd'"),
+    ("--regime", "kd", "invalid choice: 'kd'"),
     ("--model", "vit-tiny", "unknown model 'vit-tiny'"),
-    ("--select", "best", "unknown selector 'best'"),
+    ("--select", "best", "invalid choice: 'best'"),
     ("--ipc", "5000", "IPC 5000 is larger than the smallest class"),
     ("--budget", "0", "budget must be a positive"),
     ("--ipc", "ten", "IPC"),
@@ -203,9 +206,15 @@ def test_the_book_tables_print_from_the_library(capsys, isolated):
         assert err.count("\n") == 1 and why in err and "run its chapter again" in err
 
 
+def _commands() -> dict:
+    """Each subcommand's parser, by name."""
+    return next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+
+
 def test_the_cli_explains_itself(capsys):
-    """[issue 38] --version answers, the description is whole sentences, and every flag of every command says
-    what it does."""
+    """[issue 38] --version answers, the description is whole sentences, every argument of every command says what
+    it does, every command shows an example that parses, and train's flags come in groups with their defaults and
+    choices shown."""
     with pytest.raises(SystemExit) as e:
         cli.main(["--version"])
     assert e.value.code == 0 and capsys.readouterr().out.strip() == f"ddlib {__version__}"
@@ -213,14 +222,51 @@ def test_the_cli_explains_itself(capsys):
         cli.main(["--help"])
     out = capsys.readouterr().out
     assert "print the book's tables." in " ".join(out.split()) and "``" not in out
-    parser = cli._Parser(prog="python -m ddlib")
-    sub = parser.add_subparsers()
-    for add in cli.PARSERS:
-        add(sub)
-    assert set(sub.choices) == set(cli.COMMANDS)
-    silent = [(name, a.option_strings) for name, p in sub.choices.items() for a in p._actions
-              if a.option_strings and not a.help]
+    commands = _commands()
+    assert set(commands) == set(cli.COMMANDS)
+    silent = [(name, a.dest) for name, p in commands.items() for a in p._actions if not a.help]
     assert not silent, silent
+    for name, p in commands.items():
+        examples = [line.strip() for line in (p.epilog or "").splitlines() if line.startswith("  python -m ddlib ")]
+        assert examples, f"{name} has no example"
+        for example in examples:
+            assert cli.build_parser().parse_args(shlex.split(example)[3:]).command == name, example
+    train = commands["train"]
+    assert {g.title for g in train._action_groups} >= {"the training set", "labels and budget", "optimiser",
+                                                       "profile and recipe", "output"}
+    text = " ".join(train.format_help().split())
+    assert "images per class, or 'full' (default: 10)" in text and "{hl,sl,slkd}" in text
+    assert "(default: None)" not in text and "(default: quick)" in text and "(default: 0)" in text
+
+
+def test_help_imports_no_torch():
+    """[issue 38: help in under a second] `python -m ddlib --help` and every command's help are built without
+    torch or the other heavy modules: the commands import them when they run."""
+    code = textwrap.dedent("""
+        import runpy, sys
+        from ddlib import cli
+        for p in cli.build_parser()._subparsers._group_actions[0].choices.values():
+            p.format_help()
+        sys.argv = ["ddlib", "--help"]
+        try:
+            runpy.run_module("ddlib", run_name="__main__")
+        except SystemExit:
+            pass
+        print(sorted({m.split(".")[0] for m in sys.modules} & {"torch", "torchvision", "numpy", "pandas", "scipy"}))
+    """)
+    done = subprocess.run([PYTHON, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_names_the_cli_offers_are_the_registries():
+    """``ddlib.choices`` copies the registries so that help needs no torch; each copy still equals its registry."""
+    from ddlib import augment, data, distill, findings, regimes, select, train
+    assert choices.DATASETS == tuple(data.LOADERS) and choices.SELECTORS == tuple(select.SELECTORS)
+    assert choices.METHODS == tuple(distill.METHODS) and choices.REGIMES == tuple(regimes.REGIMES)
+    assert choices.OPTIMIZERS == ("auto", *train.OPTIMIZERS) and choices.SCHEDULES == train.SCHEDULES
+    assert choices.AUGMENTATIONS == tuple(augment.AUGMENTATIONS)
+    assert choices.FINDINGS == tuple(findings.FINDINGS) and choices.EVIDENCE == findings.EVIDENCE
 
 
 def test_a_profile_is_named_or_a_file():
