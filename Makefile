@@ -48,7 +48,7 @@ recheck: notebooks
 	$(PY) -m ddlib reproducibility-table --profile $(PROFILE) > book/_generated/reproducibility.md
 
 evidence: setup
-	$(PY) -m ddlib evidence --params $(PROFILE)
+	$(PY) -m ddlib evidence --params $(PROFILE) --progress
 	$(PY) -m ddlib keep-artefacts --profile $(PROFILE)
 
 book: setup book/_static/mathjax/tex-svg.js notebooks recheck

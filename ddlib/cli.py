@@ -70,6 +70,19 @@ def _params_arg(p):
                         f"here and the book's run of the same config are one cache entry")
 
 
+def _progress_args(p):
+    """--progress and --quiet; without either, progress shows when standard error is a terminal [issue 38]."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--progress", action="store_true",
+                   help="show progress even when standard error is not a terminal (a log file)")
+    g.add_argument("--quiet", action="store_true", help="no progress (shown by default on a terminal)")
+
+
+def _shows_progress(a) -> bool:
+    """Whether a command with :func:`_progress_args` shows progress: --progress, else a terminal and no --quiet."""
+    return a.progress or (not a.quiet and sys.stderr.isatty())
+
+
 def _recipe_args(p):
     """The flags that override a profile's recipe (default None: the profile's value)."""
     p.add_argument("--dataset", default=None,
@@ -158,7 +171,7 @@ def _train_args(p):
     recipe.add_argument("--recorder-batch", type=int, default=None,
                         help="score selectors: the scoring run's batch size (default: the profile's)")
     out = p.add_argument_group("output")
-    out.add_argument("--progress", action="store_true", help="show a progress bar")
+    _progress_args(out)
     return out
 
 
@@ -301,7 +314,7 @@ def _distill_parser(sub):
     recipe = p.add_argument_group("profile and recipe")
     _params_arg(recipe)
     _recipe_args(recipe)
-    p.add_argument_group("output").add_argument("--progress", action="store_true", help="show a progress bar")
+    _progress_args(p.add_argument_group("output"))
 
 
 def _distill(a) -> int:
@@ -362,7 +375,7 @@ def _audit_parser(sub):
     p.add_argument("--out", default=None, metavar="DIR",
                    help="where to write (default: <results>/audit/<file name>-<sha256 prefix>)")
     p.add_argument("--no-report", action="store_true", help="write results.csv and audit.json only")
-    p.add_argument("--progress", action="store_true", help="show progress bars")
+    _progress_args(p)
 
 
 def _audit(a) -> int:
@@ -416,6 +429,7 @@ def _sweep_parser(sub):
     _params_arg(p)
     p.add_argument("-p", dest="overrides", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                    help="override one parameter (YAML value), like papermill's -p")
+    _progress_args(p)
 
 
 def _sweep(a) -> int:
@@ -423,7 +437,7 @@ def _sweep(a) -> int:
     from .profile import read_yaml
     params = read_yaml(a.params)
     params.update({k: _yaml_value(v, f"-p {k}") for k, v in a.overrides})
-    summary = main(FINDINGS[a.finding], params)
+    summary = main(FINDINGS[a.finding], params, progress=a.progress)
     print(json.dumps({k: summary[k] for k in ("chapter", "status", "sentence")}))
     return 0
 
@@ -436,13 +450,14 @@ def _evidence_parser(sub):
     p.add_argument("--chapters", default=None, metavar="NAME[,NAME...]",
                    help=f"only these parts, comma-separated, run in make evidence's order: "
                         f"{', '.join(choices.EVIDENCE)} (default: all)")
+    _progress_args(p)
 
 
 def _evidence(a) -> int:
     from .findings import evidence
     from .profile import read_yaml
     chapters = None if a.chapters is None else [c.strip() for c in a.chapters.split(",") if c.strip()]
-    for summary in evidence(read_yaml(a.params), chapters):
+    for summary in evidence(read_yaml(a.params), chapters, progress=a.progress):
         print(json.dumps({k: summary[k] for k in ("chapter", "status", "sentence")}), flush=True)
     return 0
 
@@ -603,6 +618,8 @@ def build_parser() -> _Parser:
 def main(argv=None) -> int:
     a = build_parser().parse_args(argv)
     a.argv = list(sys.argv[1:] if argv is None else argv)
+    if "quiet" in a:
+        a.progress = _shows_progress(a)
     try:
         return COMMANDS[a.command](a)
     except DDLibError as e:   # one line, whatever text of the user's the message quotes

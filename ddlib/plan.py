@@ -37,12 +37,13 @@ from .store import read_record
 H200_TF32_FLOPS = 494e12
 
 
-def chapter_configs(p: Profile) -> list:
+def chapter_configs(p: Profile, chapters=None) -> list:
     """[(chapter, part, config)] in ``make evidence``'s order, each run once: the first chapter that needs a run
-    owns it. A chapter whose choice on validation is stored is planned with that choice (read back, nothing
-    trained), otherwise with its ``plan_choice``, a stand-in of the same cost."""
+    owns it; ``chapters`` (names) keeps only those (default: all). A chapter whose choice on validation is stored is
+    planned with that choice (read back, nothing trained), otherwise with its ``plan_choice``, a stand-in of the
+    same cost."""
     out, seen = [], set()
-    for chapter in CHAPTERS:
+    for chapter in (c for c in CHAPTERS if chapters is None or c.name in chapters):
         tuning, choice = chapter.tune_configs(p), chapter.plan_choice(p)
         if tuning and all(read_stored(c, p.store) is not None for c in tuning):
             choice = chapter.tune(p, progress=False)[0]
@@ -81,13 +82,13 @@ def cost(c: RunConfig, splits: data.Splits) -> dict:
                 flops=samples * train_f + teacher * teacher_f + evals * fwd_f)
 
 
-def runs(p: Profile) -> pd.DataFrame:
-    """One row per run ``make evidence`` trains: chapter, part, key, whether it is stored, its :func:`cost`, the
-    set it trains on (method, iterations, key) and, for a run stored from the profile's device, its measured wall
-    time and its set's."""
+def runs(p: Profile, chapters=None) -> pd.DataFrame:
+    """One row per run ``make evidence`` trains (of ``chapters``, names, if given): chapter, part, key, whether it
+    is stored, its :func:`cost`, the set it trains on (method, iterations, key) and, for a run stored from the
+    profile's device, its measured wall time and its set's."""
     splits = data.load(p.dataset, p.val_per_class)
     rows = []
-    for chapter, part, c in chapter_configs(p):
+    for chapter, part, c in chapter_configs(p, chapters):
         rec = read_stored(c, p.store)
         here = rec is not None and rec.get("device") == p.device
         rows.append(dict(chapter=chapter, part=part, key=c.key(), stored=rec is not None, **cost(c, splits),
@@ -180,6 +181,19 @@ def _table(df: pd.DataFrame, index: bool = True) -> str:
     head = [str(c) for c in body.columns]
     return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] +
                       ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def outlook(p: Profile, chapters) -> str:
+    """The line ``evidence`` and ``sweep`` begin with [issue 38]: how many runs ``chapters`` (names) train, how many
+    the store holds, and the hours left at the measured rate (from :func:`runs`, as :func:`by_chapter`)."""
+    rows = runs(p, chapters)
+    head = f"ddlib: {p.profile} profile, {', '.join(chapters)}: "
+    if rows.empty:
+        return head + "no student runs counted (python -m ddlib plan)"
+    left = by_chapter(p, rows).loc["all", "hours left at the measured rate"]
+    eta = (f", about {left:.2f} h left at the rate measured on {rows['wall_s'].notna().sum():,} stored run(s)" if
+           not math.isnan(left) else f", no time estimate yet (no stored run of device {p.device})")
+    return head + f"{len(rows):,} runs, {int(rows['stored'].sum()):,} stored{eta} (python -m ddlib plan)"
 
 
 def markdown(p: Profile) -> str:

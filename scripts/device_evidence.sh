@@ -37,7 +37,7 @@ print(Profile.from_dict(read_yaml(sys.argv[1])).store)" "$params") || exit 2
 before=$(find "$store" -name '*.json' 2>/dev/null | wc -l)
 start=$(date +%s)
 # SIGINT at the deadline: the sweep stops its workers; every record written so far stays
-timeout --signal=INT --kill-after=30 "$deadline" python3 -m ddlib evidence --params "$params" \
+timeout --signal=INT --kill-after=30 "$deadline" python3 -m ddlib evidence --params "$params" --progress \
     ${chapters:+--chapters "$chapters"} 2>&1 \
     | tr '\r' '\n' | grep -v '^$' >> "$out/evidence.log"
 rc=${PIPESTATUS[0]}

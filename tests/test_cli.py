@@ -1,10 +1,12 @@
 """``python -m ddlib train``: one JSON object per run, and user errors as one line with exit code 2. Without
 ``--params`` every default is the quick profile's; with it, the profile's (the tiny profile here)."""
 import argparse
+import io
 import json
 import math
 import shlex
 import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -278,3 +280,46 @@ def test_a_profile_is_named_or_a_file():
     assert prof.load("tiny").profile == "tiny" and prof.load("paper").device == "cuda"
     with pytest.raises(DDLibError, match="unknown profile 'quik'; give one of paper, quick, tiny or a YAML"):
         prof.load("quik")
+
+
+class _Terminal(io.StringIO):
+    """A standard error that is a terminal."""
+
+    def isatty(self):
+        return True
+
+
+PROGRESS_ARGS = {"train": [], "export": ["--out", "x"], "distill": ["--method", "dm", "--ipc", "1", "--out", "x"],
+                 "audit": ["x.npz"], "sweep": ["saturation"], "evidence": []}
+
+
+@pytest.mark.parametrize("command", list(PROGRESS_ARGS))
+def test_progress_shows_on_a_terminal_unless_quiet(command, monkeypatch):
+    """[issue 38] Without a flag, progress shows when standard error is a terminal; --quiet turns it off there,
+    --progress turns it on in a log; both at once is a usage error."""
+    seen = []
+    monkeypatch.setitem(cli.COMMANDS, command, lambda a: seen.append(a.progress) or 0)
+    for stderr, flags, shown in ((_Terminal(), [], True), (_Terminal(), ["--quiet"], False),
+                                 (io.StringIO(), [], False), (io.StringIO(), ["--progress"], True)):
+        monkeypatch.setattr(sys, "stderr", stderr)
+        assert cli.main([command, *PROGRESS_ARGS[command], *flags]) == 0
+        assert seen.pop() is shown, (command, flags)
+    with pytest.raises(SystemExit) as e:
+        cli.main([command, *PROGRESS_ARGS[command], "--progress", "--quiet"])
+    assert e.value.code == 2
+
+
+def test_the_commands_pass_progress_on(monkeypatch):
+    """train hands its progress to the run, sweep and evidence to the chapters (whose first line is the plan's
+    count of runs, see tests/test_plan.py)."""
+    from ddlib import findings, records
+    calls = []
+    monkeypatch.setattr(records, "cached_run", lambda cfg, progress, store: calls.append(progress) or {})
+    monkeypatch.setattr(findings, "main", lambda chapter, params, progress: calls.append(progress) or
+                        dict(chapter=chapter.chapter, status="", sentence=""))
+    monkeypatch.setattr(findings, "evidence", lambda params, chapters, progress: calls.append(progress) or [])
+    monkeypatch.setattr(sys, "stderr", _Terminal())
+    for argv in (["train", "--params", "tiny", "--ipc", "1", "--json"], ["sweep", "saturation", "--params", "tiny"],
+                 ["evidence", "--params", "tiny"]):
+        assert cli.main(argv) == 0 and cli.main([*argv, "--quiet"]) == 0
+    assert calls == [True, False] * 3

@@ -73,17 +73,21 @@ def test_the_plan_command_prints_its_tables_without_training(isolated):
     assert not (isolated["cache"] / "teachers").exists() and not (isolated["results"] / "tiny" / "runs").exists()
 
 
-def test_evidence_of_one_chapter_stores_its_runs_and_the_plan_counts_them(isolated):
-    """``evidence(chapters=["saturation"])`` trains saturation's runs and the choice on validation they read (the
-    KD temperature), nothing else; the plan then counts exactly those as stored (some of them under chapter 01,
-    which needs them first)."""
+def test_evidence_of_one_chapter_stores_its_runs_and_the_plan_counts_them(isolated, capfd):
+    """``evidence(chapters=["saturation"])`` says first how many runs it trains (the plan's count), then trains
+    saturation's runs and the choice on validation they read (the KD temperature), nothing else; the plan then
+    counts exactly those as stored (some of them under chapter 01, which needs them first)."""
     from ddlib.findings import evidence
     saturation = FINDINGS["saturation"]
     summaries = list(evidence(prof.as_dict(TINY), ["saturation"]))
     assert [s["chapter"] for s in summaries] == [saturation.chapter]
     t = saturation.tune(TINY, progress=False)[0]
     wanted = {c.key() for c in [*saturation.tune_configs(TINY), *saturation.configs(TINY, t)]}
+    assert capfd.readouterr().err.startswith(f"ddlib: tiny profile, saturation: {len(wanted)} runs, 0 stored, no "
+                                             f"time estimate yet")
     assert {f.stem for f in TINY.store.glob("*.json")} == wanted
+    assert plan.outlook(TINY, ["saturation"]).startswith(f"ddlib: tiny profile, saturation: {len(wanted)} runs, "
+                                                         f"{len(wanted)} stored, about 0.00 h left")
     rows = plan.runs(TINY)
     assert set(rows.loc[rows["stored"], "key"]) == wanted
 

@@ -23,10 +23,19 @@ FINDINGS = {c.name: c for c in CHAPTERS if c.kind == "finding"}   # ``sweep``'s:
 EVIDENCE = tuple(c.name for c in CHAPTERS)                        # make evidence's parts, in its order
 
 
-def main(chapter: Chapter, params: dict) -> dict:
+def main(chapter: Chapter, params: dict, progress: bool = True) -> dict:
     """Run a chapter without Jupyter (``python -m ddlib sweep``): its choice on validation, the sweep, the
-    analysis, the result files."""
-    return chapter.evidence(Profile.from_dict(params).check())
+    analysis, the result files; with ``progress``, first its :func:`announce` line, then progress bars."""
+    p = Profile.from_dict(params).check()
+    if progress:
+        announce(p, [chapter.name])
+    return chapter.evidence(p, progress)
+
+
+def announce(p: Profile, chapters: list) -> None:
+    """Say on stderr how many runs ``chapters`` train and the time left (``ddlib.plan.outlook``) [issue 38]."""
+    from ..plan import outlook       # plan reads this registry
+    print(outlook(p, chapters), file=sys.stderr, flush=True)
 
 
 def prune(p: Profile) -> int:
@@ -37,12 +46,12 @@ def prune(p: Profile) -> int:
     return len(stale)
 
 
-def evidence(params: dict, chapters=None):
+def evidence(params: dict, chapters=None, progress: bool = True):
     """``make evidence``: every chapter's choice, sweep and result files (a finding's verdict, chapter 06's audits,
     chapter 07's pitfall runs), into the profile's results store (``Profile.store``); ``chapters`` (names of
     :data:`EVIDENCE`) keeps only those, in that order, e.g. the one a short GPU call can finish. Finished runs are
-    read back, so a stopped call resumes; records of other code are removed first. Yields each chapter's summary as
-    it finishes."""
+    read back, so a stopped call resumes; records of other code are removed first. With ``progress``, the
+    :func:`announce` line, then progress bars. Yields each chapter's summary as it finishes."""
     chosen = list(EVIDENCE) if chapters is None else list(chapters)
     unknown = [c for c in chosen if c not in EVIDENCE]
     if unknown or not chosen:
@@ -52,5 +61,7 @@ def evidence(params: dict, chapters=None):
     removed = prune(p)
     if removed:
         print(f"ddlib: removed {removed} records of other code from {p.store}", file=sys.stderr)
+    if progress:
+        announce(p, chosen)
     for chapter in (c for c in CHAPTERS if c.name in chosen):
-        yield chapter.evidence(p)
+        yield chapter.evidence(p, progress)

@@ -61,11 +61,11 @@ class Chapter:
                    tune=m.tune, tune_configs=m.tune_configs, plan_choice=m.plan_choice, configs=m.configs, run=m.run,
                    analyse=m.analyse, describe=m.describe, unmeetable_gates=m.unmeetable_gates, record=m.record)
 
-    def evidence(self, p: Profile) -> dict:
+    def evidence(self, p: Profile, progress: bool = True) -> dict:
         """``make evidence``'s part of this chapter: its choice on validation, its sweep and what it writes."""
         started = time.time()
-        choice, _ = self.tune(p)
-        return self.record(self, self.run(p, choice), p, started)
+        choice, _ = self.tune(p, progress)
+        return self.record(self, self.run(p, choice, progress), p, started)
 
 
 def write(chapter, df: pd.DataFrame, analysis: dict, p: Profile, started: float) -> dict:
