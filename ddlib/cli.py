@@ -464,16 +464,18 @@ def _evidence(a) -> int:
 
 def _plan_parser(sub):
     p = _command(sub, "plan", "what a profile's make evidence costs before it runs: runs, samples seen, teacher "
-                              "forwards and FLOPs per chapter, what the store and cache already hold (Markdown; "
-                              "nothing is trained)",
-                 "plan --params paper")
+                              "forwards and FLOPs per chapter, what the store and cache already hold (Markdown or "
+                              "JSON; nothing is trained)",
+                 "plan --params paper", "plan --params tiny --json")
     _params_arg(p)
+    p.add_argument("--json", action="store_true", help="print the plan's tables as one JSON object")
 
 
 def _plan(a) -> int:
-    from .plan import markdown
+    from . import plan
     from .profile import load
-    print(markdown(load(a.params).check()))
+    p = load(a.params).check()
+    print(json.dumps(plan.as_json(p)) if a.json else plan.markdown(p))
     return 0
 
 

@@ -13,6 +13,7 @@ no samples seen of a student: a set is one input, with its iterations and, where
 device, its measured wall time."""
 from __future__ import annotations
 
+import json
 import math
 from functools import lru_cache
 
@@ -183,6 +184,38 @@ def _table(df: pd.DataFrame, index: bool = True) -> str:
                       ["| " + " | ".join(r) + " |" for r in rows])
 
 
+def tables(p: Profile) -> dict:
+    """The plan of ``p`` as data: ``rate`` (FLOP/s per worker, NaN if none), ``timed`` (the stored runs it is
+    measured on), ``workers``, and the tables ``chapters`` (per chapter, and all), ``sets`` (distilled sets by
+    method and iterations), ``inputs`` (the teacher, scoring runs, experts) and ``gates`` (those the grid cannot
+    meet)."""
+    rows, gaps = runs(p), unmeetable_gates(p, len(data.load(p.dataset, p.val_per_class).y_train))
+    ins = inputs(p, rows)
+    titles = {c.name: c.title for c in CHAPTERS}
+    is_set = ins["input"] == "set"
+    first = {name: i for i, name in enumerate(dict.fromkeys(ins.loc[is_set, "method"]))}
+    sets = ins[is_set].groupby(["method", "iterations"], sort=False, dropna=False).agg(
+        sets=("name", "size"), cached=("cached", "sum"), wall=("wall_s", "max")).reset_index()
+    sets = sets.sort_values("method", key=lambda col: col.map(first), kind="stable").rename(
+        columns={"method": "set", "wall": "measured wall time (s)"}).set_index("set")
+    other = ins[~is_set][["input", "name", "cached", "samples_seen"]].rename(
+        columns={"name": "cache name", "samples_seen": "samples seen"})
+    return dict(rate=measured_rate(rows), timed=int(rows["wall_s"].notna().sum()),
+                workers=default_workers([RunConfig(device=p.device)]),
+                chapters=by_chapter(p, rows).rename(index=titles).rename_axis("chapter"), sets=sets, inputs=other,
+                gates=gaps)
+
+
+def as_json(p: Profile) -> dict:
+    """:func:`tables` as JSON-ready data (``python -m ddlib plan --json``) [issue 38]: the profile, the rate, and
+    each table as a list of rows (column: value; no value is null)."""
+    t = tables(p)
+    rows = {name: json.loads(t[name].reset_index(drop=name in ("inputs", "gates")).to_json(orient="records"))
+            for name in ("chapters", "sets", "inputs", "gates")}
+    return dict(profile=p.profile, dataset=p.dataset, model=p.model, device=p.device, workers=t["workers"],
+                flops_per_s_per_worker=None if math.isnan(t["rate"]) else t["rate"], timed_runs=t["timed"], **rows)
+
+
 def outlook(p: Profile, chapters) -> str:
     """The line ``evidence`` and ``sweep`` begin with [issue 38]: how many runs ``chapters`` (names) train, how many
     the store holds, and the hours left at the measured rate (from :func:`runs`, as :func:`by_chapter`)."""
@@ -199,33 +232,23 @@ def outlook(p: Profile, chapters) -> str:
 def markdown(p: Profile) -> str:
     """The plan of ``p`` as Markdown: the chapters' table, the rate it rests on, the inputs, cached or not, and the
     gates the grid cannot meet."""
-    rows, gaps = runs(p), unmeetable_gates(p, len(data.load(p.dataset, p.val_per_class).y_train))
-    rate = measured_rate(rows)
-    ins = inputs(p, rows).assign(cached=lambda d: d["cached"].map({True: "yes", False: "no"}))
-    said = (f"{rate / 1e9:,.2f} GFLOP/s per worker, measured on {rows['wall_s'].notna().sum():,} stored runs of "
+    t = tables(p)
+    rate, gaps = t["rate"], t["gates"]
+    said = (f"{rate / 1e9:,.2f} GFLOP/s per worker, measured on {t['timed']:,} stored runs of "
             f"device {p.device}" if not math.isnan(rate) else
             f"no stored run of device {p.device} yet, so no measured rate: the first runs stored give one")
-    titles = {c.name: c.title for c in CHAPTERS}
-    is_set = ins["input"] == "set"
-    first = {name: i for i, name in enumerate(dict.fromkeys(ins.loc[is_set, "method"]))}
-    sets = ins[is_set].assign(cached=lambda d: d["cached"] == "yes").groupby(
-        ["method", "iterations"], sort=False, dropna=False).agg(
-        sets=("name", "size"), cached=("cached", "sum"), wall=("wall_s", "max")).reset_index()
-    sets = sets.sort_values("method", key=lambda col: col.map(first), kind="stable").rename(
-        columns={"method": "set", "wall": "measured wall time (s)"}).set_index("set")
-    other = ins[~is_set][["input", "name", "cached", "samples_seen"]].rename(
-        columns={"name": "cache name", "samples_seen": "samples seen"})
+    other = t["inputs"].assign(cached=lambda d: d["cached"].map({True: "yes", False: "no"}))
     return "\n\n".join([
         f"Profile {p.profile} ({p.dataset}, {p.model}, device {p.device}). Student runs, each counted once, under the "
         f"first chapter that trains it (chapters share runs: a random subset of chapter 01 is also chapter 03's "
         f"baseline); a run in the results store counts as done, and the hours are the sweep's "
-        f"{default_workers([RunConfig(device=p.device)])} worker(s) at work:",
-        _table(by_chapter(p, rows).rename(index=titles).rename_axis("chapter")),
+        f"{t['workers']} worker(s) at work:",
+        _table(t["chapters"]),
         f"Rate: {said}. FLOPs are convolutions and matrix products (torch's FlopCounterMode): training, the "
         f"teacher's forwards and the evaluation passes.",
         "Distilled sets, by method and iterations (their distillation is not in the table above; *cached*: made on "
         "this machine already, for a run that trains on it; the wall time is the largest the store records for such "
-        "a set on this device):", _table(sets),
+        "a set on this device):", _table(t["sets"]),
         "The other inputs (teacher, scoring runs, MTT's and DATM's expert trajectories):", _table(other, index=False),
         "Gates this grid cannot meet, whatever its runs give (each leaves its verdict inconclusive at this scale, "
         "until the profile key it names changes):" if len(gaps) else

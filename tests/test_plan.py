@@ -2,12 +2,13 @@
 and the store (the whole tiny evidence against its plan is in tests/test_device_script.py)."""
 from __future__ import annotations
 
+import json
 import subprocess
 
 import pytest
 
 from conftest import DIGITS, PYTHON, REPO, TINY_TEACHER, subprocess_env
-from ddlib import data, plan, profile as prof
+from ddlib import cli, data, plan, profile as prof
 from ddlib.config import RunConfig
 from ddlib.records import cached_run
 from ddlib.findings import CHAPTERS, FINDINGS
@@ -71,6 +72,20 @@ def test_the_plan_command_prints_its_tables_without_training(isolated):
     assert "| all |" in done.stdout and "| MTT |" in done.stdout and "| experts |" in done.stdout
     assert "no stored run of device cpu yet" in done.stdout and "Gates" in done.stdout
     assert not (isolated["cache"] / "teachers").exists() and not (isolated["results"] / "tiny" / "runs").exists()
+
+
+def test_the_plan_as_json_parses_and_holds_the_markdown_tables(isolated, capsys):
+    """[issue 38] ``plan --json``: one JSON object with the profile, the rate (null before any stored run) and each
+    table as rows, the chapters' ending in the total."""
+    assert cli.main(["plan", "--params", "tiny", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["profile"], out["device"], out["flops_per_s_per_worker"], out["timed_runs"]) == ("tiny", "cpu", None, 0)
+    rows = plan.runs(TINY)
+    assert [r["chapter"] for r in out["chapters"]] == [TITLES[c] for c in dict.fromkeys(rows["chapter"])] + ["all"]
+    assert out["chapters"][-1]["runs"] == len(rows) and out["chapters"][-1]["stored"] == 0
+    assert out["chapters"][-1]["hours left at the measured rate"] is None
+    assert out["inputs"][0]["input"] == "teacher" and out["inputs"][0]["cached"] is False
+    assert {r["set"] for r in out["sets"]} >= {"MTT", "DM"} and all(r["chapter"] and r["gate"] for r in out["gates"])
 
 
 def test_evidence_of_one_chapter_stores_its_runs_and_the_plan_counts_them(isolated, capfd):
