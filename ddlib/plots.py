@@ -5,8 +5,10 @@ import textwrap
 
 import matplotlib.pyplot as plt
 import seaborn as sns
+import torch
 
 from .distill import NAMES
+from .errors import DDLibError
 
 _PAL = sns.color_palette("colorblind")
 ARM_COLORS = {"HL": _PAL[0], "HL (AdamW)": _PAL[9], "SL": _PAL[1], "SL+KD": _PAL[2]}
@@ -425,6 +427,65 @@ def cad_accuracy(table, budgets, ipcs):
     handles = [plt.Line2D([], [], color=c, marker="o", ls="", label=k) for k, c in KIND_COLORS.items()]
     axes[0][-1].legend(handles=handles, loc="lower right", frameon=True, fontsize=8)
     fig.tight_layout()
+    return fig
+
+
+# --- the sets themselves (chapters 03 and 05, the audit report) ----------------------------------------------
+
+GRID_INCH = 0.55   # one image's side in the grids, in inches
+
+
+def image_grid(images, labels, class_names, per_class=10, classes=None, fig=None, title=""):
+    """One set's images [issue 36]: a row per class in ``classes`` (indices; default every class), its first
+    ``per_class`` images in the set's order, one panel each, in pixel units as the set stores them; grey (1 channel)
+    or RGB (3). Pixels outside [0, 1] (a distiller's unclipped tensor) are clipped for display only, and the title
+    gives the share of the shown pixels that were. ``fig``: a Figure or SubFigure to draw in (default a new one)."""
+    x, y = torch.as_tensor(images).detach().float().cpu(), torch.as_tensor(labels).cpu()
+    if x.ndim != 4 or x.shape[1] not in (1, 3):
+        raise DDLibError(f"images must be [N, C, H, W] with 1 (grey) or 3 (RGB) channels, got {tuple(x.shape)}")
+    classes = list(range(len(class_names)) if classes is None else classes)
+    rows = [x[y == c][:per_class] for c in classes]
+    cols = max([len(r) for r in rows] + [1])
+    if fig is None:
+        fig = plt.figure(figsize=(GRID_INCH * cols + 1.2, GRID_INCH * len(classes) + 0.7), layout="constrained")
+    axes = fig.subplots(len(classes), cols, squeeze=False)
+    for c, row, axs in zip(classes, rows, axes):
+        for img, ax in zip(row, axs):
+            img = img.clamp(0, 1)
+            if img.shape[0] == 1:
+                ax.imshow(img[0].numpy(), cmap="gray", vmin=0, vmax=1)
+            else:
+                ax.imshow(img.permute(1, 2, 0).numpy())
+        for ax in axs:
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.grid(False)
+            ax.set_frame_on(False)
+        axs[0].set_ylabel(textwrap.shorten(str(class_names[c]), 14), rotation=0, ha="right", va="center",
+                          fontsize=8)
+    shown = torch.cat(rows) if any(len(r) for r in rows) else x[:0]
+    outside = float(((shown < 0) | (shown > 1)).float().mean()) if shown.numel() else 0.0
+    title += f" ({outside:.1%} of pixels outside [0,\u00a01], clipped)" if outside else ""   # "[0, 1]" not broken
+    letters = max(12, int(fig.bbox.width / fig.dpi / 0.07))     # a 9-point letter is about 0.07 inch wide
+    fig.suptitle(textwrap.fill(title, letters), fontsize=9)
+    return fig
+
+
+def set_grids(gallery, ncols=2):
+    """Several sets side by side, an :func:`image_grid` each, from a ``ddlib.gallery.Gallery``: ``ncols`` sets to a
+    row, each showing the gallery's classes with up to ``per_class`` images (the figure as wide as the most shown)."""
+    n = len(gallery.sets)
+    if not n:
+        raise DDLibError(f"no set to draw: {gallery.note}")
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    k = len(gallery.classes)
+    cols = max([min(gallery.per_class, int((torch.as_tensor(s.labels) == c).sum())) for s in gallery.sets.values()
+                for c in gallery.classes] + [1])
+    fig = plt.figure(figsize=(ncols * (GRID_INCH * cols + 1.2), nrows * (GRID_INCH * k + 0.7)), layout="constrained")
+    subs = fig.subfigures(nrows, ncols, squeeze=False).flat
+    for sub, (title, s) in zip(subs, gallery.sets.items()):
+        image_grid(s.images, s.labels, s.class_names, gallery.per_class, gallery.classes, fig=sub, title=title)
     return fig
 
 
