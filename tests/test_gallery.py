@@ -1,12 +1,19 @@
 """The sets shown [issue 36]: ``plots.image_grid`` draws a panel per image, grey or RGB, clipping for display only;
 chapters 03 and 05 read the images their runs train on from the cache (``ddlib.gallery``), and say in one line,
 without making anything, when a set or a scoring run is not there."""
+import shutil
+
 import matplotlib
 import pytest
 import torch
 
-from ddlib import gallery, plots
+from ddlib import data, distill, gallery, plots, runner, scores, teacher as teachers
 from ddlib.errors import DDLibError
+from ddlib.findings import cad_prune, hard_labels
+from ddlib.profile import Profile
+from ddlib.sweeps import sweep
+
+from conftest import REPO, clear_ddlib_caches
 
 matplotlib.use("Agg")
 
@@ -55,3 +62,97 @@ def test_set_grids_draws_one_grid_per_set_of_a_gallery():
     assert [f._suptitle.get_text() for f in fig.subfigs[:3]] == ["one", "two", "three"]
     with pytest.raises(DDLibError, match="no set to draw: not here"):
         plots.set_grids(gallery.Gallery(note="not here"))
+
+
+# --- the chapters' sets, read from the cache ------------------------------------------------------------------
+
+PROFILE = dict(profile="grids", seeds=[0], budgets=[160], selectors=["random", "herding", "ccs"],
+               methods=["dm", "rded"], dd_arms=["HL"], cad_budgets=[160, 320], cad_grid=[{"which": "hardest"}])
+CHOSEN = {(160, 2): {"which": "hardest"}, (320, 2): {"which": "easiest"}}
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    """The tiny profile's runs the grids show, trained once into a cache and store of their own."""
+    root = tmp_path_factory.mktemp("grids")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DDLIB_CACHE", str(root / "cache"))
+        mp.setenv("DDLIB_RESULTS", str(root / "results"))
+        clear_ddlib_caches()
+        p = Profile.load(REPO / "params" / "tiny.yaml").override(**PROFILE)
+        shown = {**hard_labels.shown_configs(p, 1.0), **cad_prune.kept_configs(p, CHOSEN)}
+        sweep(list(shown.values()), progress=False, store=p.store)
+        yield dict(root=root, p=p)
+    clear_ddlib_caches()
+
+
+def trains_on(cfg, shown):
+    """``shown`` is exactly what ``cfg``'s student trains on: the same images, normalised, and labels."""
+    x, y, *_ = runner.training_inputs(cfg)
+    splits = data.load(cfg.dataset, cfg.val_per_class, cfg.split_seed)
+    return torch.allclose(data.normalize(shown.images, splits), x) and torch.equal(shown.labels, y)
+
+
+def test_chapter_03_shows_each_selector_and_methods_images_as_its_runs_train_on_them(made):
+    p = made["p"]
+    g = hard_labels.set_images(p, 1.0)
+    assert not g.note and list(g.sets) == ["random", "herding", "ccs", "DM", "RDED"]
+    configs = hard_labels.shown_configs(p, 1.0)
+    assert {c.key() for c in configs.values()} <= {c.key() for c in hard_labels.main_configs(p, 1.0)}
+    for title, cfg in configs.items():
+        assert (cfg.ipc, cfg.regime, cfg.seed) == (2, "hl", 0)                        # tiny runs no IPC 10
+        assert trains_on(cfg, g.sets[title]), title
+    assert g.sets["DM"].images.shape == (20, 1, 8, 8) and g.sets["DM"].class_names == tuple(map(str, range(10)))
+
+
+def test_chapter_05_shows_the_images_cad_prune_keeps_at_each_budget(made):
+    p = made["p"]
+    g = cad_prune.kept_images(p, CHOSEN)
+    assert not g.note and list(g.sets) == ["budget 160 (which=hardest)", "budget 320 (which=easiest)"]
+    for title, cfg in cad_prune.kept_configs(p, CHOSEN).items():
+        assert cfg.select == "cad" and trains_on(cfg, g.sets[title]), title
+
+
+@pytest.fixture
+def refuse_to_make(monkeypatch):
+    """Distilling, training a teacher or making a scoring run fails the test."""
+    def refuse(*a, **k):
+        raise AssertionError("made an input")
+    for module, name in ((distill, "distill"), (teachers, "_train"), (scores, "record_dynamics_on")):
+        monkeypatch.setattr(module, name, refuse)
+
+
+def copy_cache_without(made, monkeypatch, tmp_path, *folders):
+    """A copy of the module's cache without ``folders`` (kind/key), in use for the test."""
+    cache = tmp_path / "cache"
+    shutil.copytree(made["root"] / "cache", cache)
+    for f in folders:
+        shutil.rmtree(cache / f)
+    monkeypatch.setenv("DDLIB_CACHE", str(cache))
+    clear_ddlib_caches()
+    return cache
+
+
+def test_a_set_not_in_the_cache_is_a_one_line_note_and_nothing_is_made(made, monkeypatch, tmp_path, refuse_to_make):
+    p = made["p"]
+    dm = hard_labels.shown_configs(p, 1.0)["DM"]
+    key = dm.key_fields()["synset"]
+    copy_cache_without(made, monkeypatch, tmp_path, f"synsets/{key}")
+    g = hard_labels.set_images(p, 1.0)
+    assert not g.sets and "\n" not in g.note
+    assert g.note.startswith(f"*Not drawn: DM's set {key} is not in the cache (a fresh `make book` restores")
+    clear_ddlib_caches()
+
+
+def test_a_scoring_run_or_teacher_not_in_the_cache_is_a_one_line_note(made, monkeypatch, tmp_path, refuse_to_make):
+    p = made["p"]
+    cad = cad_prune.kept_configs(p, CHOSEN)["budget 320 (which=easiest)"]
+    (kind, key), = gallery.reads(cad, p.store)
+    teacher = gallery.reads(hard_labels.shown_configs(p, 1.0)["herding"])[0]
+    copy_cache_without(made, monkeypatch, tmp_path, f"{kind}/{key}", "/".join(teacher))
+    g = cad_prune.kept_images(p, CHOSEN)
+    assert not g.sets and g.note.startswith(f"*Not drawn: budget 320 (which=easiest)'s scoring run {key} is not in")
+    assert hard_labels.set_images(p, 1.0).note.startswith(f"*Not drawn: herding's teacher {teacher[1]} is not in")
+    monkeypatch.setenv("DDLIB_RESULTS", str(tmp_path / "no-results"))               # no record names its run
+    assert "(which names its scoring run) is not in the store" in cad_prune.kept_images(p, CHOSEN).note
+    clear_ddlib_caches()

@@ -22,7 +22,7 @@ import math
 
 import pandas as pd
 
-from .. import data, distill as distillers, profile as prof
+from .. import data, distill as distillers, gallery, profile as prof
 from ..analysis import MIN_PASSES, above_or_below, best_on_validation, by_seed, ci_text, deciding, gain_table, gate, \
     gate_text, gated, how_sure, key_number, outcome, paired_difference, power_text, verdict_status
 from ..budget import Budget
@@ -107,6 +107,21 @@ def describe(p: Profile, n_train: int) -> str:
             f"- **Against**: {', '.join(p.selectors)}, {', '.join(map(_name, p.methods))}, CA2D and "
             f"{p.bins} difficulty bins; **seeds**: {', '.join(map(str, p.seeds))}; **device**: `{p.device}`; "
             f"**profile**: `{p.profile}`")
+
+
+def kept_configs(p: Profile, chosen: dict) -> dict:
+    """CAD-Prune's runs whose images the chapter's grid shows [issue 36], by title: at every budget, IPC 10
+    (``gallery.shown_ipc``), the first seed, with the candidate chosen on validation (:func:`tune`): runs of
+    :func:`configs`, so the indices their students train on."""
+    ipc = gallery.shown_ipc(p.cad_ipcs)
+    return {f"budget {b:,} ({candidate_name(chosen[(b, ipc)])})":
+            prof.cad_run(p, chosen[(b, ipc)], ipc=ipc, budget=b, seed=p.seeds[0]) for b in p.cad_budgets}
+
+
+def kept_images(p: Profile, chosen: dict) -> gallery.Gallery:
+    """The images CAD-Prune keeps in :func:`kept_configs`' runs, read from the cache (its scoring run is not made
+    again: a one-line note where it is not there)."""
+    return gallery.fetch(kept_configs(p, chosen), p.store)
 
 
 # --- analysis ---------------------------------------------------------------------------------------------------

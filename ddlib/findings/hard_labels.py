@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import data, distill as distillers, profile as prof, select
+from .. import data, distill as distillers, gallery, profile as prof, select
 from ..analysis import MARGIN, best_on_validation, both, by_seed, ci_text, deciding, equivalent, family_level, fmt, \
     gain_table, gate, gate_text, gated, how_sure, key_number, label_arms, outcome, paired_difference, \
     points_text, power_text, survival_table, t_interval, verdict_status, within
@@ -165,6 +165,20 @@ def describe(p: Profile, n_train: int) -> str:
             f"against random and the strongest of chapter 01's coresets ({', '.join(coresets(p.selectors))})\n"
             f"- **Arms**: {', '.join(p.dd_arms)}; **seeds**: {', '.join(map(str, p.seeds))}; **device**: "
             f"`{p.device}`; **profile**: `{p.profile}`")
+
+
+def shown_configs(p: Profile, temperature: float) -> dict:
+    """The runs whose images the chapter's grid shows [issue 36], by title: each of chapter 01's selectors and each
+    method at IPC 10 (``gallery.shown_ipc``), under HL at the first budget and seed: runs of :func:`main_configs`, so
+    the indices and sets their students train on."""
+    run = dict(ipc=gallery.shown_ipc(p.dd_ipcs), **prof.arm("HL"), budget=p.budgets[0], seed=p.seeds[0])
+    return {**{s: prof.subset_run(p, s, temperature, **run) for s in p.selectors},
+            **{_name(m): prof.distilled_run(p, m, temperature, **run) for m in p.methods}}
+
+
+def set_images(p: Profile, temperature: float) -> gallery.Gallery:
+    """The images of :func:`shown_configs`' sets, read from the cache (a one-line note where one is not there)."""
+    return gallery.fetch(shown_configs(p, temperature), p.store)
 
 
 # --- analysis ---------------------------------------------------------------------------------------------------
