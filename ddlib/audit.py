@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import data, regimes, report
+from . import data, gallery, regimes, report
 from .errors import DDLibError
 from .config import check_device, check_inputs, file_synset
 from .origin import provenance
@@ -36,7 +36,7 @@ from .analysis import by_seed, fmt, gain_table, paired_difference, points_text, 
 from .profile import MAX_SEEDS, Profile
 from .paths import PACKAGE_DIR, results_dir
 from .store import atomic_write, read_json, write_json
-from .synset import PICKLE_SUFFIXES, infer_ipc, peek_meta
+from .synset import PICKLE_SUFFIXES, infer_ipc, peek_meta, sha256
 
 ARMS = ("HL", "SL", "SL+KD")
 SET = "set"
@@ -321,6 +321,24 @@ def headline_markdown(a: dict) -> str:
             f"({safe(s['temperature_source'])}); baselines: a random real subset and the herding coreset (the "
             f"teacher's features) of the same IPC.\n\n**In one paragraph**: {safe(s['sentence'])}"
             + "".join(f"\n\n*Note*: {safe(n)}" for n in s.get("notes", [])))
+
+
+def set_images(a: dict) -> gallery.Gallery:
+    """The audited set's images, drawn in the report as the book draws its sets [issue 36]: read from the file as
+    audited, or a one-line note where the file is gone, its content changed since (its sha256 differs from
+    audit.json's) or it no longer reads against the dataset."""
+    s = a["summary"]
+    path = Path(str(s["file"]["path"]))
+    try:
+        if sha256(path) != s["file"]["sha256"]:
+            return gallery.Gallery(note=f"*Not drawn: <code>{safe(path)}</code> changed since the audit (its sha256 "
+                                        f"differs from audit.json's).*")
+        vpc = int(s["params"]["val_per_class"])
+        images = file_synset(str(path), str(s["dataset"]), None, vpc)
+        classes = data.load(str(s["dataset"]), vpc).classes
+    except (DDLibError, KeyError, TypeError, ValueError) as e:
+        return gallery.Gallery(note=f"*Not drawn: {safe(e)}.*")
+    return gallery.Gallery({"the audited set": gallery.Shown(images.images, images.labels, classes)})
 
 
 def _count(v) -> str:

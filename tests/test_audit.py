@@ -115,11 +115,32 @@ def test_audit_json_summarises_with_intervals_and_provenance(audited):
 
 def test_report_is_one_standalone_page_with_figures_and_the_gain_table(audited):
     html = (audited["out"] / "report.html").read_text()
-    assert len(re.findall(r"<img[^>]+src=\"data:image/png;base64,", html)) >= 2    # figures embedded
+    assert len(re.findall(r"<img[^>]+src=\"data:image/png;base64,", html)) >= 3    # figures embedded
+    assert 'id="The-set"' in html and "up to ten per class of the first three classes" in html   # its grid
+    assert "Not drawn" not in html
     assert not re.search(r"<script[^>]+src=\"https?://", html)                     # nothing fetched to run
     assert not re.search(r"<link[^>]+href=\"https?://", html) and "cdnjs" not in html
     assert "gain over random (points)" in html and "share left under HL" in html
     assert sha(audited["path"]) in html and "audit_dir" not in html              # provenance, no code shown
+
+
+def test_the_report_draws_the_set_from_its_file_and_says_when_it_cannot(audited, tmp_path):
+    """[issue 36] The report's grid holds the file's own images; a file gone or changed since the audit is a
+    one-line note, its path escaped."""
+    a = audit.load(audited["out"])
+    g = audit.set_images(a)
+    (shown,) = g.sets.values()
+    assert not g.note and torch.equal(shown.images, synset.load(audited["path"]).images)
+    assert torch.equal(shown.labels, synset.load(audited["path"]).labels) and len(shown.class_names) == 10
+    moved = dict(a, summary=dict(a["summary"], file=dict(a["summary"]["file"], path=str(tmp_path / "<b>gone"))))
+    assert audit.set_images(moved).note == f"*Not drawn: no such file: {audit.safe(tmp_path / '<b>gone')}.*"
+    changed = tmp_path / "changed.safetensors"
+    shutil.copy(audited["path"], changed)
+    with open(changed, "ab") as f:
+        f.write(b" ")
+    a["summary"]["file"]["path"] = str(changed)
+    g = audit.set_images(a)
+    assert not g.sets and "changed since the audit (its sha256 differs from audit.json" in g.note
 
 
 def test_without_papermill_the_audit_writes_its_files_and_says_how_to_render(audited, monkeypatch, capsys):
@@ -400,6 +421,7 @@ def test_hostile_file_names_headers_and_audit_json_render_as_text(audited, tmp_p
     page.feed(html)
     assert not page.found, page.found
     assert "onerror=alert(9)" in html.replace("&#61;", "=")                       # shown as text, not as markup
+    assert "Not drawn: no such file" in html                                        # the set's grid: a note
 
 
 def test_the_sentence_reads_a_share_above_one_and_a_lead_below_zero_plainly():
