@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ddlib import artefacts, teacher as teachers
+from ddlib import artefacts, distill, teacher as teachers
 from ddlib.config import RunConfig
 from ddlib.records import cached_run
 from ddlib.teacher import TeacherConfig
@@ -36,3 +36,17 @@ def test_kept_inputs_restore_into_an_empty_cache_and_are_read_not_made(isolated,
     monkeypatch.setenv("DDLIB_CACHE", str(isolated["tmp"] / "another-cache"))
     assert artefacts.restore("t") == []
     assert f"ddlib: corrupt artefact {folder} (a file is missing or changed); left out" in capsys.readouterr().err
+
+
+def test_a_distilled_sets_runs_keep_the_set_so_a_fresh_build_reads_it(isolated, monkeypatch):
+    """[issue 36] Chapter 03's sets are among the kept inputs (each run records its ``synset_key``): a fresh cache
+    restored from them draws and trains on the set without distilling it."""
+    cfg = RunConfig(**DIGITS, ipc=2, budget=64, distill="dm", distill_knobs=(("iterations", 2), ("batch_real", 16)))
+    store = isolated["results"] / "t" / "runs"
+    key = cached_run(cfg, store=store)["synset_key"]
+    assert ("synsets", key) in artefacts.keep("t", store)
+    monkeypatch.setenv("DDLIB_CACHE", str(isolated["tmp"] / "fresh-cache"))
+    clear_ddlib_caches()
+    assert ("synsets", key) in artefacts.restore("t")
+    monkeypatch.setattr(distill, "distill", lambda *a, **k: (_ for _ in ()).throw(AssertionError("distilled")))
+    assert cfg.synset().meta["key"] == key and cfg.synset().meta["cache_hit"]
