@@ -435,17 +435,18 @@ def cad_accuracy(table, budgets, ipcs):
 GRID_INCH = 0.55   # one image's side in the grids, in inches
 
 
-def image_grid(images, labels, class_names, per_class=10, classes=None, fig=None, title=""):
+def image_grid(images, labels, class_names, per_class=10, classes=None, fig=None, title="", columns=1):
     """One set's images [issue 36]: a row per class in ``classes`` (indices; default every class), its first
     ``per_class`` images in the set's order, one panel each, in pixel units as the set stores them; grey (1 channel)
     or RGB (3). Pixels outside [0, 1] (a distiller's unclipped tensor) are clipped for display only, and the title
-    gives the share of the shown pixels that were. ``fig``: a Figure or SubFigure to draw in (default a new one)."""
+    gives the share of the shown pixels that were. ``fig``: a Figure or SubFigure to draw in (default a new one);
+    ``columns``: at least this many panels to a row, blank after the class's last image (grids side by side line up)."""
     x, y = torch.as_tensor(images).detach().float().cpu(), torch.as_tensor(labels).cpu()
     if x.ndim != 4 or x.shape[1] not in (1, 3):
         raise DDLibError(f"images must be [N, C, H, W] with 1 (grey) or 3 (RGB) channels, got {tuple(x.shape)}")
     classes = list(range(len(class_names)) if classes is None else classes)
     rows = [x[y == c][:per_class] for c in classes]
-    cols = max([len(r) for r in rows] + [1])
+    cols = max([len(r) for r in rows] + [columns])
     if fig is None:
         fig = plt.figure(figsize=(GRID_INCH * cols + 1.2, GRID_INCH * len(classes) + 0.7), layout="constrained")
     axes = fig.subplots(len(classes), cols, squeeze=False)
@@ -485,7 +486,8 @@ def set_grids(gallery, ncols=2):
     fig = plt.figure(figsize=(ncols * (GRID_INCH * cols + 1.2), nrows * (GRID_INCH * k + 0.7)), layout="constrained")
     subs = fig.subfigures(nrows, ncols, squeeze=False).flat
     for sub, (title, s) in zip(subs, gallery.sets.items()):
-        image_grid(s.images, s.labels, s.class_names, gallery.per_class, gallery.classes, fig=sub, title=title)
+        image_grid(s.images, s.labels, s.class_names, gallery.per_class, gallery.classes, fig=sub, title=title,
+                   columns=cols)
     return fig
 
 

@@ -51,6 +51,8 @@ def test_pixels_outside_0_1_are_clipped_for_display_only_and_the_title_says_so()
 def test_a_class_short_of_images_leaves_blank_panels_and_bad_channels_are_one_line():
     fig = plots.image_grid(torch.rand(3, 1, 4, 4), torch.tensor([0, 0, 1]), ["a", "b"], per_class=10)
     assert len(fig.axes) == 4 and len(panels(fig)) == 3                             # the widest row sets the columns
+    fig = plots.image_grid(torch.rand(3, 1, 4, 4), torch.tensor([0, 0, 1]), ["a", "b"], per_class=10, columns=5)
+    assert len(fig.axes) == 10 and len(panels(fig)) == 3                            # lined up with a wider grid
     with pytest.raises(DDLibError, match="1 \\(grey\\) or 3 \\(RGB\\) channels, got \\(2, 2, 4, 4\\)"):
         plots.image_grid(torch.rand(2, 2, 4, 4), torch.tensor([0, 1]), ["a", "b"])
 
