@@ -457,7 +457,7 @@ def _evidence(a) -> int:
     from .findings import evidence
     from .profile import read_yaml
     chapters = None if a.chapters is None else [c.strip() for c in a.chapters.split(",") if c.strip()]
-    for summary in evidence(read_yaml(a.params), chapters, progress=a.progress):
+    for summary in evidence(read_yaml(a.params), chapters, progress=a.progress, origin=a.params):
         print(json.dumps({k: summary[k] for k in ("chapter", "status", "sentence")}), flush=True)
     return 0
 

@@ -1,12 +1,15 @@
 """``scripts/device_evidence.sh``, the prepared GPU call [issue 13], on CPU with the tiny profile: a finished call
 packs every record (and its plan, `python -m ddlib plan`, counts every planned run as stored), one stopped at its
-deadline packs those written so far, and the next resumes from the store."""
+deadline packs those written so far, and the next resumes from the store. A teacher under its floor stops
+``evidence`` before any student run [issue 35]."""
 from __future__ import annotations
 
 import os
 import subprocess
 import tarfile
 from pathlib import Path
+
+import pytest
 
 from conftest import PYTHON, REPO, subprocess_env
 
@@ -45,3 +48,16 @@ def test_a_stopped_call_packs_its_records_and_the_next_resumes(tmp_path):
     resumed = _call(tmp_path, 300)
     assert resumed["records_before"] == stopped["records_after"]
     assert resumed["exit"] == "0" and _packed(tmp_path) == packed
+
+
+def test_a_teacher_under_its_floor_stops_evidence_before_any_student_run(tmp_path, monkeypatch, fresh_caches):
+    """[issue 35] The floor, where it comes from and the measured accuracy, in one line; no record is written."""
+    from ddlib import profile as prof
+    from ddlib.errors import DDLibError
+    from ddlib.findings import evidence
+    monkeypatch.setenv("DDLIB_RESULTS", str(tmp_path))
+    params = dict(prof.read_yaml(REPO / "params" / "tiny.yaml"), teacher_epochs=1.0, teacher_floor=0.99)
+    with pytest.raises(DDLibError, match=r"validation accuracy 0\.\d{3}, under the floor 0\.990 \(teacher_floor in "
+                                         r"params/weak\.yaml\); no student run was started"):
+        next(evidence(params, ["saturation"], origin="params/weak.yaml"))
+    assert not list(tmp_path.rglob("*.json"))

@@ -7,7 +7,9 @@ the one registry, in book order, that ``plan``, ``evidence``, ``sweep`` and the 
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 
+from .. import profile as prof, teacher as teachers
 from ..errors import DDLibError
 from ..records import is_current
 from ..profile import Profile
@@ -46,12 +48,24 @@ def prune(p: Profile) -> int:
     return len(stale)
 
 
-def evidence(params: dict, chapters=None, progress: bool = True):
+def refuse_weak_teacher(p: Profile, floor_source: str) -> None:
+    """[issue 35] The profile's teacher (read from the cache, or trained there first) against ``p.teacher_floor``
+    before any student run: a teacher under it fails every run that reads it, so the call stops at once, in one line
+    naming the floor, where it comes from (``floor_source``) and the measured validation accuracy."""
+    t = teachers.get(replace(prof.teacher(p), floor=0.0), p.dataset, p.val_per_class, 0, p.device)
+    if t.meta["val_acc"] < p.teacher_floor:
+        raise DDLibError(f"teacher {t.id} has validation accuracy {t.meta['val_acc']:.3f}, under the floor "
+                         f"{p.teacher_floor:.3f} ({floor_source}); no student run was started: train it longer "
+                         f"(teacher_epochs) or lower the floor")
+
+
+def evidence(params: dict, chapters=None, progress: bool = True, origin: str = "the parameters"):
     """``make evidence``: every chapter's choice, sweep and result files (a finding's verdict, chapter 06's audits,
     chapter 07's pitfall runs), into the profile's results store (``Profile.store``); ``chapters`` (names of
     :data:`EVIDENCE`) keeps only those, in that order, e.g. the one a short GPU call can finish. Finished runs are
-    read back, so a stopped call resumes; records of other code are removed first. With ``progress``, the
-    :func:`announce` line, then progress bars. Yields each chapter's summary as it finishes."""
+    read back, so a stopped call resumes; records of other code are removed first, and a teacher under its floor is
+    refused before any run (:func:`refuse_weak_teacher`; ``origin`` names where ``params`` came from). With
+    ``progress``, the :func:`announce` line, then progress bars. Yields each chapter's summary as it finishes."""
     chosen = list(EVIDENCE) if chapters is None else list(chapters)
     unknown = [c for c in chosen if c not in EVIDENCE]
     if unknown or not chosen:
@@ -61,6 +75,8 @@ def evidence(params: dict, chapters=None, progress: bool = True):
     removed = prune(p)
     if removed:
         print(f"ddlib: removed {removed} records of other code from {p.store}", file=sys.stderr)
+    refuse_weak_teacher(p, f"teacher_floor in {origin}" if "teacher_floor" in params else
+                        "the default teacher_floor of ddlib.profile.Profile")
     if progress:
         announce(p, chosen)
     for chapter in (c for c in CHAPTERS if c.name in chosen):
