@@ -10,9 +10,10 @@
 #
 #   here:   mkdir -p .device && cp ../shared/data/cifar10/cifar10-jpeg.npz .device/  (.device/ is git-ignored;
 #           CIFAR-10 is 56 MB of the tool's 64 MiB)
-#   device: run(command="bash scripts/device_evidence.sh paper 360", carry=[".device"],
-#               timeout_s=420)   (a third argument keeps only some chapters, e.g. `saturation`: `python -m ddlib
-#           plan` shows what each costs, and a chapter's page needs all of its runs)
+#   device: run(command="bash scripts/device_evidence.sh gpu-first 360 saturation", carry=[".device"],
+#               timeout_s=420)   (the first call: ddlib/profiles/gpu-first.yaml says what it is sized for; later calls
+#           paper, a third argument keeping only some chapters: `python -m ddlib plan` shows each one's
+#           cost, and a chapter's page needs all of its runs)
 #   here:   tar xzf FILES_AT/runs.tgz -C results/<profile>/runs && tar xzf FILES_AT/artefacts.tgz -C \
 #           results/<profile>/artefacts && git add results/<profile>   (FILES_AT: the reply's; committed artefacts
 #           are restored at the next call's start), cp FILES_AT/cuda_speedups.md benchmarks/; or, uncommitted and

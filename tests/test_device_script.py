@@ -97,3 +97,16 @@ def test_a_teacher_under_its_floor_stops_evidence_before_any_student_run(tmp_pat
                                          r"params/weak\.yaml\); no student run was started"):
         next(evidence(params, ["saturation"], origin="params/weak.yaml"))
     assert not list(tmp_path.rglob("*.json"))
+
+
+def test_the_first_gpu_calls_runs_are_paper_runs():
+    """[issue 35] The gpu-first profile trims the paper profile's saturation grid: each of its runs (and of the
+    choice on validation they read) has a paper-profile run's key, so its records join results/paper/runs."""
+    from ddlib import profile as prof
+    from ddlib.findings import FINDINGS
+    saturation = FINDINGS["saturation"]
+
+    def keys(p):
+        return {c.key() for c in [*saturation.tune_configs(p), *saturation.configs(p, 4.0)]}
+    first, paper = (prof.load(name) for name in ("gpu-first", "paper"))
+    assert keys(first) < keys(paper) and first.teacher_floor == paper.teacher_floor
