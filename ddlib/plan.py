@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from . import data, distill, models, profile as prof, select
+from . import data, distill, models, profile as prof, regimes, select
 from .budget import Budget
 from .distill import datm, mtt
 from .config import RunConfig
@@ -75,7 +75,7 @@ def cost(c: RunConfig, splits: data.Splits) -> dict:
     their FLOPs."""
     samples = Budget(c.budget, c.batch).samples_seen
     n = len(splits.y_train) if c.ipc == "full" else int(c.ipc) * splits.num_classes
-    teacher = samples if c.regime == "slkd" else n * max(1, c.label_views) if c.regime == "sl" else 0
+    teacher = regimes.LabelSource(c.regime, c.label_views).teacher_forwards(n, samples)
     evals = len(splits.y_val) + len(splits.y_test)
     train_f, fwd_f = flops_per_sample(c.model, splits.shape, splits.num_classes)
     teacher_f = flops_per_sample(c.teacher.model, splits.shape, splits.num_classes)[1]

@@ -67,6 +67,43 @@ def view_bank(teacher, x: torch.Tensor, k: int, aug, temperature: float, seed: i
     return ViewBank(views, probs)
 
 
+@dataclass(frozen=True)
+class LabelSource:
+    """Where a run's targets come from and what they cost [issue 33: one place for a regime's labels].
+
+    ``label_views``: SL with k stored labels per image (:class:`ViewBank`); ``set_labels``: the set trained on
+    ships its own soft labels (a distilled set or a user's file), which SL reads instead of asking the teacher."""
+    regime: str
+    label_views: int = 0
+    set_labels: bool = False
+
+    @property
+    def reads_teacher(self) -> bool:
+        """HL never; SL+KD always; SL unless it reads the set's own labels (k labelled views ask the teacher)."""
+        if self.regime == "hl":
+            return False
+        return self.regime == "slkd" or bool(self.label_views) or not self.set_labels
+
+    def stored_targets(self, teacher, x, logits, aug, temperature: float, seed: int, set_soft=None):
+        """SL's targets, made once before training (None for HL and SL+KD, whose targets come with each batch):
+        a :class:`ViewBank` of k labelled views; the set's own labels ``set_soft``; or softmax(logits / T) of the
+        un-augmented images, ``logits()`` giving the teacher's logits of ``x``."""
+        if self.regime != "sl":
+            return None
+        if self.label_views:
+            return view_bank(teacher, x, self.label_views, aug, temperature, seed)
+        if self.set_labels:
+            return set_soft
+        return F.softmax(logits() / temperature, dim=1)
+
+    def teacher_forwards(self, images: int, samples_seen: int) -> int:
+        """Teacher forward passes: SL+KD one per sample seen; SL one per stored label (k per image), none when it
+        reads the set's own; HL none."""
+        if self.regime == "slkd":
+            return samples_seen
+        return images * max(1, self.label_views) if self.regime == "sl" and self.reads_teacher else 0
+
+
 def batch_loss(regime, logits, idx, x_aug, y, soft_labels, teacher, temperature):
     """The regime's loss for one batch: ``idx`` indexes the subset, ``x_aug`` is the augmented batch."""
     if regime == "hl":

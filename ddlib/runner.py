@@ -8,7 +8,6 @@ import time
 from dataclasses import asdict
 
 import torch
-import torch.nn.functional as F
 
 from . import augment, data, models, regimes, scores, select
 from . import teacher as teachers
@@ -60,10 +59,14 @@ def training_inputs(cfg: RunConfig, progress: bool = False) -> tuple:
         idx = picked["indices"].to(cfg.device)
         x, y = d["train"][0][idx], d["train"][1][idx]
     teacher = None
-    stored = synset is not None and synset.soft_labels is not None and cfg.regime == "sl" and not cfg.label_views
-    if cfg.regime != "hl" and not stored:    # SL on a set's stored soft labels reads no teacher
+    if label_source(cfg, synset).reads_teacher:
         teacher = teachers.get(cfg.teacher, cfg.dataset, cfg.val_per_class, cfg.split_seed, cfg.device, progress)
     return x, y, picked, synset, teacher
+
+
+def label_source(cfg: RunConfig, synset) -> regimes.LabelSource:
+    """The run's :class:`regimes.LabelSource`: its regime, its k stored views, whether its set brings labels."""
+    return regimes.LabelSource(cfg.regime, cfg.label_views, synset is not None and synset.soft_labels is not None)
 
 
 def run(cfg: RunConfig, progress: bool = False) -> dict:
@@ -75,16 +78,11 @@ def run(cfg: RunConfig, progress: bool = False) -> dict:
     d = data.on_device(cfg.dataset, cfg.val_per_class, cfg.split_seed, cfg.device)
     x, y, picked, synset, teacher = training_inputs(cfg, progress)
     idx = picked["indices"]
-    soft = None
-    if cfg.regime != "hl":
-        if cfg.regime == "sl" and cfg.label_views:  # k stored labels per image, from k augmented views
-            soft = regimes.view_bank(teacher.model, x, cfg.label_views, augment.get(cfg.aug), cfg.temperature,
-                                     cfg.seed)
-        elif cfg.regime == "sl" and synset is not None and synset.soft_labels is not None:
-            soft = synset.soft_labels.to(cfg.device)   # the set's own stored labels, as its authors ship them
-        elif cfg.regime == "sl":  # one stored label per image, from the un-augmented image
-            logits = teacher.train_logits[idx] if synset is None else predict(teacher.model, x)
-            soft = F.softmax(logits / cfg.temperature, dim=1)
+    labels = label_source(cfg, synset)
+    def teacher_logits():          # a subset's come with the teacher; a set's images are new to it
+        return teacher.train_logits[idx] if synset is None else predict(teacher.model, x)
+    soft = labels.stored_targets(teacher and teacher.model, x, teacher_logits, augment.get(cfg.aug), cfg.temperature,
+                                 cfg.seed, set_soft=synset.soft_labels.to(cfg.device) if labels.set_labels else None)
     torch.manual_seed(cfg.seed)
     student = models.build(cfg.model, splits.shape, splits.num_classes).to(cfg.device)
     spec = TrainSpec(cfg.regime, Budget(cfg.budget, cfg.batch), cfg.optim, lr=cfg.lr, schedule=cfg.schedule,
@@ -98,7 +96,7 @@ def run(cfg: RunConfig, progress: bool = False) -> dict:
     if cfg.synset_file:                       # a user's set: its content hash, and what its file says of itself
         m = synset.meta
         result.update(synset_sha256=m["sha256"], synset_format=m["file_format"],
-                      soft_label_source=None if cfg.regime == "hl" else "stored" if teacher is None else "teacher",
+                      soft_label_source=None if cfg.regime == "hl" else "teacher" if labels.reads_teacher else "stored",
                       synset_method=m.get("method"), synset_key=m.get("key"),
                       synset_cached="synset" in cfg.key_fields(),   # the bytes of a set ddlib distilled
                       distill_wall_s=(m.get("compute") or {}).get("wall_s"))
@@ -116,8 +114,5 @@ def run(cfg: RunConfig, progress: bool = False) -> dict:
     if teacher is not None:
         result.update(teacher_id=teacher.id, teacher_test_acc=teacher.meta["test_acc"],
                       teacher_val_acc=teacher.meta["val_acc"], teacher_model=teacher.meta["model"])
-        if cfg.regime == "sl":
-            result["teacher_forward_samples"] = len(idx) * max(1, cfg.label_views)  # labelling passes
-    elif cfg.regime == "sl":
-        result["teacher_forward_samples"] = 0   # the set's stored soft labels
+    result["teacher_forward_samples"] = labels.teacher_forwards(len(idx), cost["samples_seen"])
     return result

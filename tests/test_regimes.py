@@ -173,3 +173,39 @@ def test_label_views_only_with_sl():
         RunConfig(dataset="digits", regime="hl", label_views=4, val_per_class=20).validate()
     assert "label_views" not in RunConfig(dataset="digits", regime="sl").key_fields()  # old keys unchanged
     assert RunConfig(regime="sl", label_views=4).key() != RunConfig(regime="sl").key()
+
+
+@pytest.mark.parametrize("regime, views, set_labels, reads, forwards", [
+    ("hl", 0, False, False, 0),
+    ("hl", 0, True, False, 0),
+    ("sl", 0, False, True, 10),        # one label per image, from the un-augmented image
+    ("sl", 3, False, True, 30),        # k labelled views per image
+    ("sl", 0, True, False, 0),         # the set's own labels: no teacher
+    ("sl", 3, True, True, 30),         # k views ask the teacher even when the set brings labels
+    ("slkd", 0, False, True, 640),     # one forward per sample seen
+    ("slkd", 0, True, True, 640),
+])
+def test_a_label_source_says_whether_it_reads_the_teacher_and_what_it_costs(regime, views, set_labels, reads,
+                                                                           forwards):
+    src = regimes.LabelSource(regime, views, set_labels)
+    assert src.reads_teacher is reads
+    assert src.teacher_forwards(images=10, samples_seen=640) == forwards
+
+
+def test_a_label_source_makes_sls_targets_once_and_none_for_the_others():
+    x, T = _logits(b=4, c=5, seed=11), 2.0
+    own = torch.softmax(_logits(b=4, c=5, seed=12), 1)
+
+    def logits():
+        return 3 * x
+
+    def no_aug(batch, g):
+        return batch
+    for regime in ("hl", "slkd"):
+        assert regimes.LabelSource(regime).stored_targets(Boom(), x, logits, no_aug, T, 0) is None
+    assert torch.allclose(regimes.LabelSource("sl").stored_targets(Boom(), x, logits, no_aug, T, 0),
+                          torch.softmax(3 * x / T, 1))
+    assert regimes.LabelSource("sl", set_labels=True).stored_targets(Boom(), x, logits, no_aug, T, 0, own) is own
+    bank = regimes.LabelSource("sl", 2, True).stored_targets(lambda z: 3 * z, x, logits, no_aug, T, 0, own)
+    assert isinstance(bank, regimes.ViewBank) and bank.k == 2
+    assert torch.allclose(bank.probs[0], torch.softmax(3 * x / T, 1))
