@@ -129,6 +129,25 @@ def family_level(m: int, level: float = LEVEL) -> float:
     return 1 - (1 - level) / max(1, m)
 
 
+def holm_above_zero(differences: dict, level: float = LEVEL) -> list:
+    """The names whose paired differences lie above zero, one-sided t tests at (1 - ``level``) / 2 each, controlled
+    for their number by Holm's step-down rule (Holm 1979) [issue 34: a choice among several parts says so]."""
+    pvalues = {}
+    for name, values in differences.items():
+        v = np.asarray(list(values), dtype=float)
+        v = v[np.isfinite(v)]
+        if len(v) >= 2 and v.std(ddof=1) > 0:
+            pvalues[name] = float(_st.ttest_1samp(v, 0.0, alternative="greater").pvalue)
+        elif len(v) >= 2 and v.mean() > 0:   # every difference the same and positive: certain
+            pvalues[name] = 0.0
+    alpha, held = (1 - level) / 2, []
+    for i, (name, pv) in enumerate(sorted(pvalues.items(), key=lambda kv: kv[1])):
+        if pv > alpha / (len(differences) - i):
+            break
+        held.append(name)
+    return held
+
+
 def excludes_zero(ci: dict) -> bool:
     return bool(np.isfinite(ci["lo"]) and (ci["lo"] > 0 or ci["hi"] < 0))
 

@@ -151,10 +151,11 @@ def run(pl: Plan, out: Path, progress: bool = True, command: str = "", store: Pa
     if pl.temperature is not None:
         temperature, t_source = float(pl.temperature), "given"
     else:
-        temperature, _ = prof.tune_temperature(pl.p, pl.budget, progress)
+        temperature, _ = prof.tune_temperature(pl.p, pl.budget, progress, ipcs=[pl.ipc])
         t_source = ("the only one listed" if len(pl.p.temperatures) == 1 else
-                    f"chosen on the validation split from {list(pl.p.temperatures)} (SL+KD on the full training "
-                    f"split, seed {pl.seeds[0]}, the same budget)")
+                    f"chosen on the validation split from {list(pl.p.temperatures)} (SL+KD on random subsets of "
+                    f"the set's IPC, the same budget, {prof.TUNE_SEEDS} seeds; the first listed unless another is "
+                    f"higher beyond the seeds' noise)")
     df = sweep(configs(pl, temperature), progress=progress, desc="audit runs", store=store)
     df.insert(0, "method", [method_of(r) for r in df.to_dict("records")])
     df.insert(1, "arm", [regimes.arm_name(r, o) for r, o in zip(df["regime"], df["optim"])])

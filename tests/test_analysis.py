@@ -136,3 +136,16 @@ def test_a_percentile_table_names_what_its_interval_is_over():
     t = pd.DataFrame([dict(ipc=10, method="rded", mean=0.14, lo=0.13, hi=0.15, n=10)])
     assert list(stats.percentiles_for_page(t, ["ipc", "method"]).columns)[-1] == "images"
     assert stats.percentiles_for_page(t, ["ipc", "method"], count="sets").loc[(10, "rded"), "sets"] == 10
+
+
+def test_holm_keeps_only_the_differences_above_zero_after_correcting_for_their_number():
+    clear = [0.02, 0.021, 0.019, 0.022, 0.018]
+    noisy = [0.01, -0.005, 0.012, 0.0, 0.004]
+    assert stats.holm_above_zero({"a": clear, "b": noisy}) == ["a"]
+    assert stats.holm_above_zero({"a": [-x for x in clear]}) == []
+    assert stats.holm_above_zero({"a": [0.01, 0.01, 0.01]}) == ["a"]        # no spread, all positive
+    # one test alone passes at 2.5% one-sided; with 20 alternatives Holm asks 0.125%
+    borderline = [0.01, 0.004, 0.012, 0.006, 0.009]
+    assert stats.holm_above_zero({"a": borderline}) == ["a"]
+    many = {"a": borderline, **{f"z{i}": [-0.01, 0.0, 0.01] for i in range(19)}}
+    assert stats.holm_above_zero(many) == []

@@ -245,22 +245,36 @@ def test_seeds_at_ipc_1():
     assert prof.seeds_at(P, 1) == [0, 1]
 
 
-def test_the_temperature_is_chosen_on_validation(monkeypatch):
-    calls = []
-
-    def fake_sweep(cfgs, progress=True, desc="", store=None):
+def _fake_sweep(calls, val):
+    """A sweep that returns ``val(T, ipc, seed)`` as validation accuracy, recording the configs it was given."""
+    def fake(cfgs, progress=True, desc="", store=None):
         calls.append(cfgs)
-        val = {1.0: 0.6, 4.0: 0.8, 20.0: 0.8}                          # a tie: the first listed wins
-        return pd.DataFrame([dict(temperature=c.temperature, val_acc=val[c.temperature],
-                                  test_acc=1 - val[c.temperature], budget=c.budget, seed=c.seed) for c in cfgs])
+        return pd.DataFrame([dict(temperature=c.temperature, ipc=c.ipc, seed=c.seed, budget=c.budget,
+                                  val_acc=val(c.temperature, c.ipc, c.seed), test_acc=0.5) for c in cfgs])
+    return fake
 
-    monkeypatch.setattr(prof, "sweep", fake_sweep)
-    t, table = prof.tune_temperature(P.override(temperatures=[1.0, 4.0, 20.0]), 3200, progress=False)
-    assert t == 4.0 and list(table["temperature"]) == [1.0, 4.0, 20.0]
+
+def test_the_temperature_is_chosen_on_validation_over_three_seeds(monkeypatch):
+    """[issue 34] SL+KD on random subsets at the profile's IPCs, 3 seeds; T = 4 is better beyond the noise."""
+    calls = []
+    monkeypatch.setattr(prof, "sweep", _fake_sweep(calls, lambda t, ipc, s: 0.6 + 0.02 * (t == 4.0) + 0.001 * s))
+    p = P.override(temperatures=[1.0, 4.0, 20.0], seeds=[0, 1, 2, 3, 4])
+    t, table = prof.tune_temperature(p, 3200, progress=False)
+    assert t == 4.0 and list(table["temperature"]) == [1.0, 4.0, 20.0] and list(table["chosen"]) == [False, True, False]
     (cfgs,) = calls
-    assert all(c.ipc == "full" and c.regime == "slkd" and c.budget == 3200 and c.seed == P.seeds[0] for c in cfgs)
+    assert all(c.select == "random" and c.regime == "slkd" and c.budget == 3200 for c in cfgs)
+    assert {(c.ipc, c.seed) for c in cfgs} == {(i, s) for i in p.ipcs for s in (0, 1, 2)}
+    assert len(cfgs) == 3 * len(p.ipcs) * prof.TUNE_SEEDS
     calls.clear()
     assert prof.tune_temperature(P.override(temperatures=[2]), 3200)[0] == 2.0 and not calls   # nothing to choose
+
+
+def test_a_temperature_within_the_noise_keeps_the_default(monkeypatch):
+    """A higher mean that the seeds cannot tell from the default (the old rule took it: one image on 2,500)."""
+    noise = {0: 0.004, 1: -0.003, 2: 0.001}
+    monkeypatch.setattr(prof, "sweep", _fake_sweep([], lambda t, ipc, s: 0.6 + (noise[s] if t == 4.0 else 0.0)))
+    t, table = prof.tune_temperature(P.override(temperatures=[1.0, 4.0]), 3200, progress=False, ipcs=[10])
+    assert t == 1.0 and table.loc[table["temperature"] == 4.0, "val_acc (mean)"].item() > 0.6
 
 
 def test_published_settings_by_ipc_override_the_methods_knobs_and_bad_ones_fail_first():
