@@ -13,6 +13,7 @@ from pathlib import Path
 
 from . import choices, profiles
 from .errors import DDLibError
+from .paths import check_roots
 from .version import __version__
 
 # Nothing above imports torch: the parser is built without it, and each command imports what it computes with
@@ -600,6 +601,9 @@ COMMANDS = {"train": _train, "export": _export, "distill": _distill, "audit": _a
             "check-site": _check_site}
 
 
+READ_ONLY = ("plan", "provenance-table", "findings-table", "reproducibility-table")   # write to neither root
+
+
 PARSERS = (_train_parser, _export_parser, _distill_parser, _audit_parser, _audit_report_parser, _sweep_parser,
            _evidence_parser, _plan_parser, _recheck_parser, _provenance_parser, _profile_table_parsers,
            _findings_figure_parser, _artefacts_parsers, _check_site_parser)   # each adds its command(s)
@@ -623,6 +627,8 @@ def main(argv=None) -> int:
     if "quiet" in a:
         a.progress = _shows_progress(a)
     try:
+        if a.command not in READ_ONLY:
+            check_roots()
         return COMMANDS[a.command](a)
     except DDLibError as e:   # one line, whatever text of the user's the message quotes
         print("error: " + " ".join(str(e).split("\n")), file=sys.stderr)

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import time
 from html.parser import HTMLParser
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ import torch
 from hypothesis import HealthCheck, given, settings, strategies as st
 from safetensors.torch import save_file
 
-from ddlib import audit, cli, profile as prof, records, runner, sweeps, teacher as teachers
+from ddlib import audit, cli, paths, profile as prof, records, runner, sweeps, teacher as teachers
 from ddlib.errors import DDLibError
 from ddlib.config import RunConfig
 from ddlib.records import cached_run
@@ -279,3 +280,29 @@ def test_workers_are_armed_to_die_with_their_parent():
             os._exit(0)
     _, status = os.waitpid(pid, 0)
     assert os.WEXITSTATUS(status) == 1
+
+
+# --- the roots: a folder this process can write, checked before any compute ----------------------------------------
+
+@pytest.mark.parametrize("var", ["DDLIB_CACHE", "DDLIB_RESULTS"])
+def test_a_root_that_is_a_file_is_one_line_before_compute(var, isolated, capsys, monkeypatch):
+    afile = isolated["tmp"] / "afile"
+    afile.write_text("")
+    monkeypatch.setenv(var, str(afile / "sub"))
+    before = set(isolated["tmp"].rglob("*"))
+    rc = cli.main([*TRAIN, "--budget", "64"])
+    cap = capsys.readouterr()
+    assert rc == 2 and cap.err.count("\n") == 1 and f"error: {var}: {afile} is a file" in cap.err, cap.err
+    assert cap.out == "" and set(isolated["tmp"].rglob("*")) == before
+
+
+def test_a_read_only_root_is_one_line_before_compute(isolated, capsys, monkeypatch):
+    ro = isolated["tmp"] / "ro"
+    ro.mkdir(mode=0o555)
+    real = os.access      # root may write into read-only folders: answer for ``ro`` as for any other user
+    monkeypatch.setattr(paths.os, "access", lambda p, mode: Path(p) != ro and real(p, mode))
+    monkeypatch.setenv("DDLIB_RESULTS", str(ro / "results"))
+    rc = cli.main([*TRAIN, "--budget", "64"])
+    cap = capsys.readouterr()
+    assert rc == 2 and cap.err.count("\n") == 1 and f"error: DDLIB_RESULTS: {ro} is not writable" in cap.err, cap.err
+    assert not isolated["cache"].exists() and not list(ro.iterdir())
