@@ -178,11 +178,7 @@ def _train_args(p):
 
 def _yaml_value(text: str, what: str):
     """A flag's YAML value (``3``, ``easiest``, ``[0, 1]``); a one-line DDLibError for text YAML cannot read."""
-    import yaml
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise DDLibError(f"{what}: {text!r} is not a YAML value ({str(e).splitlines()[0]})") from None
+    return prof.parse_yaml(text, f"{what} {text[:40]!r}")
 
 
 def _knobs(pairs) -> tuple:

@@ -242,18 +242,64 @@ def _bounded(name: str, value, kind: type, lo, hi, min_len: int):
     return out if isinstance(value, list) else out[0]
 
 
-def read_yaml(path) -> dict:
-    """A YAML mapping from ``path``, or from the shipped profile it names (``ddlib.profiles.path``); one-line
-    errors for an unknown name or an unreadable, invalid or non-mapping file."""
+# [ours, issue 37] bounds on a parameter file, far above what the profiles use (the paper profile: 6 KB, 3 levels)
+MAX_YAML_BYTES = 1 << 20
+MAX_YAML_DEPTH = 16
+
+
+def _unique_key_loader():
+    """A SafeLoader that refuses a mapping with a key written twice (PyYAML keeps the last one, silently)."""
     import yaml
+
+    class UniqueKeys(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if isinstance(key, (str, int, float, bool)):       # an unhashable key: PyYAML's own error
+                    if key in seen:
+                        raise yaml.constructor.ConstructorError(None, None, f"the key {key!r} is given twice",
+                                                                key_node.start_mark)
+                    seen.add(key)
+            return super().construct_mapping(node, deep)
+    return UniqueKeys
+
+
+def parse_yaml(text: str, what: str):
+    """The value of YAML ``text`` (``what`` names it in errors), parsed safely and within bounds: at most
+    MAX_YAML_BYTES, nested at most MAX_YAML_DEPTH deep, no alias (one can multiply a value's size), no key given
+    twice. A one-line DDLibError otherwise [issue 37: deep nesting was a RecursionError, a repeated key won]."""
+    import yaml
+    if len(text) > MAX_YAML_BYTES:
+        raise DDLibError(f"{what} is over {MAX_YAML_BYTES:,} characters")
+    loader, depth = _unique_key_loader(), 0
+    try:
+        for event in yaml.parse(text, Loader=loader):           # events come without recursion: check first
+            if isinstance(event, yaml.AliasEvent):
+                raise DDLibError(f"{what} uses an alias (*{event.anchor}); write the value out")
+            depth += isinstance(event, yaml.CollectionStartEvent) - isinstance(event, yaml.CollectionEndEvent)
+            if depth > MAX_YAML_DEPTH:
+                raise DDLibError(f"{what} nests deeper than {MAX_YAML_DEPTH} levels")
+        return yaml.load(text, Loader=loader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise DDLibError(f"{what} is not valid YAML ({getattr(e, 'problem', None) or str(e).splitlines()[0]}"
+                         f"{where})") from None
+
+
+def read_yaml(path) -> dict:
+    """A YAML mapping from ``path``, or from the shipped profile it names (``ddlib.profiles.path``), parsed by
+    :func:`parse_yaml`; one-line errors for an unknown name or an unreadable, binary, invalid or non-mapping file."""
     path = profiles.path(path)
     try:
-        with open(path) as f:
-            given = yaml.safe_load(f) or {}
+        with open(path, encoding="utf-8") as f:
+            text = f.read(MAX_YAML_BYTES + 1)
     except OSError as e:
         raise DDLibError(f"cannot read parameters file {path}: {e.strerror}") from None
-    except yaml.YAMLError as e:
-        raise DDLibError(f"parameters file {path} is not valid YAML ({str(e).splitlines()[0]})") from None
+    except UnicodeDecodeError:
+        raise DDLibError(f"parameters file {path} is not UTF-8 text") from None
+    given = parse_yaml(text, f"parameters file {path}") or {}
     if not isinstance(given, dict) or not all(isinstance(k, str) for k in given):
         raise DDLibError(f"parameters file {path} must be a mapping of name: value")
     return given

@@ -28,7 +28,7 @@ TINY = "tiny"
 
 
 def _yaml(tmp, name, text):
-    (tmp / name).write_text(text)
+    (tmp / name).write_bytes(text) if isinstance(text, bytes) else (tmp / name).write_text(text)
     return str(tmp / name)
 
 
@@ -49,7 +49,21 @@ CASES = {
     "params a list": (lambda t: ["sweep", "saturation", "--params", _yaml(t, "l.yaml", "- 1\n- 2\n")], "a mapping"),
     "params a scalar": (lambda t: ["sweep", "saturation", "--params", _yaml(t, "s.yaml", "3\n")], "a mapping"),
     "params not YAML": (lambda t: ["sweep", "saturation", "--params", _yaml(t, "b.yaml", "a: [1\n")], "not valid YAML"),
-    "-p seeds [0": (lambda t: ["sweep", "saturation", "--params", TINY, "-p", "seeds", "[0"], "not a YAML value"),
+    "params a key twice": (lambda t: ["sweep", "saturation", "--params", _yaml(t, "d.yaml", "seeds: [0]\nseeds: [1]\n")],
+                           "the key 'seeds' is given twice at line 2"),
+    "params nested 5,000 deep": (lambda t: ["sweep", "saturation", "--params",
+                                            _yaml(t, "n.yaml", "seeds: " + "[" * 5000 + "]" * 5000 + "\n")],
+                                 "nests deeper than 16 levels"),
+    "params an alias": (lambda t: ["sweep", "saturation", "--params", _yaml(t, "a.yaml", "seeds: &s [0]\nipcs: *s\n")],
+                        "uses an alias"),
+    "params binary": (lambda t: ["sweep", "saturation", "--params", _yaml(t, "b.yaml", b"\xff\xfe\x00seeds")],
+                      "is not UTF-8 text"),
+    "params of 2 MB": (lambda t: ["sweep", "saturation", "--params", _yaml(t, "big.yaml", "# " + "x" * (2 << 20))],
+                       "is over 1,048,576 characters"),
+    "-p seeds nested 100,000 deep": (lambda t: ["sweep", "saturation", "--params", TINY, "-p", "seeds",
+                                                "[" * 100_000 + "]" * 100_000], "nests deeper than 16 levels"),
+    "--knob a key twice": (lambda t: [*TRAIN, "--select", "cad", "--knob", "which={a: 1, a: 2}"], "given twice"),
+    "-p seeds [0": (lambda t: ["sweep", "saturation", "--params", TINY, "-p", "seeds", "[0"], "not valid YAML"),
     "-p seeds 3": (lambda t: ["sweep", "saturation", "--params", TINY, "-p", "seeds", "3"], "seeds must be list"),
     "-p seeds []": (lambda t: ["sweep", "saturation", "--params", TINY, "-p", "seeds", "[]"], "seeds takes 1 to"),
     "-p seeds [0.5]": (lambda t: ["sweep", "saturation", "--params", TINY, "-p", "seeds", "[0.5]"], "seeds takes"),
@@ -69,7 +83,7 @@ CASES = {
     "audit val_per_class: x": (lambda t: ["audit", "x.npz", "--params", _yaml(t, "a.yaml", "val_per_class: x\n")],
                                "val_per_class must be int"),
     "audit --seeds 100000000": (lambda t: [*AUDIT, _header(t, {}), "--seeds", "100000000"], "seeds takes how many"),
-    "--knob which=[x": (lambda t: [*TRAIN, "--select", "cad", "--knob", "which=[x"], "not a YAML value"),
+    "--knob which=[x": (lambda t: [*TRAIN, "--select", "cad", "--knob", "which=[x"], "not valid YAML"),
     "--knob probe=abc": (lambda t: [*TRAIN, "--select", "cad", "--knob", "probe=abc"], "takes a whole number"),
     "--knob which=nope": (lambda t: [*TRAIN, "--select", "el2n", "--knob", "which=nope"], "knob which 'nope'"),
     "--distill-knob iterations=abc": (lambda t: [*TRAIN, "--distill", "dm", "--distill-knob", "iterations=abc"],
