@@ -20,6 +20,11 @@ from .train import TEMPERATURE, TrainSpec
 from .version import __version__
 
 RUN = fingerprint.Part((("runner", "run"),))   # the code of one run (ddlib.runner), its inputs behind their doors
+# Upper bounds, checked before any compute [issue 37: --budget 1e23 started 3 x 10^21 steps; --temperature 1e308
+# overflowed after the teacher was trained]:
+MAX_BUDGET = 10 ** 9      # [ours] samples seen by one training: over twice the largest in the paper's protocol, full
+                          # ImageNet-1K for 300 epochs (1.28M x 300 = 3.8 x 10^8, paper-notes' recipes)
+MAX_TEMPERATURE = 100.0   # [ours] five times the reconstruction's KD temperature, T = 20 (paper-notes' SL recipe)
 
 
 def device_type(device: str) -> str:
@@ -95,8 +100,11 @@ class RunConfig:
                                     or not 0 < self.lr < math.inf):
             raise DDLibError(f"lr must be a positive finite number, got {self.lr!r}")
         check_choice("device", device_type(self.device), ("cpu", "cuda", "mps"))
-        if not (isinstance(self.temperature, (int, float)) and 0 < self.temperature < math.inf):
-            raise DDLibError(f"temperature must be a positive finite number, got {self.temperature!r}")
+        if self.budget > MAX_BUDGET:
+            raise DDLibError(f"budget must be at most {MAX_BUDGET:,} samples seen, got {self.budget:,}")
+        if isinstance(self.temperature, bool) or not (isinstance(self.temperature, (int, float))
+                                                      and 0 < self.temperature <= MAX_TEMPERATURE):
+            raise DDLibError(f"temperature must be a number in (0, {MAX_TEMPERATURE:g}], got {self.temperature!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= SEED_MAX:
             raise DDLibError(f"seed must be an integer in [0, {SEED_MAX:,}], got {self.seed!r}")
         self.teacher.validate()
@@ -238,6 +246,12 @@ def check_inputs(cfg: RunConfig) -> RunConfig:
         if cfg.ipc > int(counts.min()):
             raise DDLibError(f"IPC {cfg.ipc} is larger than the smallest class of {cfg.dataset}'s training "
                              f"split ({int(counts.min())} images)")
+    n = len(data.load(cfg.dataset, cfg.val_per_class, cfg.split_seed).y_train)
+    trained = {"teacher": cfg.teacher.epochs if cfg.regime != "hl" or cfg.select_reads == "teacher" else 0,
+               "scoring run": cfg.recorder.epochs if cfg.select_reads == "recorder" else 0}
+    for what, epochs in trained.items():          # what the run trains first, on the whole training split
+        if epochs * n > MAX_BUDGET:
+            raise DDLibError(f"the {what}'s {epochs:g} epochs over {n:,} images are over {MAX_BUDGET:,} samples seen")
     if cfg.synset_file:
         cfg.synset()
     return cfg

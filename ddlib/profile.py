@@ -24,7 +24,7 @@ import pandas as pd
 from . import distill as distillers, profiles, regimes, select
 from .analysis import ci_text, holm_above_zero, t_interval
 from .errors import SEED_MAX, DDLibError
-from .config import RunConfig
+from .config import MAX_BUDGET, MAX_TEMPERATURE, RunConfig
 from .sweeps import sweep
 from .paths import results_dir
 from .scores import RecorderConfig
@@ -39,14 +39,17 @@ INF = math.inf
 _BOUNDS = {
     "seeds": (int, 0, SEED_MAX, 1), "recorder_seeds": (int, 0, SEED_MAX, 1), "ipc1_seeds": (int, 0, SEED_MAX, 0),
     "distill_seed": (int, 0, SEED_MAX, 0),
-    "budgets": (int, 1, INF, 1), "full_budgets": (int, 1, INF, 0), "compute_budgets": (int, 1, INF, 1),
-    "cad_budgets": (int, 1, INF, 1), "ipcs": (int, 1, INF, 1), "dd_ipcs": (int, 1, INF, 1),
+    "budgets": (int, 1, MAX_BUDGET, 1), "full_budgets": (int, 1, MAX_BUDGET, 0),
+    "compute_budgets": (int, 1, MAX_BUDGET, 1), "cad_budgets": (int, 1, MAX_BUDGET, 1),
+    "ipcs": (int, 1, INF, 1), "dd_ipcs": (int, 1, INF, 1),
     "difficulty_ipcs": (int, 1, INF, 1), "cad_ipcs": (int, 1, INF, 1), "views": (int, 1, INF, 0),
-    "temperatures": (float, 1e-6, 1e6, 1), "batch": (int, 1, 1 << 20, 0), "val_per_class": (int, 1, INF, 0),
+    "temperatures": (float, 1e-6, MAX_TEMPERATURE, 1), "batch": (int, 1, 1 << 20, 0),
+    "val_per_class": (int, 1, INF, 0),
     "views_ipc": (int, 1, INF, 0), "min_ipc": (int, 1, INF, 0), "recorder_batch": (int, 1, 1 << 20, 0),
     "bins": (int, 2, 1000, 0), "teacher_epochs": (float, 1e-6, 1e6, 0), "recorder_epochs": (float, 1e-6, 1e6, 0),
     "teacher_floor": (float, 0.0, 1.0, 0), "threshold": (float, 1e-6, 1.0, 0),
-    "pitfall_epochs": (float, 1e-3, 1e6, 0), "pitfall_lrs": (float, 1e-9, 1e3, 1), "pitfall_budgets": (int, 1, INF, 1),
+    "pitfall_epochs": (float, 1e-3, 1e6, 0), "pitfall_lrs": (float, 1e-9, 1e3, 1),
+    "pitfall_budgets": (int, 1, MAX_BUDGET, 1),
     **{name: (str, None, None, 0) for name in ("selectors", "arms", "full_arms", "coreset_arms", "views_selectors",
                                                "methods", "dd_arms", "audit_methods")},
 }
