@@ -22,6 +22,17 @@ from .version import __version__
 PROFILE_HELP = "the profile whose results/<profile>/ this reads"
 
 
+def _profile_arg(p):
+    """``--profile NAME``: a folder under the results root, confined like a profile's own name [issue 37]."""
+    def name(text):
+        from .profile import check_name
+        try:
+            return check_name(text, "--profile")
+        except DDLibError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    p.add_argument("--profile", type=name, default="quick", help=PROFILE_HELP)
+
+
 def _ipc(text: str):
     if text == "full":
         return "full"
@@ -178,7 +189,8 @@ def _train_args(p):
 
 def _yaml_value(text: str, what: str):
     """A flag's YAML value (``3``, ``easiest``, ``[0, 1]``); a one-line DDLibError for text YAML cannot read."""
-    return prof.parse_yaml(text, f"{what} {text[:40]!r}")
+    from .profile import parse_yaml
+    return parse_yaml(text, f"{what} {text[:40]!r}")
 
 
 def _knobs(pairs) -> tuple:
@@ -480,7 +492,7 @@ def _recheck_parser(sub):
     p = _command(sub, "recheck", "re-run a random sample of a profile's stored runs from scratch and compare (make "
                                  "book's spot check; exit 2 naming any run that does not match)",
                  "recheck --profile quick --seed 0")
-    p.add_argument("--profile", default="quick", help=PROFILE_HELP)
+    _profile_arg(p)
     p.add_argument("--chapters", type=_positive_int, default=3, help="chapters to sample one run from (>= 3)")
     p.add_argument("--seed", type=int, default=None, help="the sample's seed (default: drawn from the clock)")
     p.add_argument("--force", action="append", default=[], metavar="KEY", help="a run key that must be re-checked")

@@ -153,9 +153,7 @@ class Profile:
                 raise DDLibError(f"parameter {f.name} must be {names}, got {value!r}")
             if f.name in _BOUNDS and value is not None:
                 object.__setattr__(self, f.name, _bounded(f.name, value, *_BOUNDS[f.name]))
-        if not _NAME.fullmatch(self.profile) or ".." in self.profile:
-            raise DDLibError(f"parameter profile names a folder under the results: letters, digits, '_', '-' and "
-                             f"'.', got {self.profile!r}")
+        check_name(self.profile, "parameter profile")
 
     @classmethod
     def from_dict(cls, given: dict) -> "Profile":
@@ -223,6 +221,13 @@ class Profile:
         for c in self.cad_grid:
             select.canonical_knobs("cad", {**self.cad_knobs, **c})
         return self
+
+
+def check_name(name, what: str = "profile") -> str:
+    """``name`` if it can name a profile: a folder directly under the results root, never a path out of it."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
+        raise DDLibError(f"{what} names a folder under the results: letters, digits, '_', '-' and '.', got {name!r}")
+    return name
 
 
 def _bounded(name: str, value, kind: type, lo, hi, min_len: int):

@@ -330,3 +330,14 @@ def test_a_read_only_root_is_one_line_before_compute(isolated, capsys, monkeypat
     cap = capsys.readouterr()
     assert rc == 2 and cap.err.count("\n") == 1 and f"error: DDLIB_RESULTS: {ro} is not writable" in cap.err, cap.err
     assert not isolated["cache"].exists() and not list(ro.iterdir())
+
+
+@pytest.mark.parametrize("command", ["findings-table", "reproducibility-table", "recheck", "keep-artefacts",
+                                     "restore-artefacts"])
+@pytest.mark.parametrize("name", ["../escape", "/etc", "a/b", ".."])
+def test_profile_flags_are_confined_to_the_results_root(command, name, isolated, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main([command, "--profile", name])
+    cap = capsys.readouterr()
+    assert e.value.code == 2 and cap.err.count("\n") == 1 and "names a folder under the results" in cap.err, cap.err
+    assert cap.out == "" and not isolated["results"].exists()
