@@ -210,6 +210,9 @@ def _run_builder(a) -> tuple:
     p = _profile(a)
     if a.budget is not None and a.epochs is not None:
         raise DDLibError("give the budget as --budget (samples seen) or as --epochs, not both")
+    if a.distill and (a.select != "random" or a.knob):
+        raise DDLibError(f"--distill {a.distill} trains on its distilled set, --select and --knob choose a real "
+                         f"subset: give one or the other")
     budget = p.budgets[0] if a.budget is None else a.budget
     if a.epochs is not None:
         if not 0 < a.epochs < 1e6:

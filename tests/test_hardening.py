@@ -108,6 +108,8 @@ CASES = {
     "npz structured labels": (lambda t: [*AUDIT, _npz(t, "r.npz", np.zeros(20, dtype=[("a", "i4")]))], "not numbers"),
     "header dataset a list": (lambda t: [*AUDIT, _header(t, {"dataset": ["digits"]})], "header field 'dataset'"),
     "header method not text": (lambda t: [*AUDIT, _header(t, {"method": {"x": 1}})], "header field 'method'"),
+    "--distill with --select": (lambda t: [*TRAIN, "--distill", "dm", "--select", "herding"], "give one or the other"),
+    "--distill with --knob": (lambda t: [*TRAIN, "--distill", "dm", "--knob", "which=easiest"], "give one or the other"),
     "distill --out a folder": (lambda t: ["distill", "--method", "dm", "--params", TINY, "--ipc", "1", "--out",
                                           str(t)], "a folder"),
 }
