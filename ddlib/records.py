@@ -81,13 +81,17 @@ def is_current(record: dict) -> bool:
 
 
 def read_stored(cfg: RunConfig, store: Path | None = None) -> dict | None:
-    """The stored result of ``cfg``, or None. A record that is not JSON, or not this run's result
-    (:func:`why_not_its`), is reported in one line and recomputed (writes are atomic, so that is outside damage)."""
+    """The stored result of ``cfg``, or None. A record that is not JSON (or nested too deeply to read), or not this
+    run's result (:func:`why_not_its`), is reported in one line and recomputed (writes are atomic, so that is outside
+    damage)."""
     path = record_path(cfg, store)
-    record = read_record(path)
+    try:
+        record = read_record(path)
+        why = None if record is None else why_not_its(record, cfg)
+    except RecursionError:             # JSON nested thousands deep: no record ddlib writes [issue 37]
+        record, why = {}, "nested too deeply"
     if record is None:
         return None
-    why = why_not_its(record, cfg)
     if why is not None:
         print(f"ddlib: corrupt run record {path} ({why}); recomputing", file=sys.stderr)
         return None

@@ -75,7 +75,7 @@ def read_summaries(profile: str) -> list:
     for path in sorted(root.glob("*/summary.json")) if root.is_dir() else []:
         try:
             s = read_json(path)
-        except (ValueError, OSError) as e:
+        except (ValueError, OSError, RecursionError) as e:   # RecursionError: JSON nested thousands deep
             raise DDLibError(f"unreadable chapter summary {path} ({type(e).__name__}); run its chapter again") from None
         missing = [f for f in SUMMARY_FIELDS if not isinstance(s, dict) or f not in s]
         if missing:

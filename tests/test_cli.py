@@ -201,7 +201,8 @@ def test_the_book_tables_print_from_the_library(capsys, isolated):
     assert "No chapter has written results" in capsys.readouterr().out
     summary = isolated["results"] / "quick" / "02_saturation" / "summary.json"
     summary.parent.mkdir(parents=True)
-    for text, why in (('{"label": "ch-saturation", "stat', "JSONDecodeError"), ('{"label": "x"}', "lacks title")):
+    for text, why in (('{"label": "ch-saturation", "stat', "JSONDecodeError"), ('{"label": "x"}', "lacks title"),
+                      ("[" * 100_000 + "]" * 100_000, "RecursionError")):
         summary.write_text(text)                  # truncated, or written by something else: one line, exit 2
         assert cli.main(["findings-table", "--profile", "quick"]) == 2
         err = capsys.readouterr().err

@@ -199,6 +199,8 @@ CORRUPT = {
     "run record not UTF-8": (lambda c: (c / "runs" / f"{CFG.key()}.json").write_bytes(b"\xff\xfe{"),
                              "corrupt cache record"),
     "run record {}": (lambda c: (c / "runs" / f"{CFG.key()}.json").write_text("{}"), "corrupt run record"),
+    "run record nested 100,000 deep": (lambda c: (c / "runs" / f"{CFG.key()}.json").write_text(
+        '{"key": ' + "[" * 100_000 + "]" * 100_000 + "}"), "(nested too deeply)"),
 }
 
 
