@@ -230,7 +230,7 @@ def file_synset(path: str, dataset: str, ipc: int | None, val_per_class: int = 5
 def _file_synset(sig: tuple, dataset: str, ipc, val_per_class: int, split_seed: int):
     path = sig[0]
     splits = data.load(dataset, val_per_class, split_seed)
-    s = synsets.load(path, classes=splits.classes, shape=splits.shape)
+    s = synsets.read(path, classes=splits.classes, shape=splits.shape)
     synsets.check(s, num_classes=splits.num_classes, shape=splits.shape, ipc=ipc)
     s.labels = s.labels.long()
     s.meta = dict(s.meta, path=str(path), sha256=synsets.sha256(path))

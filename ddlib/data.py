@@ -13,6 +13,7 @@ import gzip
 import math
 import os
 import pickle
+import warnings
 import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
@@ -263,16 +264,46 @@ def _load_svhn() -> Raw:
     return Raw(*out["train"], *out["test"], tuple(str(i) for i in range(10)), str(root))
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def decode_image_file(path, channels: int, what: str) -> torch.Tensor:
+    """The image file at ``path`` as [channels, H, W] (uint8; uint16 from a 16-bit PNG), converted to ``channels``
+    (1: grey, 3: colour) by libpng or libjpeg: a palette expanded to its colours, alpha dropped, grey repeated or
+    colour taken to luma. The one decoder of every image folder, a folder dataset's and a set's [issue 37: a set's
+    palette PNGs were read as palette indices]. ``what`` names the file in the one-line error."""
+    from torchvision.io import ImageReadMode, decode_image as decode, read_file
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return decode(read_file(str(path)), mode=ImageReadMode.GRAY if channels == 1 else ImageReadMode.RGB)
+    except (RuntimeError, ValueError, OSError) as e:
+        raise DDLibError(f"{what}: unreadable image ({(str(e).splitlines() or [type(e).__name__])[0]})") from None
+
+
+def stored_channels(path, what: str) -> int | None:
+    """The colour channels an image file stores: 1 (grey, with or without alpha), 3 (colour, with or without
+    alpha), or None for a palette PNG (its palette may hold either)."""
+    from torchvision.io import ImageReadMode, decode_image as decode, read_file
+    try:
+        raw = read_file(str(path))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            stored = decode(raw, mode=ImageReadMode.UNCHANGED).shape[0]
+    except (RuntimeError, ValueError, OSError) as e:
+        raise DDLibError(f"{what}: unreadable image ({(str(e).splitlines() or [type(e).__name__])[0]})") from None
+    if bytes(raw[:8].tolist()) == PNG_SIGNATURE and len(raw) > 25 and int(raw[25]) == 3:   # IHDR colour type 3
+        return None
+    return 1 if stored <= 2 else 3
+
+
 def _read_images(files: list, size: int | None, where: str) -> torch.Tensor:
-    """uint8 [N, C, H, W] from image files, resized to ``size`` x ``size`` if given (else all must match)."""
-    from torchvision.io import ImageReadMode, decode_image, read_file
+    """uint8 [N, 3, H, W] from image files (:func:`decode_image_file`), resized to ``size`` x ``size`` if given
+    (else all must match)."""
     from torchvision.transforms.functional import resize
     out = []
     for f in files:
-        try:
-            img = decode_image(read_file(str(f)), mode=ImageReadMode.RGB)
-        except RuntimeError:
-            raise DDLibError(f"{where}: unreadable image {f}") from None
+        img = decode_image_file(f, 3, f"{where}: {f}")
         out.append(img if size is None else resize(img, [size, size], antialias=True))
     if len({tuple(i.shape) for i in out}) > 1:
         raise DDLibError(f"{where}: images of different sizes; give a size, e.g. folder:PATH@64")

@@ -222,6 +222,12 @@ def _folder_unknown(tmp):
     return root
 
 
+def _folder_superscript(tmp):
+    root = png_folder(tmp)
+    (root / "5").rename(root / "\u2075")       # '⁵': a digit to str.isdigit, not to int() [issue 37]
+    return root
+
+
 def _folder_empty(tmp):
     root = png_folder(tmp)
     for f in (root / "3").iterdir():
@@ -252,6 +258,7 @@ BAD = [
     ("other dataset", lambda tmp: save_raw(tmp / "fm.safetensors", digits_set(), dataset="fashion_mnist", ipc=2), [],
      "says it was distilled from 'fashion_mnist', not 'digits'"),
     ("folder: unknown class", _folder_unknown, [], "unknown class folder 'seven'"),
+    ("folder: class '⁵'", _folder_superscript, [], "unknown class folder '\u2075'"),
     ("folder: empty class", _folder_empty, [], "folder/3: empty class folder"),
     ("folder: unreadable image", _folder_unreadable, [], "folder/4/0.png: unreadable image"),
     ("folder: image size", lambda tmp: png_folder(tmp, shape=(1, 6, 6)), [], "wrong image size: folder/0/0.png"),
@@ -287,7 +294,7 @@ def test_a_pickle_file_is_refused_unopened_by_the_cli(tmp_path):
 
 def test_an_image_folder_trains_like_its_file(isolated):
     root = png_folder(isolated["tmp"])
-    s = synset.load(root, classes=tuple(str(i) for i in range(10)), shape=(1, 8, 8))
+    s = synset.read(root, classes=tuple(str(i) for i in range(10)), shape=(1, 8, 8))
     assert s.images.shape == (20, 1, 8, 8) and s.meta["file_format"] == "folder"
     assert torch.equal(s.labels, torch.arange(10).repeat_interleave(2)) and 0 <= s.images.min() <= s.images.max() <= 1
     r = cached_run(RunConfig(**DIGITS, ipc=2, regime="hl", budget=96, synset_file=str(root)))
@@ -300,11 +307,42 @@ def test_class_folders_are_named_by_class_name_or_index(tmp_path):
     for name in ("cat", "1"):
         (tmp_path / "f" / name).mkdir(parents=True)
         write_png(torch.zeros(1, 4, 4, dtype=torch.uint8), str(tmp_path / "f" / name / "a.png"))
-    s = synset.load(tmp_path / "f", classes=("cat", "dog"), shape=(1, 4, 4))
+    s = synset.read(tmp_path / "f", classes=("cat", "dog"), shape=(1, 4, 4))
     assert s.labels.tolist() == [0, 1]
     (tmp_path / "f" / "1").rename(tmp_path / "f" / "0")
     with pytest.raises(DDLibError, match="folders 'cat' and '0' both hold class 0|folders '0' and 'cat' both"):
-        synset.load(tmp_path / "f", classes=("cat", "dog"))
+        synset.read(tmp_path / "f", classes=("cat", "dog"), shape=(1, 4, 4))
+    (tmp_path / "f" / "0").rename(tmp_path / "f" / "\u2075")    # '⁵': a digit to str.isdigit, not to int()
+    with pytest.raises(DDLibError, match="unknown class folder '\u2075'"):
+        synset.read(tmp_path / "f", classes=("cat", "dog"), shape=(1, 4, 4))
+
+
+def test_palette_and_grey_alpha_pngs_are_read_as_their_pixels(isolated):
+    """[issue 37] A set's palette PNGs were read as palette indices (and the audit trained on them); they, and grey
+    PNGs with alpha, are decoded to the dataset's channels by the one decoder, so a folder of them trains exactly as
+    the same pixels in a safetensors file."""
+    from PIL import Image
+    s = digits_set()
+    pixels = (s.images * 255).round().to(torch.uint8)
+    root = isolated["tmp"] / "palette"
+    for i, (img, y) in enumerate(zip(pixels, s.labels.tolist())):
+        (root / str(y)).mkdir(parents=True, exist_ok=True)
+        grey = Image.fromarray(img[0].numpy(), "L")
+        if i % 2:          # a palette image whose indices are not its grey levels (a reversed palette)
+            pal = Image.fromarray((255 - img[0]).numpy(), "P")
+            pal.putpalette([v for g in range(256) for v in (255 - g,) * 3])
+            pal.save(root / str(y) / f"{i}.png")
+        else:
+            grey.convert("LA").save(root / str(y) / f"{i}.png")
+    assert {Image.open(f).mode for f in root.rglob("*.png")} == {"P", "LA"}
+    back = synset.read(root, classes=tuple(str(i) for i in range(10)), shape=(1, 8, 8))
+    order = torch.argsort(s.labels, stable=True)
+    assert torch.equal((back.images * 255).round().to(torch.uint8), pixels[order])
+    file = save_raw(isolated["tmp"] / "same.safetensors", synset.SynSet(pixels[order].float() / 255,
+                                                                        s.labels[order]))
+    runs = [cached_run(RunConfig(**DIGITS, ipc=2, regime="hl", budget=96, synset_file=str(f))) for f in (root, file)]
+    assert runs[0]["synset_format"] == "folder" and runs[1]["synset_format"] == "safetensors"
+    assert (runs[0]["test_acc"], runs[0]["final_loss"]) == (runs[1]["test_acc"], runs[1]["final_loss"])
 
 
 def test_stored_soft_labels_are_what_sl_trains_on(isolated, monkeypatch):
