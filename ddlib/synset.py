@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import warnings
 import zipfile
 from dataclasses import dataclass, field
@@ -223,14 +224,66 @@ def load_folder(path, classes=None, shape=None) -> SynSet:
                   meta=dict(file_format="folder", folders={str(c): d.name for c, d in folders.items()}))
 
 
+# [ours, issue 37] what a user's set file may claim, checked before it is read or trained on
+HEADER_LEAST = {"ipc": 1, "val_per_class": 1, "seed": 0, "split_seed": 0}   # a header's counts and seeds
+UNCLIPPED_LIMIT = 100.0   # |pixel| of an unclipped set: ddlib's own DM set spans [-0.54, 1.48] (quick profile)
+DEFLATE_RATIO = 1032      # the most bytes deflate unpacks from one (zlib's technical details)
+
+
 def read(path, classes, shape) -> SynSet:
     """A user's set (safetensors, npz or image folder), read as :func:`load` reads ddlib's own files, with the
-    dataset's ``classes`` and ``shape`` (C, H, W); a folder by :func:`read_folder`. Shapes and values are then
-    checked by :func:`check`, the caller's job."""
+    dataset's ``classes`` and ``shape`` (C, H, W); a folder by :func:`read_folder`. Untrusted input, so bounded
+    first [issue 37]: an npz's arrays claim no more bytes than they hold (a header claiming 10^11 rows asked for
+    23 TiB), a header nested too deeply to parse, a count or seed below its least value, or an unclipped set's
+    pixels beyond UNCLIPPED_LIMIT (values near 1e30 made every run NaN) are one-line DDLibErrors. Shapes and values
+    are then checked by :func:`check`, the caller's job."""
     path = Path(path)
     if path.is_dir():
         return read_folder(path, classes, shape)
-    return load(path, classes, shape)
+    if path.suffix.lower() == ".npz" and path.is_file():
+        _check_npz_sizes(path)
+    try:
+        s = load(path, classes, shape)
+    except RecursionError:
+        raise DDLibError(f"{path.name}: its header is nested too deeply to read") from None
+    for name, least in HEADER_LEAST.items():
+        v = s.meta.get(name)
+        if v is not None and v < least:
+            raise DDLibError(f"{path.name}: header field {name!r} must be at least {least}, got {v!r}")
+    x = s.images
+    if s.meta.get("pixels") == UNCLIPPED and x.is_floating_point() and x.numel() and \
+            float(x.abs().max()) > UNCLIPPED_LIMIT:     # NaN compares false: check() names it
+        raise DDLibError(f"{path.name}: an unclipped set's pixel values must lie in [-{UNCLIPPED_LIMIT:g}, "
+                         f"{UNCLIPPED_LIMIT:g}], got [{float(x.min()):.3g}, {float(x.max()):.3g}]")
+    return s
+
+
+def _check_npz_sizes(path: Path) -> None:
+    """Every array of an npz claims (in its .npy header) no more bytes than its member holds, and every member
+    unpacks to no more than deflate can make of its compressed bytes: checked before numpy allocates the claim."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            for info in z.infolist():
+                if info.file_size > DEFLATE_RATIO * max(info.compress_size, 1):
+                    raise DDLibError(f"{path.name}: {info.filename} claims {info.file_size:,} bytes from "
+                                     f"{info.compress_size:,} compressed")
+                if not info.filename.endswith(".npy"):
+                    continue
+                with z.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                                   (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+                    if read_header is None:
+                        raise DDLibError(f"{path.name}: {info.filename} is .npy format {version}, not 1.0 or 2.0")
+                    shape, _, dtype = read_header(f)
+                    claimed, holds = math.prod(shape) * dtype.itemsize, info.file_size - f.tell()
+                if claimed > holds:
+                    raise DDLibError(f"{path.name}: array {info.filename[:-4]!r} claims shape {shape} "
+                                     f"({claimed:,} bytes), its file holds {holds:,}")
+    except DDLibError:
+        raise
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise DDLibError(f"{path.name}: not a readable npz without pickle ({str(e).splitlines()[0]})") from None
 
 
 def read_folder(path, classes, shape) -> SynSet:

@@ -3,11 +3,13 @@ stderr and exit 2 before any compute, with nothing written; a corrupt cache is r
 a killed sweep leaves no worker behind; text from a user's file cannot add active content to report.html."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
 import subprocess
 import time
+import zipfile
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -37,10 +39,39 @@ def _npz(tmp, name, labels):
     return str(tmp / name)
 
 
-def _header(tmp, meta):
-    save_file({"images": torch.rand(20, 1, 8, 8), "labels": torch.arange(20) % 10}, tmp / "h.safetensors",
-              metadata={"ddlib": json.dumps(meta)})
+def _header(tmp, meta, images=None):
+    save_file({"images": torch.rand(20, 1, 8, 8) if images is None else images, "labels": torch.arange(20) % 10},
+              tmp / "h.safetensors", metadata={"ddlib": meta if isinstance(meta, str) else json.dumps(meta)})
     return str(tmp / "h.safetensors")
+
+
+def _npz_claiming(tmp, rows):
+    """An npz whose images.npy header claims ``rows`` images of 1x8x8 float32 and holds 64 bytes."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (rows, 1, 8, 8)})
+    labels = io.BytesIO()
+    np.save(labels, np.arange(20) % 10)
+    with zipfile.ZipFile(tmp / "claim.npz", "w") as z:
+        z.writestr("images.npy", header.getvalue() + bytes(64))
+        z.writestr("labels.npy", labels.getvalue())
+    return str(tmp / "claim.npz")
+
+
+def _npz_unpacking(tmp):
+    """An npz whose zip directory says its stored images member unpacks to 2 GiB."""
+    path = Path(_npz_claiming(tmp, 1))
+    raw = bytearray(path.read_bytes())
+    entry = raw.index(b"PK\x01\x02")                      # the first central directory entry: images.npy
+    raw[entry + 24:entry + 28] = (2 ** 31).to_bytes(4, "little")
+    path.write_bytes(bytes(raw))
+    return str(path)
+
+
+def _safetensors_claiming(tmp, rows):
+    header = json.dumps({"images": {"dtype": "F32", "shape": [rows, 1, 8, 8], "data_offsets": [0, 256]},
+                         "labels": {"dtype": "I64", "shape": [2], "data_offsets": [256, 272]}}).encode()
+    (tmp / "claim.safetensors").write_bytes(len(header).to_bytes(8, "little") + header + bytes(272))
+    return str(tmp / "claim.safetensors")
 
 
 TRAIN = ["train", "--params", TINY, "--ipc", "2"]
@@ -49,8 +80,9 @@ CASES = {
     "params a list": (lambda t: ["sweep", "saturation", "--params", _yaml(t, "l.yaml", "- 1\n- 2\n")], "a mapping"),
     "params a scalar": (lambda t: ["sweep", "saturation", "--params", _yaml(t, "s.yaml", "3\n")], "a mapping"),
     "params not YAML": (lambda t: ["sweep", "saturation", "--params", _yaml(t, "b.yaml", "a: [1\n")], "not valid YAML"),
-    "params a key twice": (lambda t: ["sweep", "saturation", "--params", _yaml(t, "d.yaml", "seeds: [0]\nseeds: [1]\n")],
-                           "the key 'seeds' is given twice at line 2"),
+    "params a key twice": (lambda t: ["sweep", "saturation", "--params",
+                                      _yaml(t, "d.yaml", "seeds: [0]\nseeds: [1]\n")],
+                           "the key 'seeds' is given twice"),
     "params nested 5,000 deep": (lambda t: ["sweep", "saturation", "--params",
                                             _yaml(t, "n.yaml", "seeds: " + "[" * 5000 + "]" * 5000 + "\n")],
                                  "nests deeper than 16 levels"),
@@ -108,8 +140,21 @@ CASES = {
     "npz structured labels": (lambda t: [*AUDIT, _npz(t, "r.npz", np.zeros(20, dtype=[("a", "i4")]))], "not numbers"),
     "header dataset a list": (lambda t: [*AUDIT, _header(t, {"dataset": ["digits"]})], "header field 'dataset'"),
     "header method not text": (lambda t: [*AUDIT, _header(t, {"method": {"x": 1}})], "header field 'method'"),
+    "header nested 100,000 deep": (lambda t: [*AUDIT, _header(t, "[" * 100_000 + "]" * 100_000)],
+                                   "nested too deeply to read"),
+    "header ipc -3": (lambda t: [*AUDIT, _header(t, {"ipc": -3})], "header field 'ipc' must be at least 1, got -3"),
+    "header seed -1": (lambda t: [*AUDIT, _header(t, {"seed": -1})], "header field 'seed' must be at least 0"),
+    "unclipped set near 1e30": (lambda t: [*AUDIT, _header(t, {"pixels": "unclipped"}, torch.full((20, 1, 8, 8),
+                                                                                               1e30))],
+                                "an unclipped set's pixel values must lie in [-100, 100]"),
+    "npz claiming 10^11 rows": (lambda t: [*AUDIT, _npz_claiming(t, 10 ** 11)],
+                                "array 'images' claims shape (100000000000, 1, 8, 8)"),
+    "npz unpacking to 2 GiB": (lambda t: [*AUDIT, _npz_unpacking(t)], "claims 2,147,483,648 bytes from"),
+    "safetensors claiming 10^11 rows": (lambda t: [*AUDIT, _safetensors_claiming(t, 10 ** 11)],
+                                        "not a readable safetensors file"),
     "--distill with --select": (lambda t: [*TRAIN, "--distill", "dm", "--select", "herding"], "give one or the other"),
-    "--distill with --knob": (lambda t: [*TRAIN, "--distill", "dm", "--knob", "which=easiest"], "give one or the other"),
+    "--distill with --knob": (lambda t: [*TRAIN, "--distill", "dm", "--knob", "which=easiest"],
+                              "give one or the other"),
     "distill --out a folder": (lambda t: ["distill", "--method", "dm", "--params", TINY, "--ipc", "1", "--out",
                                           str(t)], "a folder"),
 }
