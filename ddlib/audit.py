@@ -84,7 +84,7 @@ def plan(file, dataset: str | None = None, ipc: int | None = None, budget: int |
     named = peek_meta(path).get("dataset")
     if dataset is None:
         dataset = named or p.dataset
-    elif named and named != dataset:
+    elif named and named != data.content_name(dataset):    # a folder's name: with its files' digest
         raise DDLibError(f"{path.name} says it was distilled from {named!r}, not {dataset!r}; pass --dataset {named}")
     p = replace(p, dataset=dataset)
     if seeds is not None:

@@ -76,6 +76,8 @@ class RunConfig:
                                              # train on it instead; keyed by its content, not its path
 
     def __post_init__(self):
+        # A folder dataset named with the digest of its files (data.content_name): its keys follow its content.
+        object.__setattr__(self, "dataset", data.content_name(self.dataset))
         # One tuple per choice: knobs sorted, a selector's defaults written out (the cache key is built from them).
         object.__setattr__(self, "select_knobs", select.canonical_knobs(self.select, self.select_knobs))
         if self.distill:

@@ -13,6 +13,7 @@ import gzip
 import math
 import os
 import pickle
+import re
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ import torch
 from . import fingerprint
 from .errors import DDLibError, check_choice
 from .paths import shared_dir
+from .store import KEY_LENGTH, tree_sha256
 
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -313,9 +315,9 @@ def _read_images(files: list, size: int | None, where: str) -> torch.Tensor:
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
-def _load_folder_tree(path: Path, size: int | None, name: str) -> Raw:
-    """``PATH/train/<class>/*`` and ``PATH/test/<class>/*`` (or ``val/``), PNG or JPEG, classes in sorted order
-    (ImageNette, ImageNet subsets). Colour (RGB) at their size, or resized to ``SIZE`` x ``SIZE``."""
+def _folder_tree(path: Path, name: str) -> tuple:
+    """(classes, {"train": (files, labels), "test": (files, labels)}) of a class-per-folder tree: what
+    :func:`_load_folder_tree` reads, and what its digest covers."""
     test = next((path / d for d in ("test", "val") if (path / d).is_dir()), None)
     if not (path / "train").is_dir() or test is None:
         raise DDLibError(f"{name}: expected {path}/train/<class>/ and {path}/test/<class>/ (or val/) image folders")
@@ -330,10 +332,47 @@ def _load_folder_tree(path: Path, size: int | None, name: str) -> Raw:
                 raise DDLibError(f"{name}: class {cls!r} has no image in {folder}")
             files += found
             labels += [c] * len(found)
-        out[split] = (_read_images(files, size, name), torch.tensor(labels, dtype=torch.int64))
+        out[split] = (files, labels)
+    return tuple(classes), out
+
+
+DIGEST = re.compile(r"(.*)#([0-9a-f]{16})")   # folder:PATH#DIGEST[@SIZE]: a folder as it was when named
+
+
+def _tree_digest(path: Path, splits: dict) -> str:
+    return tree_sha256(path, [f for files, _ in splits.values() for f in files])[:KEY_LENGTH]
+
+
+def content_name(name):
+    """``name`` as keys take it: ``folder:PATH[@SIZE]`` becomes ``folder:PATH#DIGEST[@SIZE]``, DIGEST the sha256
+    of the files the loader reads (names and bytes, each file's hash remembered by path, size and mtime), so every
+    key made from it (a run's, its teacher's, its scoring runs' and sets') changes when an image does, and loading
+    it checks the files are still those [issue 37: an edited folder was a cache hit with the old numbers]. A name
+    that has its digest, and every other dataset's name, is returned as it is."""
+    if not isinstance(name, str) or not name.startswith(FOLDER):
+        return name
+    path, size = _folder_spec(name)
+    if DIGEST.fullmatch(str(path)):
+        return name
+    digest = _tree_digest(path, _folder_tree(path, name)[1])
+    return f"{FOLDER}{path}#{digest}" + (f"@{size}" if size else "")
+
+
+def _load_folder_tree(path: Path, size: int | None, name: str) -> Raw:
+    """``PATH/train/<class>/*`` and ``PATH/test/<class>/*`` (or ``val/``), PNG or JPEG, classes in sorted order
+    (ImageNette, ImageNet subsets). Colour (RGB) at their size, or resized to ``SIZE`` x ``SIZE``. With a digest
+    (:func:`content_name`), the files must still be those it names."""
+    named = DIGEST.fullmatch(str(path))
+    path = Path(named.group(1)) if named else path
+    classes, splits = _folder_tree(path, name)
+    if named and _tree_digest(path, splits) != named.group(2):
+        raise DDLibError(f"{name}: its files have changed since this name was taken (digest now "
+                         f"{_tree_digest(path, splits)}); ask for folder:{path} again")
+    out = {split: (_read_images(files, size, name), torch.tensor(labels, dtype=torch.int64))
+           for split, (files, labels) in splits.items()}
     if out["train"][0].shape[1:] != out["test"][0].shape[1:]:
         raise DDLibError(f"{name}: train and test images differ in size; give a size, e.g. folder:PATH@64")
-    return Raw(*out["train"], *out["test"], tuple(classes), str(path))
+    return Raw(*out["train"], *out["test"], classes, str(path))
 
 
 def _load_tinyimagenet() -> Raw:

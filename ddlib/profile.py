@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import distill as distillers, profiles, regimes, select
+from . import data, distill as distillers, profiles, regimes, select
 from .analysis import ci_text, holm_above_zero, t_interval
 from .errors import SEED_MAX, DDLibError
 from .config import MAX_BUDGET, MAX_TEMPERATURE, RunConfig
@@ -154,6 +154,7 @@ class Profile:
             if f.name in _BOUNDS and value is not None:
                 object.__setattr__(self, f.name, _bounded(f.name, value, *_BOUNDS[f.name]))
         check_name(self.profile, "parameter profile")
+        object.__setattr__(self, "dataset", data.content_name(self.dataset))   # a folder: with its files' digest
 
     @classmethod
     def from_dict(cls, given: dict) -> "Profile":

@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
@@ -130,4 +131,32 @@ def file_sha256(path: Path) -> str | None:
                 h.update(block)
     except FileNotFoundError:
         return None
+    return h.hexdigest()
+
+
+_FILE_SHA256: dict = {}   # (resolved path, size, mtime_ns) -> sha256 of the bytes, this process's memory
+RACY_NS = 2 * 10 ** 9     # [git's "racily clean" rule] a file changed this recently may change again with the same
+#                           size and mtime (timestamps are coarser than writes): it is hashed each time it is asked
+
+
+def cached_file_sha256(path) -> str:
+    """:func:`file_sha256` of an existing file, remembered by (resolved path, size, mtime): reading a folder's
+    digest again costs a stat per file [issue 37: content-keyed folders]."""
+    st = os.stat(path)
+    sig = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    if sig not in _FILE_SHA256:
+        sha = file_sha256(path)
+        if time.time_ns() - st.st_mtime_ns <= RACY_NS:
+            return sha
+        _FILE_SHA256[sig] = sha
+    return _FILE_SHA256[sig]
+
+
+def tree_sha256(root, files) -> str:
+    """The sha256 of ``files`` under ``root``: each file's path relative to ``root`` and the sha256 of its bytes,
+    in the order given (a renamed, added, removed or edited file changes it)."""
+    h = hashlib.sha256()
+    for f in files:
+        h.update(str(Path(f).relative_to(root)).encode() + b"\0")
+        h.update(bytes.fromhex(cached_file_sha256(f)))
     return h.hexdigest()

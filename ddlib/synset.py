@@ -9,7 +9,6 @@ holding PNG or JPEG files); :func:`check` checks everything a training run relie
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import warnings
@@ -24,7 +23,7 @@ from safetensors.torch import load_file, safe_open, save_file
 
 from .data import IMAGE_SUFFIXES, decode_image_file, stored_channels
 from .errors import DDLibError
-from .store import atomic_write, file_sha256, write_json
+from .store import atomic_write, cached_file_sha256, tree_sha256, write_json
 
 FORMAT = 1
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin")
@@ -346,9 +345,6 @@ def infer_ipc(s: SynSet, num_classes: int) -> tuple:
 
 # --- content hash ---------------------------------------------------------------------------------------------
 
-_HASHES: dict = {}
-
-
 def _files_of(path: Path) -> list:
     """The files whose bytes make the set: the file itself, or every non-hidden file under a folder (sorted)."""
     if not path.is_dir():
@@ -367,21 +363,14 @@ def signature(path) -> tuple:
 
 def sha256(path) -> str:
     """The sha256 of the set's bytes (a file's content; for a folder, of every file's relative name and content,
-    in sorted order). Cached in this process by (path, mtime, size), so a config's key is cheap to recompute."""
+    in sorted order: ``store.tree_sha256``). Each file's hash is remembered in this process by (path, size, mtime),
+    so a config's key is cheap to recompute."""
     path = Path(path)
     if not path.exists():
         raise DDLibError(f"no such file: {path}")
-    sig = signature(path)
-    if sig not in _HASHES:
-        if path.is_dir():
-            h = hashlib.sha256()
-            for f in _files_of(path.resolve()):
-                h.update(str(f.relative_to(path.resolve())).encode() + b"\0")
-                h.update(hashlib.sha256(f.read_bytes()).digest())
-            _HASHES[sig] = h.hexdigest()
-        else:
-            _HASHES[sig] = file_sha256(path)
-    return _HASHES[sig]
+    if path.is_dir():
+        return tree_sha256(path.resolve(), _files_of(path.resolve()))
+    return cached_file_sha256(path)
 
 
 def peek_meta(path) -> dict:

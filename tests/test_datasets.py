@@ -15,9 +15,12 @@ from scipy.io import savemat
 from torchvision.io import write_jpeg, write_png
 
 from ddlib import data
+from ddlib.config import RunConfig
 from ddlib.errors import DDLibError
+from ddlib.records import cached_run
+from ddlib.teacher import TeacherConfig
 
-from conftest import PYTHON, REPO, subprocess_env
+from conftest import PYTHON, REPO, clear_ddlib_caches, subprocess_env
 
 RNG = np.random.RandomState(0)
 
@@ -182,6 +185,30 @@ def test_an_image_folder_tree_at_a_chosen_size(tmp_path, fresh_caches):
         data.load_raw(f"folder:{tree}")
     same = folder_tree(tmp_path / "same", sizes=((8, 8),), test_dir="test")
     assert tuple(data.load_raw(f"folder:{same}").x_train.shape[1:]) == (3, 8, 8)
+
+
+def test_a_folder_dataset_is_keyed_by_its_files(tmp_path, isolated):
+    """[issue 37] A folder's keys (its runs', its teacher's) cover the bytes of its images: replace one image and
+    the next run is not a cache hit; the name taken before the change no longer loads. Built-in names are as
+    they were."""
+    tree = folder_tree(tmp_path / "tree", sizes=((8, 8),))
+    asked = dict(dataset=f"folder:{tree}", val_per_class=1, ipc=1, budget=64, batch=16,
+                 model="convnet2-w8-instancenorm", teacher=TeacherConfig(model="convnet2-w8-instancenorm", epochs=1))
+    cfg = RunConfig(**asked)
+    assert cfg.dataset.startswith(f"folder:{tree}#") and RunConfig(**asked) == cfg
+    assert (cached_run(cfg)["cache_hit"], cached_run(RunConfig(**asked))["cache_hit"]) == (False, True)
+    teacher = RunConfig(**asked, regime="slkd").key_fields()["teacher"]
+    image = tree / "train" / "dog" / "2.png"
+    write_png(255 - data.decode_image_file(image, 3, "test"), str(image))          # same name, size and shape
+    again = RunConfig(**asked)
+    assert again.dataset != cfg.dataset and again.key() != cfg.key()
+    assert RunConfig(**asked, regime="slkd").key_fields()["teacher"] != teacher
+    assert cached_run(again)["cache_hit"] is False
+    clear_ddlib_caches()
+    with pytest.raises(DDLibError, match="its files have changed since this name was taken"):
+        data.load_raw(cfg.dataset)
+    assert [RunConfig(dataset=d).dataset for d in ("digits", "fashion_mnist", "cifar10")] == \
+        ["digits", "fashion_mnist", "cifar10"]
 
 
 @pytest.mark.parametrize("name, needle", [("folder:", "write folder:PATH"), ("folder:x@3", "SIZE 4 to 1024"),
