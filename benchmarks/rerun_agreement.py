@@ -4,8 +4,9 @@
 A sample of a profile's stored runs (one per regime and source kind present) is re-run with
 ``ddlib.reproducibility.recheck`` as the build's spot check does: in a new process and an empty cache (teacher,
 scoring run and set made again), each run in a one-thread worker as ``make evidence`` made it. The same runs are
-then re-run on another thread count (their inputs read from the cache), to show what the tolerance would have to
-absorb if thread counts were not matched. Writes a Markdown table (stdout, or ``--out``).
+then re-run in one process on another thread count (their inputs read from the cache); since issue 37 a run trains
+on one thread in any process (``ddlib.runner.run``), so the two should agree to the last digit. Writes a Markdown
+table (stdout, or ``--out``).
 Usage: ``python benchmarks/rerun_agreement.py --profile quick --runs 6 [--threads 2] [--out FILE]``
 """
 from __future__ import annotations

@@ -145,8 +145,8 @@ SWEEP_WORKERS = 2   # the recheck trains as a sweep does: inputs in its main pro
 def _resweep(configs: list, cache: str, store: str, threads: int | None) -> None:
     """In a new process (nothing loaded, nothing cached in memory): ``sweeps.sweep`` of ``configs`` with the
     cache folder ``cache``, writing records to ``store``. As ``make evidence`` runs them: the teacher and scoring
-    runs made here, each set and run in a one-thread worker; or, with ``threads``, all in this process on that many
-    threads."""
+    runs made here, each set and run in a one-thread worker; or, with ``threads``, all in this process, itself on
+    that many threads (its runs and inputs are made on ``store.INPUT_THREADS`` either way, ``runner.run``)."""
     os.environ["DDLIB_CACHE"] = cache
     if threads:
         torch.set_num_threads(threads)

@@ -15,6 +15,7 @@ from .budget import Budget
 from .config import RunConfig, check_device, check_inputs
 from .errors import DDLibError
 from .origin import provenance
+from .store import input_threads
 from .train import TrainSpec, accuracy, fit, predict
 from .version import __version__
 
@@ -70,7 +71,18 @@ def label_source(cfg: RunConfig, synset) -> regimes.LabelSource:
 
 
 def run(cfg: RunConfig, progress: bool = False) -> dict:
-    """Train one student as ``cfg`` says and evaluate it on the validation and test splits."""
+    """Train one student as ``cfg`` says and evaluate it on the validation and test splits, on
+    ``store.INPUT_THREADS`` CPU threads whatever this process runs on, as its inputs are made: a key's bits then do
+    not depend on ``DDLIB_WORKERS`` or on who runs it (a sweep's worker, the CLI, a notebook, the spot check)
+    [issue 37: with one worker a sweep trained on 2 threads, with 2 workers on 1, and 4 of 8 runs differed in
+    final_loss's last digits under one key]."""
+    with input_threads():
+        result = _run(cfg, progress)
+        result["cpu_threads"] = torch.get_num_threads()   # provenance() is read once per process
+    return result
+
+
+def _run(cfg: RunConfig, progress: bool) -> dict:
     check_inputs(cfg)
     check_device(cfg.device)
     start = time.perf_counter()

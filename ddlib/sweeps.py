@@ -41,8 +41,9 @@ def default_workers(configs) -> int:
 
 
 def _worker_start(parent: int):
-    """A sweep worker: one thread (the workers share the cores; recorded as cpu_threads), and it dies with its
-    parent: Linux's PR_SET_PDEATHSIG, so a killed sweep leaves no worker training on (elsewhere: best effort)."""
+    """A sweep worker: one thread (the workers share the cores; a run itself trains on ``store.INPUT_THREADS``
+    in any process, ``runner.run``), and it dies with its parent: Linux's PR_SET_PDEATHSIG, so a killed sweep leaves
+    no worker training on (elsewhere: best effort)."""
     torch.set_num_threads(1)
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)

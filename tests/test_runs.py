@@ -9,6 +9,7 @@ import subprocess
 import time
 
 import pytest
+import torch
 
 from ddlib import data, runner, select, store, sweeps, teacher as teachers
 from ddlib.errors import DDLibError
@@ -17,7 +18,7 @@ from ddlib.records import cached_run
 from ddlib.sweeps import sweep
 from ddlib.teacher import TeacherConfig
 
-from conftest import DIGITS, PYTHON, REPO, TINY_TEACHER, subprocess_env
+from conftest import DIGITS, PYTHON, REPO, THREADS, TINY_TEACHER, subprocess_env
 
 BASE = RunConfig(**DIGITS, ipc=5, select="random", regime="hl", budget=640, seed=0,
                  teacher=TeacherConfig(**TINY_TEACHER))
@@ -392,3 +393,19 @@ def test_a_record_is_read_only_as_the_run_it_says_it_is(isolated, capsys, edit, 
     again = cached_run(BASE)
     assert again["cache_hit"] is False and again["test_acc"] == first["test_acc"]
     assert f"({why}); recomputing" in capsys.readouterr().err
+
+
+def test_a_run_trains_on_one_thread_whatever_its_process_has(isolated, monkeypatch):
+    """[issue 37] One thread count per key: a run made in a process on 2 threads (the CLI, a notebook, a sweep with
+    DDLIB_WORKERS=1) trains, and records, as one made in a sweep's one-thread worker; the process keeps its own."""
+    seen, fit = [], runner.fit
+    monkeypatch.setattr(runner, "fit", lambda *a, **k: seen.append(torch.get_num_threads()) or fit(*a, **k))
+    try:
+        torch.set_num_threads(2)
+        on_two = runner.run(BASE)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(THREADS)
+    on_one = runner.run(BASE)
+    assert seen == [1, 1] and on_two["cpu_threads"] == on_one["cpu_threads"] == 1
+    assert (on_two["final_loss"], on_two["test_acc"]) == (on_one["final_loss"], on_one["test_acc"])
