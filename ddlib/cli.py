@@ -446,10 +446,11 @@ def _sweep_parser(sub):
 
 def _sweep(a) -> int:
     from .findings import FINDINGS, main
+    from .plan import announce
     from .profile import read_yaml
     params = read_yaml(a.params)
     params.update({k: _yaml_value(v, f"-p {k}") for k, v in a.overrides})
-    summary = main(FINDINGS[a.finding], params, progress=a.progress)
+    summary = main(FINDINGS[a.finding], params, progress=a.progress, announce=announce)
     print(json.dumps({k: summary[k] for k in ("chapter", "status", "sentence")}))
     return 0
 
@@ -467,9 +468,10 @@ def _evidence_parser(sub):
 
 def _evidence(a) -> int:
     from .findings import evidence
+    from .plan import announce
     from .profile import read_yaml
     chapters = None if a.chapters is None else [c.strip() for c in a.chapters.split(",") if c.strip()]
-    for summary in evidence(read_yaml(a.params), chapters, progress=a.progress, origin=a.params):
+    for summary in evidence(read_yaml(a.params), chapters, progress=a.progress, origin=a.params, announce=announce):
         print(json.dumps({k: summary[k] for k in ("chapter", "status", "sentence")}), flush=True)
     return 0
 
@@ -531,12 +533,12 @@ def _provenance(a) -> int:
 
 def _artefacts_parsers(sub):
     """The inputs a profile's stored runs read, kept beside its store (``ddlib.artefacts``)."""
-    _command(sub, "keep-artefacts", "copy the teachers, scoring runs and sets the profile's stored runs read from the "
-                                    "cache into results/<profile>/artefacts/ (make evidence)",
-             "keep-artefacts --profile quick").add_argument("--profile", default="quick", help=PROFILE_HELP)
-    _command(sub, "restore-artefacts", "copy a profile's kept artefacts into the cache where it lacks them, each "
-                                       "checked against its checksums (make book)",
-             "restore-artefacts --profile quick").add_argument("--profile", default="quick", help=PROFILE_HELP)
+    _profile_arg(_command(sub, "keep-artefacts", "copy the teachers, scoring runs and sets the profile's stored "
+                                                 "runs read from the cache into results/<profile>/artefacts/ (make "
+                                                 "evidence)", "keep-artefacts --profile quick"))
+    _profile_arg(_command(sub, "restore-artefacts", "copy a profile's kept artefacts into the cache where it lacks "
+                                                    "them, each checked against its checksums (make book)",
+                          "restore-artefacts --profile quick"))
 
 
 def _keep_artefacts(a) -> int:
@@ -581,8 +583,7 @@ PROFILE_TABLES = {"findings-table": "print the 'findings at a glance' table from
 def _profile_table_parsers(sub):
     """The Markdown tables the book reads for one profile (``--profile``)."""
     for name, text in PROFILE_TABLES.items():
-        _command(sub, name, text, f"{name} --profile quick").add_argument("--profile", default="quick",
-                                                                          help=PROFILE_HELP)
+        _profile_arg(_command(sub, name, text, f"{name} --profile quick"))
 
 
 def _findings(a) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from functools import lru_cache
 
 import pandas as pd
@@ -254,3 +255,9 @@ def markdown(p: Profile) -> str:
         "until the profile key it names changes):" if len(gaps) else
         "Gates: the grid can meet every gate; whether it does is for its runs to say.",
         *([_table(gaps, index=False)] if len(gaps) else [])])
+
+
+def announce(p: Profile, chapters: list) -> None:
+    """Say on stderr how many runs ``chapters`` train and the time left (:func:`outlook`) [issue 38]; passed to
+    ``findings.evidence`` and ``findings.main`` by the command line."""
+    print(outlook(p, chapters), file=sys.stderr, flush=True)

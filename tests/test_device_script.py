@@ -34,7 +34,7 @@ def _bare_interpreter(root: Path) -> dict:
 def _call(root: Path, bare: dict, deadline: int, **env) -> dict:
     """One call (its own cache, results and $OUT under ``root``); its log's last line, as a dict, and the log."""
     env = subprocess_env(root / "cache", root / "results", OUT=root / "out", DDLIB_WORKERS=1, **bare, **env)
-    done = subprocess.run(["bash", str(SCRIPT), str(REPO / "params" / "tiny.yaml"), str(deadline)], cwd=REPO,
+    done = subprocess.run(["bash", str(SCRIPT), "tiny", str(deadline)], cwd=REPO,
                           env=env, capture_output=True, text=True, timeout=deadline + 120)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     log = (root / "out" / "evidence.log").read_text()
@@ -92,7 +92,7 @@ def test_a_teacher_under_its_floor_stops_evidence_before_any_student_run(tmp_pat
     from ddlib.errors import DDLibError
     from ddlib.findings import evidence
     monkeypatch.setenv("DDLIB_RESULTS", str(tmp_path))
-    params = dict(prof.read_yaml(REPO / "params" / "tiny.yaml"), teacher_epochs=1.0, teacher_floor=0.99)
+    params = dict(prof.read_yaml("tiny"), teacher_epochs=1.0, teacher_floor=0.99)
     with pytest.raises(DDLibError, match=r"validation accuracy 0\.\d{3}, under the floor 0\.990 \(teacher_floor in "
                                          r"params/weak\.yaml\); no student run was started"):
         next(evidence(params, ["saturation"], origin="params/weak.yaml"))

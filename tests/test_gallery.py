@@ -81,7 +81,7 @@ def made(tmp_path_factory):
         mp.setenv("DDLIB_CACHE", str(root / "cache"))
         mp.setenv("DDLIB_RESULTS", str(root / "results"))
         clear_ddlib_caches()
-        p = Profile.load(REPO / "params" / "tiny.yaml").override(**PROFILE)
+        p = Profile.load("tiny").override(**PROFILE)
         shown = {**hard_labels.shown_configs(p, 1.0), **cad_prune.kept_configs(p, CHOSEN)}
         sweep(list(shown.values()), progress=False, store=p.store)
         yield dict(root=root, p=p)

@@ -216,7 +216,7 @@ def test_papermills_injected_cell_is_folded_on_the_page():
     from papermill.parameterize import parameterize_notebook
 
     nb = load_notebook_node(str(REPO / "notebooks" / "01_label_regimes.ipynb"))     # as papermill reads it
-    tiny = yaml.safe_load((REPO / "params" / "tiny.yaml").read_text())
+    tiny = yaml.safe_load((REPO / "ddlib" / "profiles" / "tiny.yaml").read_text())
     executed = nbformat.writes(parameterize_notebook(nb, tiny))
     ext = fold_extension()
     folded = json.loads(ext.fold(executed))

@@ -240,7 +240,7 @@ def test_the_easy_bias_of_one_set_says_it_has_no_interval():
 def test_the_distiller_settings_are_one_narrow_row_per_method():
     """[issue 36] A table that fits the page: one column of name=value pairs, a row per method (and IPC where the
     profile's settings change with it)."""
-    quick, paper = (Profile.load(REPO / "params" / f"{n}.yaml") for n in ("quick", "paper"))
+    quick, paper = (Profile.load(n) for n in ("quick", "paper"))
     t = ch.knobs_table(quick)
     assert list(t.columns) == ["knobs"] and len(t) == len(quick.methods)
     assert set(t.index.get_level_values("IPC")) == {"every"}

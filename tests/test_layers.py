@@ -12,7 +12,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "ddlib"
 
 LAYERS = [
-    {"version", "kernels", "fingerprint", "errors", "paths", "origin", "store"},
+    {"version", "kernels", "fingerprint", "errors", "paths", "origin", "store", "choices", "profiles", "artefacts"},
     {"data", "models", "augment", "budget"},
     {"train", "regimes", "teacher"},
     {"rules", "scores", "cad", "select", "synset", "distill"},
@@ -21,8 +21,8 @@ LAYERS = [
     {"records"},
     {"sweeps"},
     {"analysis", "profile", "report", "plots"},
-    {"audit"},
-    {"findings", "provenance", "reproducibility", "plan", "artefacts", "sitecheck"},
+    {"audit", "gallery"},
+    {"findings", "provenance", "reproducibility", "plan", "sitecheck"},
     {"cli", "__main__", "__init__"},
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}

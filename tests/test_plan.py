@@ -94,7 +94,7 @@ def test_evidence_of_one_chapter_stores_its_runs_and_the_plan_counts_them(isolat
     counts exactly those as stored (some of them under chapter 01, which needs them first)."""
     from ddlib.findings import evidence
     saturation = FINDINGS["saturation"]
-    summaries = list(evidence(prof.as_dict(TINY), ["saturation"]))
+    summaries = list(evidence(prof.as_dict(TINY), ["saturation"], announce=plan.announce))
     assert [s["chapter"] for s in summaries] == [saturation.chapter]
     t = saturation.tune(TINY, progress=False)[0]
     wanted = {c.key() for c in [*saturation.tune_configs(TINY), *saturation.configs(TINY, t)]}
@@ -130,14 +130,15 @@ def test_the_paper_profile_can_meet_every_gate_and_the_quick_one_says_which_it_c
     assert all("needs at least 2 (cad_budgets from 115,000 samples seen" in g for g in gaps["gate"].iloc[1:])
 
 
-def test_a_grid_without_the_plateau_runs_or_a_trained_scorer_is_named_before_any_run():
-    """Saturation's plateau gate reads every full-data arm at twice each verdict budget; difficulty's gate needs a
-    recorder run of at least 2 passes. A grid without them is named, with its remedy; adding them clears it."""
+def test_a_grid_without_an_hl_arm_or_a_trained_scorer_is_named_before_any_run():
+    """Saturation's separation gate needs HL at an IPC >= min_ipc (the plateau is reported, not gated [issue 34]);
+    difficulty's gate needs a recorder run of at least 2 passes. A grid without them is named, with its remedy;
+    adding them clears it."""
     grid = dict(prof.as_dict(TINY), budgets=[1000], full_budgets=[500], difficulty_score="el2n",
-                recorder_epochs=1.0, cad_budgets=[10_000], distill_seed=None)
+                recorder_epochs=1.0, cad_budgets=[10_000], distill_seed=None, min_ipc=10_000)
     gaps = plan.unmeetable_gates(prof.Profile.from_dict(grid), 1000)
-    assert gaps["chapter"].tolist() == [TITLES["saturation"]] * len(TINY.full_arms) + [TITLES["difficulty"]]
-    assert all("no full-data run at 2,000 (add it to full_budgets)" in g for g in gaps["gate"].iloc[:-1])
+    assert gaps["chapter"].tolist() == [TITLES["saturation"], TITLES["difficulty"]]
+    assert "the budget separates HL" in gaps["gate"].iloc[0]
     assert "made 1.00 passes" in gaps["gate"].iloc[-1] and "raise recorder_epochs" in gaps["gate"].iloc[-1]
-    fixed = prof.Profile.from_dict(dict(grid, full_budgets=[2000], recorder_epochs=2.0))
+    fixed = prof.Profile.from_dict(dict(grid, min_ipc=TINY.min_ipc, recorder_epochs=2.0))
     assert plan.unmeetable_gates(fixed, 1000).empty

@@ -25,19 +25,14 @@ FINDINGS = {c.name: c for c in CHAPTERS if c.kind == "finding"}   # ``sweep``'s:
 EVIDENCE = tuple(c.name for c in CHAPTERS)                        # make evidence's parts, in its order
 
 
-def main(chapter: Chapter, params: dict, progress: bool = True) -> dict:
+def main(chapter: Chapter, params: dict, progress: bool = True, announce=None) -> dict:
     """Run a chapter without Jupyter (``python -m ddlib sweep``): its choice on validation, the sweep, the
-    analysis, the result files; with ``progress``, first its :func:`announce` line, then progress bars."""
+    analysis, the result files; with ``progress``, first ``announce(p, chapters)`` (the caller's, e.g.
+    ``plan.announce``: plan reads this registry, so it is passed in, not imported), then progress bars."""
     p = Profile.from_dict(params).check()
-    if progress:
+    if progress and announce is not None:
         announce(p, [chapter.name])
     return chapter.evidence(p, progress)
-
-
-def announce(p: Profile, chapters: list) -> None:
-    """Say on stderr how many runs ``chapters`` train and the time left (``ddlib.plan.outlook``) [issue 38]."""
-    from ..plan import outlook       # plan reads this registry
-    print(outlook(p, chapters), file=sys.stderr, flush=True)
 
 
 def prune(p: Profile) -> int:
@@ -59,13 +54,13 @@ def refuse_weak_teacher(p: Profile, floor_source: str) -> None:
                          f"(teacher_epochs) or lower the floor")
 
 
-def evidence(params: dict, chapters=None, progress: bool = True, origin: str = "the parameters"):
+def evidence(params: dict, chapters=None, progress: bool = True, origin: str = "the parameters", announce=None):
     """``make evidence``: every chapter's choice, sweep and result files (a finding's verdict, chapter 06's audits,
     chapter 07's pitfall runs), into the profile's results store (``Profile.store``); ``chapters`` (names of
     :data:`EVIDENCE`) keeps only those, in that order, e.g. the one a short GPU call can finish. Finished runs are
     read back, so a stopped call resumes; records of other code are removed first, and a teacher under its floor is
     refused before any run (:func:`refuse_weak_teacher`; ``origin`` names where ``params`` came from). With
-    ``progress``, the :func:`announce` line, then progress bars. Yields each chapter's summary as it finishes."""
+    ``progress``, ``announce(p, chapters)`` (as :func:`main`), then progress bars. Yields each chapter's summary as it finishes."""
     chosen = list(EVIDENCE) if chapters is None else list(chapters)
     unknown = [c for c in chosen if c not in EVIDENCE]
     if unknown or not chosen:
@@ -77,7 +72,7 @@ def evidence(params: dict, chapters=None, progress: bool = True, origin: str = "
         print(f"ddlib: removed {removed} records of other code from {p.store}", file=sys.stderr)
     refuse_weak_teacher(p, f"teacher_floor in {origin}" if "teacher_floor" in params else
                         "the default teacher_floor of ddlib.profile.Profile")
-    if progress:
+    if progress and announce is not None:
         announce(p, chosen)
     for chapter in (c for c in CHAPTERS if c.name in chosen):
         yield chapter.evidence(p, progress)
