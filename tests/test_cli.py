@@ -275,11 +275,12 @@ def test_the_names_the_cli_offers_are_the_registries():
 def test_a_profile_is_named_or_a_file():
     """[issue 38] ``--params tiny|quick|paper`` reads the profile shipped inside the package; a path reads that
     file; a bare word that is neither is one line naming the profiles."""
-    assert profiles.NAMES == ("gpu-first", "paper", "quick", "tiny")
+    assert profiles.NAMES == ("gpu-first", "paper", "practice", "quick", "tiny")
     assert profiles.path("tiny") == profiles.DIR / "tiny.yaml" and profiles.path("tiny").is_file()
     assert prof.load("quick") == prof.Profile() == prof.load(profiles.DIR / "quick.yaml")
     assert prof.load("tiny").profile == "tiny" and prof.load("paper").device == "cuda"
-    with pytest.raises(DDLibError, match="unknown profile .quik.; give one of gpu-first, paper, quick, tiny or a YAML"):
+    with pytest.raises(DDLibError, match="unknown profile .quik.; give one of gpu-first, paper, practice, quick, "
+                                         "tiny or a YAML"):
         prof.load("quik")
 
 

@@ -84,7 +84,7 @@ def test_notebook_source_is_clean_and_its_parameters_are_the_quick_profile(chapt
 
 
 def test_every_profile_loads_and_checks_and_quick_is_the_default():
-    files = [PARAMS / f"{name}.yaml" for name in ("quick", "tiny", "paper")]   # the book's; gpu-first: a trimmed
+    files = [PARAMS / f"{name}.yaml" for name in ("quick", "tiny", "paper", "practice")]   # gpu-first: a trimmed
     assert all(f.is_file() for f in files)                                     # paper grid (test_device_script)
     for f in files:
         p = Profile.load(f)

@@ -160,6 +160,23 @@ def test_check_accepts_every_profile_and_returns_it():
     assert Profile().check() == Profile()
 
 
+def test_the_practice_profile_is_quick_at_the_budgets_dd_papers_train():
+    """[issue 34] The practice profile changes only the quick profile's budgets: its verdict budget is 300 epochs of
+    the decisive IPC-10 subset, chapter 04's budgets span 16x up to it, and CAD-Prune's compute-matched scoring run
+    makes at least MIN_PASSES passes over the training split (Fashion-MNIST: 60,000 less 250 per class)."""
+    from dataclasses import asdict
+    from ddlib.analysis import MIN_PASSES
+    from ddlib.findings import cad_prune
+    quick, practice = asdict(Profile.load("quick")), asdict(Profile.load("practice"))
+    moved = {k for k in quick if quick[k] != practice[k]}
+    assert moved == {"profile", "budgets", "full_budgets", "compute_budgets", "cad_budgets", "pitfall_budgets"}
+    p = Profile.load("practice")
+    assert min(p.budgets) >= 300 * p.min_ipc * 10
+    assert max(p.compute_budgets) == max(p.budgets) and max(p.compute_budgets) >= 16 * min(p.compute_budgets)
+    assert min(p.cad_budgets) >= MIN_PASSES * (60_000 - 10 * p.val_per_class)
+    assert cad_prune.unmeetable_gates(p, 60_000 - 10 * p.val_per_class) == []
+
+
 # --- the run builders: one cache key per choice -----------------------------------------------------------------
 
 P = Profile(dataset="digits", val_per_class=20, seeds=[0, 1], cad_knobs={"probe": 500})
