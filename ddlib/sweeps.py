@@ -45,12 +45,42 @@ def _worker_start(parent: int):
     in any process, ``runner.run``), and it dies with its parent: Linux's PR_SET_PDEATHSIG, so a killed sweep leaves
     no worker training on (elsewhere: best effort)."""
     torch.set_num_threads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)       # Ctrl-C is the parent's to act on: it stops the workers
+    signal.signal(signal.SIGTERM, _stop)
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):
         pass
     if os.getppid() != parent:   # the parent died before the signal was armed
         os._exit(1)
+
+
+class _Stopped(BaseException):
+    """A worker told to stop (SIGTERM from its sweep's parent) in the middle of a run."""
+
+
+_in_run = False   # is this worker inside a run (:func:`_stoppable`)
+
+
+def _stop(signum, frame):
+    """SIGTERM in a worker: unwind the run in progress, or, between runs, exit at once."""
+    if not _in_run:
+        os._exit(128 + signal.SIGTERM)
+    raise _Stopped
+
+
+def _stoppable(fn, *args):
+    """``fn(*args)`` in a worker; told to stop, the worker unwinds the run (an atomic write removes its temp file, a
+    cached folder stays without its meta.json, so it is remade) and exits, taking no further run [issue 37]. (A stop
+    in the instant after the run returns leaves the worker to die with its parent, PR_SET_PDEATHSIG.)"""
+    global _in_run
+    _in_run = True
+    try:
+        return fn(*args)
+    except _Stopped:
+        os._exit(128 + signal.SIGTERM)
+    finally:
+        _in_run = False
 
 
 def _prepare(cfg: RunConfig) -> None:
@@ -83,13 +113,14 @@ def executor_kind() -> str:
 @contextmanager
 def _pool(kind: str, n: int):
     """An executor whose ``submit(fn, *args)`` returns a concurrent Future: ``n`` single-threaded local processes
-    that die with their parent, or Ray tasks (one CPU each, ``DDLIB_RAY_GPUS`` of a GPU each, e.g. 0.25 for four
-    runs per GPU; a task whose worker dies is retried). Runs write into the same content-addressed cache either
-    way, so a cluster needs ``DDLIB_CACHE`` on a shared path (passed to the tasks)."""
+    that die with their parent and stop at once on Ctrl-C (:class:`LocalPool`), or Ray tasks (one CPU each,
+    ``DDLIB_RAY_GPUS`` of a GPU each, e.g. 0.25 for four runs per GPU; a task whose worker dies is retried). Runs
+    write into the same content-addressed cache either way, so a cluster needs ``DDLIB_CACHE`` on a shared path
+    (passed to the tasks)."""
     if kind == "local":
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(n, mp_context=ctx, initializer=_worker_start, initargs=(os.getpid(),)) as pool:
-            yield pool
+            yield LocalPool(pool)
         return
     try:
         import ray
@@ -118,6 +149,23 @@ def _pool(kind: str, n: int):
                 ray.cancel(r, force=True)
 
     yield RayPool()
+
+
+class LocalPool:
+    """A process pool whose workers stop when told (:func:`_stoppable`): a shutdown that does not wait (Ctrl-C, a
+    failure in the sweep) stops them now, not after their current runs [issue 37: they trained on for 15 s]."""
+
+    def __init__(self, pool: ProcessPoolExecutor):
+        self.pool = pool
+
+    def submit(self, fn, *args):
+        return self.pool.submit(_stoppable, fn, *args)
+
+    def shutdown(self, wait=True, cancel_futures=False):
+        if not wait:
+            for worker in list((self.pool._processes or {}).values()):
+                worker.terminate()
+        self.pool.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
 def _on_one_thread(fn, *args):

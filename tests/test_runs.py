@@ -409,3 +409,62 @@ def test_a_run_trains_on_one_thread_whatever_its_process_has(isolated, monkeypat
     on_one = runner.run(BASE)
     assert seen == [1, 1] and on_two["cpu_threads"] == on_one["cpu_threads"] == 1
     assert (on_two["final_loss"], on_two["test_acc"]) == (on_one["final_loss"], on_one["test_acc"])
+
+
+def _group(pgid: int) -> list:
+    """The live processes of process group ``pgid`` (zombies are gone for good)."""
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            out.append(int(pid))
+    return out
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+def test_ctrl_c_stops_a_sweep_and_its_workers_at_once_and_it_resumes(isolated):
+    """[issue 37] SIGINT to a sweep's process group (Ctrl-C): the parent and its two workers are gone within 5 s
+    (they trained on for 15 s and wrote every record), no record is half-written, and a rerun resumes to the
+    same records."""
+    runs = isolated["cache"] / "runs"
+    env = subprocess_env(isolated["cache"], isolated["results"], DDLIB_WORKERS=2)
+    log = open(isolated["tmp"] / "sweep.log", "w+")
+    proc = subprocess.Popen([PYTHON, "-c", SWEEP_CODE, json.dumps(KILL_BASE)], cwd=REPO, env=env,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not (runs.exists() and any(p.suffix == ".json" and not p.name.startswith(".")
+                                         for p in runs.iterdir())):
+            assert proc.poll() is None, f"the sweep exited early: {(isolated['tmp'] / 'sweep.log').read_text()[-2000:]}"
+            assert time.monotonic() < deadline, "no run finished in 240 s"
+            time.sleep(0.02)
+        assert len(_group(proc.pid)) >= 3, "the parent and two workers are running"
+        os.killpg(proc.pid, signal.SIGINT)
+        sent = time.monotonic()
+        while _group(proc.pid) and time.monotonic() - sent < 5:
+            time.sleep(0.05)
+        left = _group(proc.pid)
+        assert not left, f"{len(left)} processes of the sweep still running 5 s after Ctrl-C"
+    finally:
+        for pid in _group(proc.pid):
+            os.kill(pid, signal.SIGKILL)
+        proc.wait()
+        log.close()
+    assert proc.returncode != 0
+    names = sorted(p.name for p in runs.iterdir())
+    assert not [n for n in names if n.startswith(".")], names                     # no temp file left behind
+    before = {p.stem: p.read_bytes() for p in runs.iterdir()}
+    assert all(json.loads(b)["key"] == k for k, b in before.items()) and 1 <= len(before) < 8   # each one whole
+
+    cfgs = vary(RunConfig(**KILL_BASE), seed=list(range(8)))
+    df = sweep(cfgs, progress=False)
+    assert {k for k, hit in zip(df["key"], df["cache_hit"]) if hit} == set(before)
+    assert {p.stem for p in runs.iterdir()} == {c.key() for c in cfgs}
+    assert all((runs / f"{k}.json").read_bytes() == b for k, b in before.items())   # the same records
+    made = json.loads(before[next(iter(before))])                                    # a worker's, made again here
+    again = runner.run(RunConfig.from_record(made["config"]))
+    assert (again["test_acc"], again["final_loss"]) == (made["test_acc"], made["final_loss"])
