@@ -254,7 +254,40 @@ def _train(a) -> int:
         print(f"{cfg.dataset} ipc={cfg.ipc} select={cfg.select} regime={cfg.regime} budget={cfg.budget} "
               f"({result['steps']} steps, {result['epochs']:.1f} epochs) seed={cfg.seed}: "
               f"val {result['val_acc']:.4f}, test {result['test_acc']:.4f} in {result['wall_s']:.1f}s")
+    from . import data
+    splits = data.load(cfg.dataset, cfg.val_per_class, cfg.split_seed)
+    teacher = result.get("teacher_test_acc")
+    warning = chance_warning(result["test_acc"], splits.num_classes, cfg.model, splits.shape, cfg.regime,
+                             cfg.temperature, reference=None if teacher is None else ("its teacher", teacher))
+    if warning:
+        print(warning, file=sys.stderr)
     return 0
+
+
+CHANCE_POINTS = 0.03   # [ours, issue 37] "at chance": under 1/classes plus 3 points (or half of 1/classes if less)
+
+
+def chance_warning(acc: float, classes: int, model: str, shape: tuple, regime: str, temperature: float,
+                   what: str = "test accuracy", reference: tuple | None = None) -> str | None:
+    """A one-line warning when ``acc`` is at chance and ``reference`` ((what, accuracy): the teacher's, random
+    images') is not, naming the likely causes, else None [issue 37: SL on digits with the quick profile's ConvNet-3
+    ended at 10% while its teacher had 91%, and nothing said so]. Said by the CLI, outside the runs' code."""
+    from . import models
+    chance = 1 / classes
+    line = chance + min(CHANCE_POINTS, chance / 2)
+    if acc >= line or (reference is not None and reference[1] < line):
+        return None
+    causes = []
+    spec = models.ModelSpec.parse(model)
+    if spec.arch == "convnet" and models.build(spec, shape, classes).embed_dim == spec.width:
+        causes.append(f"the model is too deep for the image size ({model} pools {shape[1]}x{shape[2]} images to "
+                      f"1x1; a shallower one, e.g. --model convnet2-w32-instancenorm as in the tiny profile)")
+    if regime != "hl":
+        causes.append(f"the KD temperature ({temperature:g})")
+    causes.append("the recipe (--lr, --optim, --budget)")
+    than = f"; {reference[0]}: {reference[1]:.1%}" if reference is not None else ""
+    return (f"warning: {what} {acc:.1%} is at chance ({classes} classes: {chance:.1%}{than}); likely causes: "
+            f"{'; '.join(causes)}")
 
 
 def _writable_file(path: str, flag: str) -> Path:
@@ -401,6 +434,14 @@ def _audit(a) -> int:
     print(f"audit of {pl.path.name} ({pl.dataset}, IPC {pl.ipc}, budget {pl.budget:,}, "
           f"{len(pl.seeds)} seeds, {summary['provenance']['wall_s']:.0f}s): {summary['sentence']}")
     print(f"wrote {out / 'results.csv'} and {out / 'audit.json'}")
+    from . import data, regimes
+    splits = data.load(pl.dataset, pl.p.val_per_class)
+    for arm, r in summary["regimes"].items():
+        warning = chance_warning(r[audit.SET]["mean"], splits.num_classes, pl.p.model, splits.shape,
+                                 regimes.ARMS[arm][0], summary["temperature"], f"the set's test accuracy under {arm}",
+                                 ("random real images", r["random"]["mean"]))
+        if warning:
+            print(warning, file=sys.stderr)
     if a.no_report:
         return 0
     if audit.missing_report_tools():

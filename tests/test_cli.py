@@ -325,3 +325,58 @@ def test_the_commands_pass_progress_on(monkeypatch):
                  ["evidence", "--params", "tiny"]):
         assert cli.main(argv) == 0 and cli.main([*argv, "--quiet"]) == 0
     assert calls == [True, False] * 3
+
+
+# --- a run at chance is said, with its likely causes [issue 37] ---------------------------------------------------
+
+TINY_YAML = "tiny"
+SL_DEEP = ["train", "--params", TINY_YAML, "--model", "convnet3-w16-instancenorm", "--regime", "sl", "--temperature",
+           "4", "--ipc", "2", "--budget", "64"]
+
+
+@pytest.mark.parametrize("test_acc, teacher, model, said", [
+    (0.10, 0.91, "convnet3-w16-instancenorm", True),     # SL on 8x8 digits with the quick profile's ConvNet-3
+    (0.12, 0.91, "convnet2-w32-instancenorm", True),     # at chance, the model not the likely cause
+    (0.47, 0.91, "convnet3-w16-instancenorm", False),    # learning
+    (0.10, 0.11, "convnet3-w16-instancenorm", False)])   # the teacher at chance too: nothing to compare with
+def test_a_run_at_chance_prints_one_warning_naming_likely_causes(test_acc, teacher, model, said, isolated, capsys,
+                                                                  monkeypatch):
+    result = dict(steps=2, epochs=3.2, val_acc=test_acc, test_acc=test_acc, wall_s=0.1, teacher_test_acc=teacher)
+    from ddlib import records
+    monkeypatch.setattr(records, "cached_run", lambda *a, **k: dict(result))     # the numbers of such a run
+    assert cli.main([*SL_DEEP[:4], model, *SL_DEEP[5:]]) == 0
+    cap = capsys.readouterr()
+    assert f"test {test_acc:.4f}" in cap.out
+    lines = cap.err.strip().splitlines()
+    assert len(lines) == int(said), cap.err
+    if said:
+        assert lines[0].startswith(f"warning: test accuracy {test_acc:.1%} is at chance (10 classes: 10.0%; its "
+                                   f"teacher: {teacher:.1%}); likely causes: ")
+        assert ("pools 8x8 images to 1x1" in lines[0]) == (model.startswith("convnet3"))
+        assert "the KD temperature (4)" in lines[0] and "the recipe" in lines[0]
+
+
+def test_the_chance_line_scales_with_the_classes():
+    """Within 3 points of 1/classes, or half of 1/classes where that is less (100 classes: under 1.5%, so a
+    CIFAR-100 IPC 1 run at 4% is not called chance)."""
+    args = ("convnet2-w32-instancenorm", (3, 32, 32), "hl", 1.0)
+    assert cli.chance_warning(0.129, 10, *args) and not cli.chance_warning(0.13, 10, *args)
+    assert cli.chance_warning(0.014, 100, *args) and not cli.chance_warning(0.04, 100, *args)
+    assert cli.chance_warning(0.52, 2, *args) and not cli.chance_warning(0.6, 2, *args)
+
+
+def test_an_audited_set_at_chance_is_said_per_arm(isolated, capsys, monkeypatch):
+    import torch
+    from safetensors.torch import save_file
+    from ddlib import audit
+    path = isolated["tmp"] / "set.safetensors"
+    save_file({"images": torch.rand(20, 1, 8, 8), "labels": torch.arange(20) % 10}, str(path))
+    arm = lambda set_acc, random_acc: {"set": {"mean": set_acc}, "random": {"mean": random_acc}}   # noqa: E731
+    summary = dict(provenance={"wall_s": 1.0}, sentence="(the audit's sentence)", temperature=4.0,
+                   regimes={"HL": arm(0.45, 0.47), "SL": arm(0.10, 0.40), "SL+KD": arm(0.10, 0.10)})
+    monkeypatch.setattr(audit, "run", lambda *a, **k: summary)
+    assert cli.main(["audit", str(path), "--dataset", "digits", "--params", TINY_YAML, "--temperature", "4",
+                     "--no-report", "--out", str(isolated["tmp"] / "out")]) == 0
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("warning: the set's test accuracy under SL 10.0% is at chance "
+                                                   "(10 classes: 10.0%; random real images: 40.0%)"), lines
