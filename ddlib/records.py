@@ -80,18 +80,32 @@ def is_current(record: dict) -> bool:
         return False
 
 
-def read_stored(cfg: RunConfig, store: Path | None = None) -> dict | None:
-    """The stored result of ``cfg``, or None. A record that is not JSON (or nested too deeply to read), or not this
-    run's result (:func:`why_not_its`), is reported in one line and recomputed (writes are atomic, so that is outside
-    damage)."""
-    path = record_path(cfg, store)
+MAX_RECORD_BYTES = 1 << 24   # [ours, issue 37] a run record is a few KB; a larger file is no record ddlib wrote
+
+
+def _read(path: Path) -> tuple:
+    """(the record at ``path``, why it cannot be one) without parsing a file over MAX_RECORD_BYTES or recursing
+    through JSON nested thousands deep [issue 37]; (None, None) when there is no record (or it is not JSON, which
+    ``store.read_record`` says)."""
     try:
-        record = read_record(path)
-        why = None if record is None else why_not_its(record, cfg)
-    except RecursionError:             # JSON nested thousands deep: no record ddlib writes [issue 37]
-        record, why = {}, "nested too deeply"
+        if path.stat().st_size > MAX_RECORD_BYTES:
+            return {}, f"over {MAX_RECORD_BYTES:,} bytes"
+        return read_record(path), None
+    except FileNotFoundError:
+        return None, None
+    except RecursionError:
+        return {}, "nested too deeply"
+
+
+def read_stored(cfg: RunConfig, store: Path | None = None) -> dict | None:
+    """The stored result of ``cfg``, or None. A record that is not JSON (or too large or too deeply nested to
+    read), or not this run's result (:func:`why_not_its`), is reported in one line and recomputed (writes are
+    atomic, so that is outside damage)."""
+    path = record_path(cfg, store)
+    record, why = _read(path)
     if record is None:
         return None
+    why = why or why_not_its(record, cfg)
     if why is not None:
         print(f"ddlib: corrupt run record {path} ({why}); recomputing", file=sys.stderr)
         return None

@@ -246,6 +246,8 @@ CORRUPT = {
     "run record {}": (lambda c: (c / "runs" / f"{CFG.key()}.json").write_text("{}"), "corrupt run record"),
     "run record nested 100,000 deep": (lambda c: (c / "runs" / f"{CFG.key()}.json").write_text(
         '{"key": ' + "[" * 100_000 + "]" * 100_000 + "}"), "(nested too deeply)"),
+    "run record of 20 MB": (lambda c: (c / "runs" / f"{CFG.key()}.json").write_text(
+        '{"key": "' + "x" * (20 << 20) + '"}'), "(over 16,777,216 bytes)"),
 }
 
 
