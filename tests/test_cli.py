@@ -316,7 +316,7 @@ def test_the_commands_pass_progress_on(monkeypatch):
     count of runs, see tests/test_plan.py)."""
     from ddlib import findings, records
     calls = []
-    monkeypatch.setattr(records, "cached_run", lambda cfg, progress, store: calls.append(progress) or {})
+    monkeypatch.setattr(records, "cached_run", lambda cfg, progress, store: calls.append(progress) or {"test_acc": .5})
     monkeypatch.setattr(findings, "main", lambda chapter, params, progress, **k: calls.append(progress) or
                         dict(chapter=chapter.chapter, status="", sentence=""))
     monkeypatch.setattr(findings, "evidence", lambda params, chapters, progress, **k: calls.append(progress) or [])
