@@ -11,7 +11,10 @@ Rules shared by every verdict (fixed before any number was seen):
   claimed side), is *refuted* (the interval excludes the claimed effect) or stays *open*; the chapter's status
   follows from the outcomes (:func:`verdict_status`): *not reproduced* needs a refutation, never just an interval
   that includes zero, and "no convincing gain" is an equivalence test against a stated margin
-  (:func:`equivalent`);
+  (:func:`equivalent`, :func:`no_convincing_gain`); a "beats" claim holds above zero and is refuted when its
+  interval lies under the margin (:func:`beats`), so that a false claim can be refuted [issue 34];
+- a verdict read from several intervals reads each at the Bonferroni level of their number (:func:`family_level`,
+  :func:`at_level`) and says so (:func:`family_text`) [issue 34];
 - before a verdict its gates are checked from the data (:func:`gate`); a failed gate makes the verdict
   *inconclusive at this scale*, with its numbers (:func:`gated`);
 - each verdict states the smallest effect its seeds can detect (:func:`detectable_effect`) [issue 12].
@@ -129,6 +132,23 @@ def family_level(m: int, level: float = LEVEL) -> float:
     return 1 - (1 - level) / max(1, m)
 
 
+def family_text(m: int, what: str = "interval") -> str:
+    """How a verdict controls for the number ``m`` of its deciding intervals, in words [issue 34]: 'deciding
+    intervals at the 98.75% level each, Bonferroni over 4 intervals'."""
+    return f"deciding intervals at the {family_level(m):.2%} level each, Bonferroni over {m} {what}{'s' * (m != 1)}"
+
+
+def at_level(ci, level: float) -> dict:
+    """A :func:`t_interval` at :data:`LEVEL` read at ``level`` instead (e.g. a :func:`family_level`): the same mean,
+    its half-width scaled by the ratio of the two t quantiles, which is exact for a t interval, so a table of 95%
+    intervals can be re-read without its per-seed values. No interval stays none."""
+    n, mean = int(ci["n"]), float(ci["mean"])
+    if n < 2 or not np.isfinite(ci["lo"]):
+        return dict(mean=mean, lo=math.nan, hi=math.nan, n=n)
+    half = (ci["hi"] - ci["lo"]) / 2 * _st.t.ppf(0.5 + level / 2, n - 1) / _st.t.ppf(0.5 + LEVEL / 2, n - 1)
+    return dict(mean=mean, lo=float(mean - half), hi=float(mean + half), n=n)
+
+
 def holm_above_zero(differences: dict, level: float = LEVEL) -> list:
     """The names whose paired differences lie above zero, one-sided t tests at (1 - ``level``) / 2 each, controlled
     for their number by Holm's step-down rule (Holm 1979) [issue 34: a choice among several parts says so]."""
@@ -164,14 +184,39 @@ def outcome(ci, above: float = 0.0) -> str:
 
 
 def both(*outcomes: str) -> str:
-    """The outcome of a claim that needs every part: refuted if any part is, holds if all do, else open."""
+    """The outcome of a claim that needs every part: refuted if any part is, holds if all do, else open. "Any part
+    refuted" is a union over the parts: their intervals are read at :func:`family_level` of their number (and of the
+    points'), so that one refutation among many keeps its level [issue 34]."""
     return "refuted" if "refuted" in outcomes else "holds" if all(o == "holds" for o in outcomes) else "open"
+
+
+def either(*outcomes: str) -> str:
+    """The outcome of a claim that needs one of its parts: holds if any part does, refuted if all are, else open
+    (its intervals, like :func:`both`'s, read at :func:`family_level`)."""
+    return "holds" if "holds" in outcomes else "refuted" if outcomes and all(o == "refuted" for o in outcomes) \
+        else "open"
 
 
 def equivalent(ci, margin: float = MARGIN) -> bool:
     """The equivalence half of "no convincing gain": the gain's upper bound lies under ``margin`` (a one-sided
     97.5% bound from the 95% interval, the TOST rule for a one-sided margin); False without an interval."""
     return bool(np.isfinite(ci["hi"]) and ci["hi"] < margin)
+
+
+def beats(ci, margin: float = MARGIN) -> str:
+    """A "beats" claim (the paired difference exceeds zero) judged by its interval [issue 34: a claim that is false
+    must be refutable]: *holds* when the lower bound is above zero (:func:`outcome`); *refuted* when the upper bound
+    lies under ``margin`` (:func:`equivalent`: the interval excludes every gain of a margin or more, so a true null is
+    refuted once the seeds resolve it, where an interval wholly below zero almost never comes); else *open*. A gain
+    shown above zero and under the margin holds: the claim is about its sign."""
+    return "holds" if outcome(ci) == "holds" else "refuted" if equivalent(ci, margin) else "open"
+
+
+def no_convincing_gain(ci, margin: float = MARGIN) -> str:
+    """A "does not beat / no convincing gain" claim, the equivalence test against ``margin`` [issue 12]: *holds*
+    when the upper bound lies under ``margin`` (:func:`equivalent`), *refuted* when the lower bound lies above it (a
+    convincing gain), else *open*."""
+    return {"holds": "refuted", "refuted": "holds"}.get(outcome(ci, margin), "open")
 
 
 def within(ci, margin: float) -> bool:

@@ -86,6 +86,48 @@ def test_both_needs_every_part_and_one_refutation_refutes():
     assert stats.both("open", "refuted", "holds") == "refuted"
 
 
+def test_either_needs_one_part_and_every_refutation_refutes():
+    assert stats.either("open", "holds") == "holds" and stats.either("refuted", "holds") == "holds"
+    assert stats.either("refuted", "open") == "open" and stats.either() == "open"
+    assert stats.either("refuted", "refuted") == "refuted"
+
+
+@pytest.mark.parametrize("interval, expected", [
+    (ci(0.05, 0.02), "holds"),            # above zero
+    (ci(0.003, 0.002), "holds"),          # above zero and under the margin: the claim is its sign
+    (ci(0.0, 0.004), "refuted"),          # a true null, resolved: every gain of a margin or more excluded
+    (ci(-0.05, 0.02), "refuted"),         # below zero
+    (ci(0.005, 0.01), "open"),            # [-0.5, +1.5] points: neither
+    (dict(mean=0.1, lo=float("nan"), hi=float("nan"), n=1), "open")])
+def test_a_beats_claim_holds_above_zero_and_is_refuted_under_the_margin(interval, expected):
+    assert stats.beats(interval) == expected
+
+
+def test_a_beats_claim_is_refuted_under_the_margin_it_is_given():
+    assert stats.beats(ci(0.01, 0.02), margin=0.04) == "refuted" and stats.beats(ci(0.01, 0.02)) == "open"
+
+
+@pytest.mark.parametrize("interval, expected", [
+    (ci(0.0, 0.004), "holds"), (ci(0.003, 0.002), "holds"),       # upper bound under the margin
+    (ci(0.05, 0.02), "refuted"),                                   # lower bound over it: a convincing gain
+    (ci(0.01, 0.02), "open"), (dict(mean=0.0, lo=float("nan"), hi=float("nan"), n=1), "open")])
+def test_no_convincing_gain_is_the_equivalence_test_either_way(interval, expected):
+    assert stats.no_convincing_gain(interval) == expected
+
+
+def test_an_interval_is_reread_at_a_family_level_exactly():
+    values = [0.01, 0.03, 0.02, 0.05, 0.0]
+    level = stats.family_level(4)
+    assert level == pytest.approx(0.9875)
+    wide, direct = stats.at_level(stats.t_interval(values), level), stats.t_interval(values, level)
+    assert {k: wide[k] for k in ("lo", "hi")} == pytest.approx({k: direct[k] for k in ("lo", "hi")}, abs=1e-12)
+    assert wide["mean"] == direct["mean"] and wide["n"] == 5
+    assert stats.at_level(pd.Series(stats.t_interval(values)), stats.LEVEL) == pytest.approx(stats.t_interval(values))
+    assert np.isnan(stats.at_level(stats.t_interval([0.1]), level)["lo"])
+    assert stats.family_text(4) == "deciding intervals at the 98.75% level each, Bonferroni over 4 intervals"
+    assert stats.family_text(1, "IPC") == "deciding intervals at the 95.00% level each, Bonferroni over 1 IPC"
+
+
 def test_equivalence_is_the_upper_bound_under_the_margin_not_an_interval_around_zero():
     assert stats.equivalent(ci(0.002, 0.005))                   # [-0.3, +0.7] points: under 1 point
     assert not stats.equivalent(ci(0.0, 0.03))                   # includes zero, but also +3 points
