@@ -13,21 +13,27 @@ SEEDS = (0, 1, 2, 3, 4)
 WOBBLE = dict(zip(SEEDS, [1, -1, 2, -2, 0]))
 
 
-def planted_bins(acc_by_budget, seeds=SEEDS):
-    """Chapter 04's frame at IPC 10: random varies a lot with the seed, each bin's offset from it only a little."""
-    rng = np.random.RandomState(0)
+def planted_bins(acc_by_budget, seeds=SEEDS, noise=0.0, ipcs=(10,), hard_extra=None):
+    """Chapter 04's frame: random varies a lot with the seed, each bin's offset from it only a little (the same
+    for every bin, so the hard-minus-easy gap is exact), plus ``noise`` x a normal draw per bin and seed; the
+    hardest bin at the largest budget gains ``hard_extra[seed]`` more (a per-seed interaction)."""
+    rng, own = np.random.RandomState(0), np.random.RandomState(1)
     rows = []
-    for b, accs in acc_by_budget.items():
-        for s in seeds:
-            base = 0.6 + 0.08 * rng.randn()
-            for k, a in enumerate([0.0, *accs]):
-                acc = base + a + (0.002 * WOBBLE[s] if k else 0.0)
-                rows.append(dict(ipc=10, budget=b, seed=s, bin=k - 1, test_acc=acc, val_acc=acc))
+    for ipc in ipcs:
+        for b, accs in acc_by_budget.items():
+            for s in seeds:
+                base = 0.6 + 0.08 * rng.randn()
+                for k, a in enumerate([0.0, *accs]):
+                    acc = base + a + (0.002 * WOBBLE[s] + noise * own.randn() if k else 0.0)
+                    if k == len(accs) and b == max(acc_by_budget):
+                        acc += (hard_extra or {}).get(s, 0.0)
+                    rows.append(dict(ipc=ipc, budget=b, seed=s, bin=k - 1, test_acc=acc, val_acc=acc))
     return pd.DataFrame(rows)
 
 
 def ch04_verdict(df):
-    p = Profile(compute_budgets=sorted(set(df["budget"])), difficulty_ipcs=[10], bins=3, seeds=list(SEEDS))
+    p = Profile(compute_budgets=sorted(set(df["budget"])), difficulty_ipcs=sorted(set(df["ipc"])), bins=3,
+                seeds=list(SEEDS))
     table = ch04.accuracy_table(df, p)
     return ch04.verdict(table, ch04.best_bins(table), ch04.shift(df, p), p), ch04.best_bins(table)
 
@@ -40,15 +46,40 @@ def test_easy_first_then_hard_is_reproduced():
     assert change["mean"] == pytest.approx(0.07 + 0.08, abs=1e-9) and change["lo"] > 0
 
 
-def test_a_fixed_gap_is_open_not_a_refutation():
-    v, _ = ch04_verdict(planted_bins({800: [0.06, 0.03, -0.02], 12_800: [0.06, 0.03, -0.02]}))
-    assert v["status"] == "inconclusive"
-    assert "is inconclusive at this scale" in v["sentence"] and "detect a true effect" in v["sentence"]
+FIXED = {800: [0.06, 0.03, -0.02], 12_800: [0.06, 0.03, -0.02]}
+
+
+def test_a_fixed_gap_resolved_by_the_seeds_is_refuted_under_the_margin():
+    """[issue 34] A gap that does not grow is a false claim: once its interval lies under the margin it is refuted,
+    not left open until an interval falls wholly below zero."""
+    v, _ = ch04_verdict(planted_bins(FIXED))
+    assert v["status"] == "not reproduced", v["details"]
+    assert "is refuted, under 1 point, at 1" in v["sentence"] and "detect a true effect" in v["sentence"]
+    assert "the hard images gain under 1 point with compute" in v["headline"]
+
+
+def test_a_fixed_gap_the_seeds_cannot_resolve_stays_open():
+    v, _ = ch04_verdict(planted_bins(FIXED, noise=0.02))
+    change = [k for k in v["key_numbers"] if k["name"].startswith("change")][0]
+    assert change["lo"] < 0 and change["hi"] > 0.01                  # straddles zero and the margin
+    assert v["status"] == "inconclusive" and "is inconclusive at this scale" in v["sentence"]
+    assert "the seeds cannot tell" in v["headline"]
 
 
 def test_a_shrinking_gap_is_not_reproduced():
     v, _ = ch04_verdict(planted_bins({800: [0.0, 0.03, 0.07], 12_800: [0.06, 0.03, -0.02]}))
-    assert v["status"] == "not reproduced" and "refuted at 1" in v["sentence"]
+    assert v["status"] == "not reproduced" and "refuted, under 1 point, at 1" in v["sentence"]
+
+
+def test_the_interactions_are_read_at_a_level_corrected_for_the_number_of_ipcs():
+    """A growth of the gap whose 95% interval lies just above zero holds at one IPC, but stays open when two IPCs
+    share the 5% (each read at 97.5%, Bonferroni), and the verdict says so."""
+    extra = dict(zip(SEEDS, [0.03, 0.0, 0.036, 0.006, 0.028]))       # the interaction per seed: 95% lo just over 0
+    one, _ = ch04_verdict(planted_bins(FIXED, hard_extra=extra))
+    two, _ = ch04_verdict(planted_bins(FIXED, hard_extra=extra, ipcs=(10, 50)))
+    assert one["status"] == "reproduced" and "95.00% level each, Bonferroni over 1 IPC;" in one["sentence"]
+    assert two["status"] == "inconclusive" and "97.50% level each, Bonferroni over 2 IPCs" in two["sentence"]
+    assert two["deciding"]["lo"] > 0                                  # the number shown is the 95% interval
 
 
 def test_a_difficulty_scorer_weaker_than_the_students_or_barely_trained_gates_the_verdict_out():

@@ -7,12 +7,14 @@ Difficulty: the class-wise quantiles of ``difficulty_score`` (higher = harder): 
 teacher's loss on the clean image, no extra run) or any recorder score (``el2n``, ``forgetting``, ...; chapter 01's
 scoring run). Bin k of B holds the quantiles [k/B, (k+1)/B]; a subset draws IPC per class uniformly from it (seeded).
 
-Reproduction criterion (revised in issue 12: no status rests on a point comparison), per IPC: the hard-minus-easy
-gap (test accuracy of the hardest bin minus the easiest, paired by seed) is larger at the largest budget than at the
-smallest: the difference of the two gaps, paired by seed (the interaction), has a 95% interval above zero (holds)
-or below it (refuted). Beside it, with an interval of its own, the best bin chosen on VALIDATION accuracy: the share
-of bootstrap resamples of the seeds in which it is harder at the largest budget than at the smallest
-(:func:`best_bin_moves`).
+Reproduction criterion (revised in issue 12: no status rests on a point comparison; in issue 34: it can decide
+either way), per IPC: the hard-minus-easy gap (test accuracy of the hardest bin minus the easiest, paired by seed)
+is larger at the largest budget than at the smallest: the difference of the two gaps, paired by seed (the
+interaction), has its interval above zero (holds), or under ``analysis.MARGIN`` (refuted: the gap grows by less than
+a point, if at all; ``analysis.beats``). The intervals that decide are corrected for their number (Bonferroni, one
+per IPC: ``analysis.family_level``). Beside it, with an interval of its own, the best bin chosen on VALIDATION
+accuracy: the share of bootstrap resamples of the seeds in which it is harder at the largest budget than at the
+smallest (:func:`best_bin_moves`).
 
 Gate (issue 12, "the scoring run really trains"; the rule is ours): the difficulty axis comes from a network that has
 learned the task. ``teacher_loss``: the teacher's validation accuracy is above every student of the chapter (a scorer
@@ -27,9 +29,9 @@ import pandas as pd
 import torch
 
 from .. import data, profile as prof, select, teacher as teachers
-from ..analysis import MIN_PASSES, above_or_below, best_on_validation, by_seed, ci_text, deciding, gain_table, gate, \
-    gate_text, gated, how_sure, key_number, label_arms, outcome, paired_difference, power_text, t_interval, \
-    verdict_status
+from ..analysis import MARGIN, MIN_PASSES, above_or_below, at_level, beats, best_on_validation, by_seed, ci_text, \
+    deciding, family_level, family_text, gain_table, gate, gate_text, gated, how_sure, key_number, label_arms, \
+    paired_difference, power_text, t_interval, verdict_status
 from ..config import unique
 from ..sweeps import sweep
 from ..profile import Profile, bin_name
@@ -216,13 +218,15 @@ def verdict(table: pd.DataFrame, best: pd.DataFrame, sh: pd.DataFrame, p: Profil
     lo_b, hi_b = min(p.compute_budgets), max(p.compute_budgets)
     checks = checks or []
     details, key, outcomes, power = [gate_text(g) for g in checks], [], [], ""
+    m = int(sh["what"].str.startswith("change").sum()) if not sh.empty else 0   # one deciding interval per IPC
+    level = family_level(m)
     for ipc in p.difficulty_ipcs:
         b_ipc = best[best["ipc"] == ipc].set_index("budget")
         if b_ipc.empty:
             continue
         change = sh[(sh["ipc"] == ipc) & sh["what"].str.startswith("change")]
         if len(change):
-            outcomes.append(outcome(change.iloc[0]))
+            outcomes.append(beats(at_level(change.iloc[0], level)))
             power = power or power_text(change.iloc[0], "the change of the gap")
         path = ", ".join(f"{b:,}: {b_ipc.loc[b, 'name']}" for b in p.compute_budgets if b in b_ipc.index)
         txt = f"IPC {ipc}: the best bin on validation, by budget: {path} (0% = easiest)."
@@ -235,12 +239,14 @@ def verdict(table: pd.DataFrame, best: pd.DataFrame, sh: pd.DataFrame, p: Profil
                     f"{ci_text(r)} points.")
             key.append(key_number(f"{r['what']}, IPC {ipc}" + ("" if r["what"].startswith("change") else
                                                                f", budget {r['budget']:,}"), r))
+        if len(change):
+            txt += f" Outcome: {outcomes[-1]} ({family_text(m, 'IPC')}; the numbers shown are 95% intervals)."
         details.append(txt)
     status = verdict_status(outcomes if lo_b != hi_b else [], len(p.seeds))
     sentence = (f"The claim that the hard-minus-easy gap grows with compute is {status} at this scale (the "
-                f"interaction holds at {outcomes.count('holds')} of {len(outcomes)} IPCs and is refuted at "
-                f"{outcomes.count('refuted')}; {len(p.seeds)} seeds, budgets {lo_b:,} to {hi_b:,} samples seen"
-                f"{'; ' + power if power else ''}).")
+                f"interaction holds, above zero, at {outcomes.count('holds')} of {len(outcomes)} IPCs and is refuted, "
+                f"under {MARGIN * 100:g} point, at {outcomes.count('refuted')}; {family_text(m, 'IPC')}; "
+                f"{len(p.seeds)} seeds, budgets {lo_b:,} to {hi_b:,} samples seen{'; ' + power if power else ''}).")
     easiest = [ipc for ipc in p.difficulty_ipcs if len(best[best["ipc"] == ipc]) and
                (best.loc[best["ipc"] == ipc, "name"] == bin_name(p, 0)).all()]
     if easiest:
@@ -254,15 +260,17 @@ def verdict(table: pd.DataFrame, best: pd.DataFrame, sh: pd.DataFrame, p: Profil
                      f"over the images of one draw): {'; '.join(parts)}.")
     status, sentence = gated(status, sentence, checks)
     change = sh[sh["what"].str.startswith("change")] if not sh.empty else sh
-    return dict(status=status, headline=headline(sh, p), sure=how_sure(outcomes, "IPCs", power, checks),
+    return dict(status=status, headline=headline(sh, p, outcomes[0] if outcomes else "open"),
+                sure=how_sure(outcomes, "IPCs", power, checks),
                 deciding=deciding(f"change of the hard-minus-easy gap from {lo_b:,} to {hi_b:,}, IPC "
                                   f"{int(change['ipc'].iloc[0])}", change.iloc[0]) if len(change) else None,
                 sentence=sentence, details=details, key_numbers=key, gates=checks)
 
 
-def headline(sh: pd.DataFrame, p: Profile) -> str:
+def headline(sh: pd.DataFrame, p: Profile, decided: str) -> str:
     """The verdict's first sentence in plain words [issue 36]: at the first IPC, the hardest bin against the
-    easiest at the smallest and the largest budget, and whether the gap between them grows."""
+    easiest at the smallest and the largest budget, and whether the gap between them grows (``decided``: that IPC's
+    outcome)."""
     if sh.empty:
         return "The sweep has no hard-minus-easy gap to read."
     ipc = int(sh["ipc"].iloc[0])
@@ -273,8 +281,9 @@ def headline(sh: pd.DataFrame, p: Profile) -> str:
             f"{lo_b:,} samples seen")
     if change.empty:
         return text + "; one budget cannot show the gap change."
-    end = {"holds": "the hard images gain with compute", "refuted": "the hard images lose ground with compute"}.get(
-        outcome(change.iloc[0]), "the seeds cannot tell whether the hard images gain with compute")
+    end = {"holds": "the hard images gain with compute",
+           "refuted": f"the hard images gain under {MARGIN * 100:g} point with compute"}.get(
+        decided, "the seeds cannot tell whether the hard images gain with compute")
     return text + f" and {above_or_below(gaps[hi_b], unit='')} at {hi_b:,}: {end}."
 
 
