@@ -123,22 +123,26 @@ def test_bins_are_the_window_selector_on_class_quantiles():
         assert "\n" not in str(e.value)
 
 
-def planted_sets(ca2d_gain, dm_gain=0.03, seeds=SEEDS):
-    """Chapter 05's frame at one budget: random, herding, five DD methods, CAD-Prune, CA2D and three bins."""
-    rng = np.random.RandomState(1)
+def planted_sets(ca2d_gain, dm_gain=0.03, seeds=SEEDS, noise=0.0, budgets=(3200,), ca2d_extra=None):
+    """Chapter 05's frame: random, herding, five DD methods, CAD-Prune, CA2D and three bins, at each budget; every
+    set but random has the same small offset per seed (so CA2D minus DM is exact) plus ``noise`` x a normal draw,
+    and CA2D gains ``ca2d_extra[seed]`` more (a per-seed difference)."""
+    rng, own = np.random.RandomState(1), np.random.RandomState(2)
     gains = {"random": 0.0, "herding": 0.04, "dm": dm_gain, "dc": 0.0, "mtt": 0.0, "sre2l": -0.2, "rded": 0.01,
              "cad": 0.05, "ca2d": ca2d_gain, "bin 0": 0.02, "bin 1": 0.03, "bin 2": 0.0}
     rows = []
-    for s in seeds:
-        base = 0.6 + 0.08 * rng.randn()
-        for m, g in gains.items():
-            acc = base + g + (0.002 * WOBBLE[s] if m != "random" else 0.0)
-            rows.append(dict(budget=3200, ipc=10, seed=s, method=m, test_acc=acc, val_acc=acc))
+    for b in budgets:
+        for s in seeds:
+            base = 0.6 + 0.08 * rng.randn()
+            for m, g in gains.items():
+                acc = base + g + (0.002 * WOBBLE[s] + noise * own.randn() if m != "random" else 0.0)
+                acc += (ca2d_extra or {}).get(s, 0.0) if m == "ca2d" else 0.0
+                rows.append(dict(budget=b, ipc=10, seed=s, method=m, test_acc=acc, val_acc=acc))
     return pd.DataFrame(rows)
 
 
 def ch05_verdict(df):
-    p = Profile(cad_budgets=[3200], cad_ipcs=[10], seeds=list(SEEDS))
+    p = Profile(cad_budgets=sorted(set(df["budget"])), cad_ipcs=[10], seeds=list(SEEDS))
     table = ch05.accuracy_table(df, p)
     comp = ch05.comparisons(df, table, p)
     return ch05.verdict(comp, p), comp
@@ -153,12 +157,40 @@ def test_ca2d_beating_the_strongest_dd_method_is_reproduced():
     assert window["other"] == "bin 1" and window["mean"] == pytest.approx(0.02, abs=1e-9)
 
 
-def test_ca2d_level_with_the_dd_methods_is_open_and_below_them_not_reproduced():
+def test_ca2d_level_with_the_dd_methods_is_refuted_once_the_seeds_resolve_it_and_open_before():
+    """[issue 34] CA2D no better than the strongest DD method is a false claim: refuted when the interval lies under
+    the margin, open while it straddles zero and the margin."""
     v, _ = ch05_verdict(planted_sets(ca2d_gain=0.03))
-    assert v["status"] == "inconclusive"
+    assert v["status"] == "not reproduced", v["details"]
+    assert "at 0 of 1 (budget, IPC) points, above zero, and is refuted, under 1 point, at 1" in v["sentence"]
+    assert "CA2D does not beat the DD methods there" in v["headline"]
+    v, comp = ch05_verdict(planted_sets(ca2d_gain=0.03, noise=0.02))
+    top = comp[comp["against"].str.startswith("strongest")].iloc[0]
+    assert top["lo"] < 0 and top["hi"] > 0.01 and v["status"] == "inconclusive", v["details"]
     assert "CA2D beats the strongest DD method under hard labels at 0 of 1" in v["sentence"]
+    assert "too close to call" in v["headline"]
+
+
+def test_ca2d_below_the_dd_methods_is_not_reproduced():
     v, _ = ch05_verdict(planted_sets(ca2d_gain=0.0))
-    assert v["status"] == "not reproduced" and "refuted at 1" in v["sentence"]
+    assert v["status"] == "not reproduced" and "refuted, under 1 point, at 1" in v["sentence"]
+
+
+def test_the_points_are_read_at_a_level_corrected_for_their_number():
+    """A lead whose 95% interval lies just above zero holds at one (budget, IPC), but stays open at two points
+    sharing the 5% (97.5% each); a budget gated out leaves the other point alone in its family."""
+    extra = dict(zip(SEEDS, [0.03, 0.0, 0.036, 0.006, 0.028]))       # over DM, per seed: 95% lo just over 0
+    one, _ = ch05_verdict(planted_sets(ca2d_gain=0.03, ca2d_extra=extra))
+    assert one["status"] == "reproduced" and "95.00% level each, Bonferroni over 1 point;" in one["sentence"]
+    two_df = planted_sets(ca2d_gain=0.03, ca2d_extra=extra, budgets=(3200, 12_800))
+    two, comp = ch05_verdict(two_df)
+    assert two["status"] == "inconclusive" and "97.50% level each, Bonferroni over 2 points" in two["sentence"]
+    assert two["deciding"]["lo"] > 0                                  # the number shown is the 95% interval
+    p = Profile(cad_budgets=[3200, 12_800], cad_ipcs=[10], seeds=list(SEEDS))
+    failed = {3200: ch05.gate("CAD-Prune's scoring run trains at 3,200", False, "0.06 passes"),
+              12_800: ch05.gate("CAD-Prune's scoring run trains at 12,800", True, "2.1 passes")}
+    v = ch05.verdict(comp, p, failed)
+    assert v["status"] == "reproduced" and "Bonferroni over 1 point;" in v["sentence"], v["sentence"]
 
 
 def test_a_scoring_run_that_cannot_train_gates_its_budget_out():

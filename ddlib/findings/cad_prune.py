@@ -6,10 +6,12 @@ CAD-Prune's free choices (which end of the score to keep, the window J and W, a 
 (budget, IPC) on VALIDATION accuracy, first seed, from ``cad_grid``; CA2D uses CAD-Prune's choice. The best fixed
 difficulty window is chapter 04's bin with the best validation accuracy at that (budget, IPC).
 
-Reproduction criterion (fixed before any number was seen; outcomes by interval since issue 12), per (budget, IPC)
-under HL: CA2D beats the strongest DD method (chosen on validation among chapter 03's): the paired 95% interval lies
-above zero (holds) or below it (refuted). Beside it, not part of it: CAD-Prune against random, the strongest coreset
-and the best fixed window.
+Reproduction criterion (fixed before any number was seen; outcomes by interval since issue 12, decidable either way
+since issue 34), per (budget, IPC) under HL: CA2D beats the strongest DD method (chosen on validation among chapter
+03's): the paired interval lies above zero (holds) or under ``analysis.MARGIN`` (refuted: CA2D gains less than a
+point, if anything; ``analysis.beats``). The intervals that decide, one per (budget, IPC) whose gate passed, are
+corrected for their number (Bonferroni, ``analysis.family_level``). Beside it, not part of it: CAD-Prune against
+random, the strongest coreset and the best fixed window.
 
 Gate (issue 12), per budget: CAD-Prune's scoring run trains on every image at least
 :data:`ddlib.analysis.MIN_PASSES` times (its samples seen over the training split), and records at least J + W - 1
@@ -23,8 +25,9 @@ import math
 import pandas as pd
 
 from .. import data, distill as distillers, gallery, profile as prof
-from ..analysis import MIN_PASSES, above_or_below, best_on_validation, by_seed, ci_text, deciding, gain_table, gate, \
-    gate_text, gated, how_sure, key_number, outcome, paired_difference, power_text, verdict_status
+from ..analysis import MARGIN, MIN_PASSES, above_or_below, at_level, beats, best_on_validation, by_seed, ci_text, \
+    deciding, family_level, family_text, gain_table, gate, gate_text, gated, how_sure, key_number, paired_difference, \
+    power_text, verdict_status
 from ..budget import Budget
 from ..config import unique
 from ..sweeps import sweep
@@ -224,27 +227,28 @@ def verdict(comp: pd.DataFrame, p: Profile, checks: dict | None = None) -> dict:
     {budget: gate}), and say where CAD-Prune stands."""
     checks = checks or {}
     details, key, outcomes, power = [gate_text(g) for g in checks.values()], [], [], ""
-    gated_out, every, first = 0, [], None
+    gated_out, every, first, pts = 0, [], None, []
     for (b, ipc), c in comp.groupby(["budget", "ipc"], sort=False):
         top = c[(c["set"] == "CA2D") & c["against"].str.startswith("strongest")]
-        if top.empty:
-            continue
-        r = top.iloc[0]
-        o = outcome(r)
+        if not top.empty:
+            pts.append((b, ipc, top.iloc[0], c, b not in checks or checks[b]["passed"]))
+    m = sum(ok for *_, ok in pts) or len(pts)          # the deciding intervals: the points whose gate passed
+    for b, ipc, r, c, ok in pts:
+        o = beats(at_level(r, family_level(m)))
         every.append(o)
         power = power or power_text(r, "CA2D minus the strongest DD method")
-        ok = b not in checks or checks[b]["passed"]
         if ok:
             outcomes.append(o)
         else:
             gated_out += 1
         if first is None or (ok and not first[2]):      # the first point whose gate passed, else the first
-            first = (r, c, ok)
+            first = (r, c, ok, o)
         vs = "; ".join(f"{x['against']} {ci_text(x)}" for _, x in c[c["set"] == "CA2D"].iterrows()
                        if not x["against"].startswith("strongest"))
         cad = "; ".join(f"{x['against']} {ci_text(x)}" for _, x in c[c["set"] == "CAD-Prune"].iterrows())
         details.append(f"Budget {b:,}, IPC {ipc}: CA2D minus the {r['against']}: {ci_text(r)} points "
-                       f"({o if ok else 'inconclusive: its gate failed'}); minus each DD method: {vs}. "
+                       f"({f'{o}, read at the {family_level(m):.2%} level' if ok else 'inconclusive: its gate failed'}"
+                       f"); minus each DD method: {vs}. "
                        f"CAD-Prune minus {cad}.")
         for _, x in c.iterrows():
             if x["against"].startswith(("strongest", "random", "best")):
@@ -259,25 +263,27 @@ def verdict(comp: pd.DataFrame, p: Profile, checks: dict | None = None) -> dict:
     shown = outcomes or every         # all points gated out: say what they would have said
     status = verdict_status(shown, len(p.seeds))
     sentence = (f"CA2D beats the strongest DD method under hard labels at {shown.count('holds')} of "
-                f"{len(shown)} (budget, IPC) points and is refuted at {shown.count('refuted')} "
-                f"({len(p.seeds)} seeds{'; ' + power if power else ''}): the paper's claim is {status} at this "
-                f"scale. In points: {'; '.join(parts)}.")
+                f"{len(shown)} (budget, IPC) points, above zero, and is refuted, under {MARGIN * 100:g} point, at "
+                f"{shown.count('refuted')} ({family_text(m, 'point')}; {len(p.seeds)} seeds"
+                f"{'; ' + power if power else ''}): the paper's claim is {status} at this scale. In points (95% "
+                f"intervals): {'; '.join(parts)}.")
     if gated_out and not outcomes:
         status, sentence = gated(status, sentence, [g for g in checks.values() if not g["passed"]])
     elif gated_out:
         sentence += f" {gated_out} point(s) are inconclusive at this scale: their scoring run's gate failed."
-    r, c, _ = first
-    return dict(status=status, headline=headline(r, c), sure=how_sure(shown, "(budget, IPC) points", power,
+    r, c, _, o = first
+    return dict(status=status, headline=headline(r, c, o), sure=how_sure(shown, "(budget, IPC) points", power,
                                                                        list(checks.values())),
                 deciding=deciding(f"CA2D minus the {r['against']}, budget {r['budget']:,}, IPC {r['ipc']}", r),
                 sentence=sentence, details=details, key_numbers=key, gates=list(checks.values()))
 
 
-def headline(r, c: pd.DataFrame) -> str:
+def headline(r, c: pd.DataFrame, decided: str) -> str:
     """The verdict's first sentence in plain words [issue 36]: at one (budget, IPC), CA2D against the strongest DD
-    method (its row ``r``), and CAD-Prune against the best fixed difficulty window (from the point's comparisons
-    ``c``)."""
-    end = {"holds": "CA2D wins there", "refuted": "CA2D loses there"}.get(outcome(r), "too close to call")
+    method (its row ``r``, its outcome ``decided``), and CAD-Prune against the best fixed difficulty window (from the
+    point's comparisons ``c``)."""
+    end = {"holds": "CA2D wins there", "refuted": "CA2D does not beat the DD methods there"}.get(decided,
+                                                                                                "too close to call")
     window = c[(c["set"] == "CAD-Prune") & c["against"].str.startswith("best fixed")]
     cad = f" and CAD-Prune {above_or_below(window['mean'].iloc[0], 'the best fixed difficulty window', '')}" \
         if len(window) else ""
