@@ -8,13 +8,17 @@ paired by seed. The *best coreset* of (budget, arm, IPC) is the non-random selec
 VALIDATION accuracy over seeds (ties: the first listed); its test gain, with a paired 95% t interval, is the
 reported quality gain. The test set never picks anything.
 
-Reproduction criterion (fixed before any number was seen; revised in issue 12 to rest on positive evidence), per
-(budget, IPC): the claim holds if the HL gain's interval lies above zero AND, for every soft arm (SL, SL+KD), the
-soft gain is "not convincingly" positive: the paired difference gain_HL - gain_soft (per seed, each arm with its
-own best coreset) has an interval above zero, or the soft gain passes the equivalence test (upper bound under
-``analysis.MARGIN``). It is refuted where the HL gain's interval lies below zero, or a soft gain is convincing (its
-lower bound above the margin) without HL's being shown larger; otherwise the point is open (``analysis.outcome``,
-``analysis.verdict_status``).
+Reproduction criterion (fixed before any number was seen; revised in issue 12 to rest on positive evidence, and in
+issue 34 to decide either way), per (budget, IPC): the claim holds if the HL gain beats random (its interval lies
+above zero) AND, for every soft arm (SL, SL+KD), the soft gain is "not convincingly" positive: the paired difference
+gain_HL - gain_soft (per seed, each arm with its own best coreset) has an interval above zero (HL larger), OR the
+soft gain passes the equivalence test (upper bound under ``analysis.MARGIN``). Each part can be refuted
+(``analysis.beats``, ``analysis.no_convincing_gain``): the HL gain when its interval lies under the margin (HL does
+not beat random by a point, if at all); a soft arm when both of its halves are, HL's lead over it under the margin
+and the soft gain convincing (lower bound above the margin) (``analysis.either``). A point holds when every part
+does and is refuted when one part is (``analysis.both``); otherwise it is open (``analysis.verdict_status``). The
+intervals that decide (per point: the HL gain, and per soft arm its difference and its gain) are corrected for
+their number (Bonferroni, ``analysis.family_level``); the numbers shown are 95% intervals.
 
 Gate (issue 12): the HL gain is resolved (its interval excludes zero) at the decisive IPC, ``views_ipc``; else the
 verdict is inconclusive at this scale. Each point states the smallest HL gain its seeds can detect.
@@ -27,9 +31,9 @@ import numpy as np
 import pandas as pd
 
 from .. import data, profile as prof, select, teacher as teachers
-from ..analysis import MARGIN, above_or_below, best_on_validation, both, by_seed, ci_text, deciding, \
-    detectable_effect, equivalent, excludes_zero, gate, gate_text, gated, how_sure, key_number, label_arms, \
-    listing, outcome, paired_difference, power_text, t_interval, verdict_status
+from ..analysis import MARGIN, above_or_below, beats, best_on_validation, both, by_seed, ci_text, deciding, \
+    detectable_effect, either, excludes_zero, family_level, family_text, gate, gate_text, gated, how_sure, key_number, \
+    label_arms, listing, no_convincing_gain, paired_difference, power_text, t_interval, verdict_status
 from ..config import unique
 from ..runner import pick
 from ..sweeps import sweep
@@ -205,34 +209,32 @@ def best_gains(df: pd.DataFrame, gains: pd.DataFrame) -> tuple:
     return pd.DataFrame(rows), per_seed
 
 
-def verdict_points(best: pd.DataFrame, per_seed: dict, p: Profile) -> list:
-    """The criterion of the module docstring at every (budget, IPC): one dict per point, with its ``outcome``."""
-    points = []
+def verdict_points(best: pd.DataFrame, per_seed: dict, p: Profile) -> tuple:
+    """The criterion of the module docstring at every (budget, IPC): one dict per point, with its ``outcome``, its
+    parts' 95% intervals (shown) and outcomes (read at the family level); and the number of deciding intervals."""
     soft_arms = [a for a in p.coreset_arms if a in SOFT_ARMS]
-    for b in p.budgets:
-        for ipc in p.ipcs:
-            hl = per_seed.get((int(b), "HL", int(ipc)))
-            if hl is None:
+    where = [(int(b), int(ipc)) for b in p.budgets for ipc in p.ipcs if (int(b), "HL", int(ipc)) in per_seed]
+    m = sum(1 + 2 * sum((b, arm, ipc) in per_seed for arm in soft_arms) for b, ipc in where)
+    level, points = family_level(m), []
+    for b, ipc in where:
+        hl = per_seed[b, "HL", ipc]
+        hl_ci = t_interval(hl.values())
+        pt = dict(budget=b, ipc=ipc, hl=hl_ci, hl_outcome=beats(t_interval(hl.values(), level)), soft={})
+        for arm in soft_arms:
+            soft = per_seed.get((b, arm, ipc))
+            if soft is None:
                 continue
-            hl_ci = t_interval(hl.values())
-            pt = dict(budget=int(b), ipc=int(ipc), hl=hl_ci, hl_outcome=outcome(hl_ci), soft={})
-            for arm in soft_arms:
-                soft = per_seed.get((int(b), arm, int(ipc)))
-                if soft is None:
-                    continue
-                soft_ci = t_interval(soft.values())
-                diff = paired_difference(hl, soft)
-                smaller, equiv = outcome(diff), equivalent(soft_ci)
-                convincing = outcome(soft_ci, MARGIN) == "holds"     # the soft gain's lower bound over the margin
-                pt["soft"][arm] = dict(gain=soft_ci, diff=diff, smaller=smaller == "holds", equivalent=equiv,
-                                       distinguishable=excludes_zero(soft_ci),
-                                       outcome="holds" if equiv or smaller == "holds" else
-                                       "refuted" if smaller == "refuted" or convincing else "open")
-            parts = [pt["hl_outcome"], *(s["outcome"] for s in pt["soft"].values())]
-            pt["outcome"] = both(*parts) if pt["soft"] else "open"
-            pt["holds"] = pt["outcome"] == "holds"
-            points.append(pt)
-    return points
+            soft_ci = t_interval(soft.values())
+            larger = beats(paired_difference(hl, soft, level))               # HL's lead over the soft arm's
+            vanishes = no_convincing_gain(t_interval(soft.values(), level))
+            pt["soft"][arm] = dict(gain=soft_ci, diff=paired_difference(hl, soft), larger=larger, vanishes=vanishes,
+                                   equivalent=vanishes == "holds",
+                                   distinguishable=excludes_zero(soft_ci), outcome=either(larger, vanishes))
+        parts = [pt["hl_outcome"], *(s["outcome"] for s in pt["soft"].values())]
+        pt["outcome"] = both(*parts) if pt["soft"] else "open"
+        pt["holds"] = pt["outcome"] == "holds"
+        points.append(pt)
+    return points, m
 
 
 def _best_name(best: pd.DataFrame, b, arm, ipc) -> str:
@@ -254,7 +256,7 @@ def gates(points: list, p: Profile) -> list:
 def verdict(best: pd.DataFrame, per_seed: dict, p: Profile, dial: dict | None = None) -> dict:
     """Apply the gates and the reproduction criterion; say per soft arm whether its gain is distinguishable from
     zero and whether it passes the equivalence test."""
-    points = verdict_points(best, per_seed, p)
+    points, m = verdict_points(best, per_seed, p)
     soft_arms = [a for a in p.coreset_arms if a in SOFT_ARMS]
     if "HL" not in p.coreset_arms or not soft_arms or not points:
         lacks = "The sweep lacks HL, a soft arm, or a coreset besides random."
@@ -264,17 +266,16 @@ def verdict(best: pd.DataFrame, per_seed: dict, p: Profile, dial: dict | None = 
     details = [gate_text(g) for g in checks]
     for pt in points:
         b, ipc = pt["budget"], pt["ipc"]
-        parts = [f"HL gain {ci_text(pt['hl'])} ({_best_name(best, b, 'HL', ipc)}, {pt['hl_outcome']}; "
+        parts = [f"HL gain {ci_text(pt['hl'])} ({_best_name(best, b, 'HL', ipc)}, beats random: {pt['hl_outcome']}; "
                  f"{power_text(pt['hl'], 'the HL gain')})"]
         for arm, s in pt["soft"].items():
             parts.append(f"{arm} gain {ci_text(s['gain'])} ({_best_name(best, b, arm, ipc)}; "
                          f"{'distinguishable from zero' if s['distinguishable'] else 'not distinguishable from zero'}"
-                         f"; {'under' if s['equivalent'] else 'not shown under'} the {MARGIN * 100:g}-point margin)"
-                         f", HL minus {arm} {ci_text(s['diff'])} "
-                         f"({'HL larger' if s['smaller'] else 'HL not shown larger'})")
+                         f"; no convincing gain, under the {MARGIN * 100:g}-point margin: {s['vanishes']})"
+                         f", HL minus {arm} {ci_text(s['diff'])} (HL larger: {s['larger']})")
         lead = f"budget {b:,}, " if len(p.budgets) > 1 else ""
         details.append(f"{lead}IPC {ipc}: {pt['outcome']}. " + "; ".join(parts)
-                       + " (accuracy points, 95% interval over seeds).")
+                       + f" (accuracy points, 95% intervals over seeds; the outcomes: {family_text(m)}).")
     held = sum(pt["holds"] for pt in points)
     refuted = sum(pt["outcome"] == "refuted" for pt in points)
 
@@ -292,7 +293,7 @@ def verdict(best: pd.DataFrame, per_seed: dict, p: Profile, dial: dict | None = 
     decisive = [pt for pt in points if pt["ipc"] == p.views_ipc]
     sentence = (f"Coreset quality gain larger under HL than under {' and '.join(soft_arms)}: {status} at this scale "
                 f"(the criterion holds at {held} of {len(points)} {where}{at('holds')} and is refuted at "
-                f"{refuted}{at('refuted')}, "
+                f"{refuted}{at('refuted')}; {family_text(m)}; "
                 f"{_n_seeds(p)}); " + "; ".join(soft_bits) + "."
                 + (f" At IPC {p.views_ipc}, {power_text(decisive[0]['hl'], 'the HL gain')}." if decisive else ""))
     status, sentence = gated(status, sentence, checks)
@@ -318,7 +319,8 @@ def headline(pt: dict, best: pd.DataFrame, p: Profile) -> str:
     if not pt["soft"]:
         end = "no soft-label arm has runs there"
     elif pt["hl_outcome"] != "holds":
-        end = "under HL the seeds show no lead" if pt["hl_outcome"] == "open" else "under HL it trails random"
+        end = "its lead under HL is too close to call" if pt["hl_outcome"] == "open" else \
+            "under HL it does not beat random"
     elif all(s["outcome"] == "holds" for s in pt["soft"].values()):
         end = ("its lead vanishes under soft labels" if all(s["equivalent"] for s in pt["soft"].values())
                else "its lead shrinks under soft labels")
