@@ -29,8 +29,8 @@ BY_NAME = {c.name: c for c in CHAPTERS}
 F678EA1 = json.loads((REPO / "benchmarks" / "book_summaries_f678ea1.json").read_text())
 
 
-def _ch01(gains, seeds=(0, 1, 2, 3, 4)):
-    return label_regimes.analyse(t01.synthetic(gains, seeds=seeds), t01.params(seeds=seeds))["verdict"]
+def _ch01(gains, seeds=(0, 1, 2, 3, 4), noise=0.002):
+    return label_regimes.analyse(t01.synthetic(gains, seeds=seeds, noise=noise), t01.params(seeds=seeds))["verdict"]
 
 
 def _ch02(p=None, **kw):
@@ -55,7 +55,8 @@ VERDICTS = {
     "label_regimes, reproduced": lambda: _ch01({("HL", 1): 0.06, ("HL", 10): 0.05}),
     "label_regimes, soft gains equal HL": lambda: _ch01({(a, i): 0.05 for a in ("HL", "SL", "SL+KD") for i in (1, 10)}),
     "label_regimes, HL below random": lambda: _ch01({("HL", 1): -0.05, ("HL", 10): -0.05}),
-    "label_regimes, no gain, gate failed": lambda: _ch01({}),
+    "label_regimes, no gain, gate failed": lambda: _ch01({}, noise=0.02),
+    "label_regimes, no gain, refuted": lambda: _ch01({}),
     "saturation, reproduced": lambda: _ch02(slkd=0.99, hl=0.7),
     "saturation, far from full data": lambda: _ch02(slkd=0.8, hl=0.7),
     "saturation, level with HL": lambda: _ch02(slkd=0.99, hl=0.99),

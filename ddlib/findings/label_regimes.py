@@ -20,8 +20,10 @@ does and is refuted when one part is (``analysis.both``); otherwise it is open (
 intervals that decide (per point: the HL gain, and per soft arm its difference and its gain) are corrected for
 their number (Bonferroni, ``analysis.family_level``); the numbers shown are 95% intervals.
 
-Gate (issue 12): the HL gain is resolved (its interval excludes zero) at the decisive IPC, ``views_ipc``; else the
-verdict is inconclusive at this scale. Each point states the smallest HL gain its seeds can detect.
+Gate (issue 12; issue 34: resolved either way): the HL gain is resolved at the decisive IPC, ``views_ipc``: its 95%
+interval lies above zero or under ``analysis.MARGIN`` (``analysis.beats`` decides), so a coreset shown no better
+than random there refutes the claim instead of gating it out; else the verdict is inconclusive at this scale. Each
+point states the smallest HL gain its seeds can detect.
 """
 from __future__ import annotations
 
@@ -243,13 +245,15 @@ def _best_name(best: pd.DataFrame, b, arm, ipc) -> str:
 
 
 def gates(points: list, p: Profile) -> list:
-    """The HL gain is resolved (its interval excludes zero) at ``views_ipc``, the decisive IPC, at every budget."""
+    """The HL gain is resolved (its 95% interval lies above zero or under the margin) at ``views_ipc``, the decisive
+    IPC, at every budget."""
     out = []
     for pt in points:
         if pt["ipc"] == p.views_ipc:
             lead = f"budget {pt['budget']:,}, " if len(p.budgets) > 1 else ""
-            out.append(gate(f"HL gain resolved at {lead}IPC {pt['ipc']}", excludes_zero(pt["hl"]),
-                            f"HL gain {ci_text(pt['hl'])} points, detectable {detectable_effect(pt['hl']) * 100:.1f}"))
+            out.append(gate(f"HL gain resolved at {lead}IPC {pt['ipc']}", beats(pt["hl"]) != "open",
+                            f"HL gain {ci_text(pt['hl'])} points (resolved: above zero, or under the "
+                            f"{MARGIN * 100:g}-point margin), detectable {detectable_effect(pt['hl']) * 100:.1f}"))
     return out
 
 
