@@ -8,6 +8,7 @@ import pytest
 
 from conftest import REPO
 from ddlib import profile as prof, regimes
+from ddlib.analysis import MARGIN
 from ddlib.errors import DDLibError
 from ddlib.findings import label_regimes as ch, saturation as sat
 from ddlib.profile import Profile
@@ -123,6 +124,17 @@ def test_verdict_not_reproduced_when_soft_gains_equal_hl():
 def test_verdict_not_reproduced_when_the_coreset_loses_under_hl():
     v = status({("HL", 1): -0.06, ("HL", 10): -0.05})
     assert v["status"] == "not reproduced" and all(pt["outcome"] == "refuted" for pt in v["points"])
+
+
+def test_the_headline_and_deciding_number_name_the_point_the_status_comes_from():
+    """[issue 34] A *not reproduced* names its first refuted point (here IPC 1, not ``views_ipc``): its HL gain,
+    against the margin that refutes it; a *partly reproduced* names its holding point and HL's lead over SL+KD."""
+    v = status({("HL", 1): 0.0, ("HL", 10): 0.0})
+    assert v["status"] == "not reproduced" and v["points"][0]["outcome"] == "refuted"
+    assert v["deciding"]["name"] == "HL quality gain, IPC 1" and v["deciding"]["threshold"] == MARGIN
+    assert v["headline"].startswith("At IPC 1,")
+    v = status({("HL", 1): 0.0, ("HL", 10): 0.05})
+    assert v["status"] == "partly reproduced" and v["deciding"]["name"] == "HL minus SL+KD quality gain, IPC 10"
 
 
 def test_a_small_soft_gain_passes_the_equivalence_test():

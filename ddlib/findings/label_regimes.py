@@ -303,14 +303,30 @@ def verdict(best: pd.DataFrame, per_seed: dict, p: Profile, dial: dict | None = 
     status, sentence = gated(status, sentence, checks)
     if dial and dial.get("sentence"):
         sentence += " Beyond the paper: " + dial["sentence"][:1].lower() + dial["sentence"][1:]
-    pt = (decisive or points)[0]
-    arm = "SL+KD" if "SL+KD" in pt["soft"] else next(reversed(pt["soft"]), None)
+    pt = deciding_point(points, status, p)
     power = power_text(pt["hl"], "the HL gain")
     return dict(status=status, headline=headline(pt, best, p), sure=how_sure([q["outcome"] for q in points], where,
                                                                              f"at IPC {pt['ipc']}, {power}", checks),
-                deciding=deciding(f"HL minus {arm} quality gain, IPC {pt['ipc']}", pt["soft"][arm]["diff"]) if arm
-                else None,
+                deciding=deciding_number(pt),
                 sentence=sentence, details=details, key_numbers=key_numbers(best, p), points=points, gates=checks)
+
+
+def deciding_point(points: list, status: str, p: Profile) -> dict:
+    """The point the headline and the deciding number are read at: where the status comes from (the first refuted
+    point of a *not reproduced*, the first holding point of a *reproduced* or *partly reproduced*), else the
+    decisive IPC ``views_ipc`` [issue 34: a verdict that turns on IPC 50 names IPC 50]."""
+    want = {"not reproduced": "refuted", "reproduced": "holds", "partly reproduced": "holds"}.get(status)
+    return next((pt for pt in points if pt["outcome"] == want),
+                next((pt for pt in points if pt["ipc"] == p.views_ipc), points[0]))
+
+
+def deciding_number(pt: dict) -> dict | None:
+    """The interval that decides point ``pt``: its HL gain where that part is refuted (herding no better than
+    random under HL), else HL's lead over SL+KD (or the last soft arm); None without a soft arm."""
+    if pt["hl_outcome"] == "refuted":
+        return deciding(f"HL quality gain, IPC {pt['ipc']}", pt["hl"], MARGIN, f"the {MARGIN * 100:g}-point margin")
+    arm = "SL+KD" if "SL+KD" in pt["soft"] else next(reversed(pt["soft"]), None)
+    return deciding(f"HL minus {arm} quality gain, IPC {pt['ipc']}", pt["soft"][arm]["diff"]) if arm else None
 
 
 def headline(pt: dict, best: pd.DataFrame, p: Profile) -> str:
