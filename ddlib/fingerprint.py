@@ -79,6 +79,7 @@ class Code:
         self.package = Path(package)
         self._modules = {}
         self._reach = lru_cache(maxsize=None)(self._reach_uncached)
+        self.fingerprint = lru_cache(maxsize=None)(self._fingerprint_uncached)   # a key asks for it thousands of times
 
     def is_module(self, name: str) -> bool:
         path = self.package.joinpath(*name.split(".")) if name else self.package
@@ -194,7 +195,7 @@ class Code:
         """The (module, definition) pairs the parts reach."""
         return frozenset().union(*(self._reach(p) for p in parts))
 
-    def fingerprint(self, *parts: Part) -> str:
+    def _fingerprint_uncached(self, *parts: Part) -> str:
         h = hashlib.sha256()
         for module, name in sorted(self.reach(*parts)):
             h.update(f"{module}:{name}\0{self.module(module).code[name]}\0".encode())
