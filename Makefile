@@ -27,20 +27,37 @@ $(VENV)/.installed: pyproject.toml scripts/setup.sh
 book/_static/mathjax/tex-svg.js:
 	bash book/get_mathjax.sh
 
-# Papermill runs every chapter (cached runs are read back, so a rebuild is quick), then the generated pages.
+# Papermill runs every chapter (cached runs are read back, so a rebuild is quick), BOOK_JOBS at a time, then the
+# generated pages. Chapters read each other's runs only through the store, so with the store complete they run side
+# by side; FRESH=1 trains everything, so one chapter at a time (two would train the runs they share twice).
+BOOK_JOBS ?= $(if $(filter 1,$(FRESH)),1,2)
+EXECUTED := $(CHAPTERS:%=book/executed/%.ipynb)
+GENERATED := book/_generated/provenance.md book/_generated/findings.md book/_generated/findings.svg \
+             book/_generated/plan.md
+
 notebooks: setup
 	@if [ "$(FRESH)" = 1 ]; then rm -rf _build/fresh; fi
 	@mkdir -p book/executed book/_generated
 	$(PY) -m ddlib restore-artefacts --profile $(PROFILE)
-	@for ch in $(CHAPTERS); do \
-	  echo "papermill: $$ch ($(PROFILE) profile)"; \
-	  $(VENV)/bin/papermill notebooks/$$ch.ipynb book/executed/$$ch.ipynb -k python3 \
-	    -f ddlib/profiles/$(PROFILE).yaml --progress-bar || { rm -f book/executed/$$ch.ipynb; exit 1; }; \
-	done
-	$(PY) -m ddlib provenance-table > book/_generated/provenance.md
-	$(PY) -m ddlib findings-table --profile $(PROFILE) > book/_generated/findings.md
+	@$(MAKE) --no-print-directory -j$(BOOK_JOBS) --output-sync=target executed
+	@$(MAKE) --no-print-directory -j$(BOOK_JOBS) --output-sync=target generated
+
+.PHONY: executed generated $(EXECUTED) $(GENERATED)
+executed: $(EXECUTED)
+generated: $(GENERATED)
+
+$(EXECUTED): book/executed/%.ipynb: notebooks/%.ipynb
+	@echo "papermill: $* ($(PROFILE) profile)"
+	@$(VENV)/bin/papermill $< $@ -k python3 -f ddlib/profiles/$(PROFILE).yaml --progress-bar || { rm -f $@; exit 1; }
+
+book/_generated/provenance.md:
+	$(PY) -m ddlib provenance-table > $@
+book/_generated/findings.md:
+	$(PY) -m ddlib findings-table --profile $(PROFILE) > $@
+book/_generated/findings.svg:
 	$(PY) -m ddlib findings-figure --profile $(PROFILE) --out book/_generated/findings.svg
-	$(PY) -m ddlib plan --params $(PROFILE) > book/_generated/plan.md
+book/_generated/plan.md:
+	$(PY) -m ddlib plan --params $(PROFILE) > $@
 
 # The spot check: stored runs from three chapters of this build re-run from scratch; a mismatch stops the build.
 recheck: notebooks
