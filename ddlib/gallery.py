@@ -1,5 +1,5 @@
 """The images a run trains on, for the book's image grids (``plots.set_grids``) [issue 36]: a real subset's through
-the run's own selection (``runner.pick``: the indices its student trains on), a distilled set's from its cached file
+the run's own selection (``picks.indices``: the indices its student trains on), a distilled set's from its cached file
 (``RunConfig.synset``), in pixel units as the set stores them (DC, DM, MTT and DATM keep theirs unclipped).
 
 Read from the cache only: a figure never distils, trains a teacher or makes a scoring run. Every input a set's
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from . import data, runner, scores
+from . import data, picks, scores
 from .artefacts import complete
 from .config import RunConfig
 from .errors import DDLibError
@@ -83,7 +83,7 @@ def images(cfg: RunConfig, store: Path | None = None) -> Shown:
     s = cfg.synset()
     if s is not None:
         return Shown(s.images, s.labels, splits.classes)
-    idx = runner.pick(cfg)["indices"]
+    idx = picks.indices(cfg, store)
     return Shown(splits.x_train[idx].float() / 255, splits.y_train[idx], splits.classes)
 
 

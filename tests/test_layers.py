@@ -18,6 +18,7 @@ LAYERS = [
     {"rules", "scores", "cad", "select", "synset", "distill"},
     {"config"},
     {"runner"},
+    {"picks"},
     {"records"},
     {"sweeps"},
     {"analysis", "profile", "report", "plots"},

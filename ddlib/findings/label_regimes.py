@@ -32,12 +32,11 @@ import math
 import numpy as np
 import pandas as pd
 
-from .. import data, profile as prof, select, teacher as teachers
+from .. import data, picks, profile as prof, select, teacher as teachers
 from ..analysis import MARGIN, above_or_below, beats, best_on_validation, both, by_seed, ci_text, deciding, \
     detectable_effect, either, excludes_zero, family_level, family_text, gate, gate_text, gated, how_sure, key_number, \
     label_arms, listing, no_convincing_gain, paired_difference, power_text, t_interval, verdict_status
 from ..config import unique
-from ..runner import pick
 from ..sweeps import sweep
 from ..profile import Profile
 from .chapter import kd_plan_choice, kd_tune_configs, none, record_verdict
@@ -105,8 +104,9 @@ def teacher_agreement(p: Profile) -> pd.DataFrame:
     splits = data.load(p.dataset, p.val_per_class)
     t = teachers.get(prof.teacher(p), p.dataset, p.val_per_class, 0, p.device)
     agrees = (t.train_logits.argmax(1).cpu() == splits.y_train)
-    rows = {name: {ipc: float(agrees[pick(prof.subset_run(p, name, ipc=ipc, **prof.arm("HL"), budget=p.budgets[0],
-                                                          seed=p.seeds[0]))["indices"]].float().mean())
+    rows = {name: {ipc: float(agrees[picks.indices(prof.subset_run(p, name, ipc=ipc, **prof.arm("HL"),
+                                                                    budget=p.budgets[0], seed=p.seeds[0]),
+                                                   p.store)].float().mean())
                    for ipc in p.ipcs} for name in ["random", *coresets(p.selectors)]}
     return pd.DataFrame(rows).T.rename_axis(index="selector", columns="IPC")
 
