@@ -230,6 +230,12 @@ def outlook(p: Profile, chapters) -> str:
     return head + f"{len(rows):,} runs, {int(rows['stored'].sum()):,} stored{eta} (python -m ddlib plan)"
 
 
+# the chapters' table on a page: short headers, said in full above it (1280 px: the long ones cut the table off)
+PAGE_COLUMNS = {"samples seen (M)": "samples (M)", "teacher forwards (M)": "teacher fwd (M)",
+                "hours from empty at the measured rate": "hours", "hours left at the measured rate": "hours left",
+                "minutes from empty at an H200's TF32 peak": "H200 minutes"}
+
+
 def markdown(p: Profile) -> str:
     """The plan of ``p`` as Markdown: the chapters' table, the rate it rests on, the inputs, cached or not, and the
     gates the grid cannot meet."""
@@ -243,8 +249,9 @@ def markdown(p: Profile) -> str:
         f"Profile {p.profile} ({p.dataset}, {p.model}, device {p.device}). Student runs, each counted once, under the "
         f"first chapter that trains it (chapters share runs: a random subset of chapter 01 is also chapter 03's "
         f"baseline); a run in the results store counts as done, and the hours are the sweep's "
-        f"{t['workers']} worker(s) at work:",
-        _table(t["chapters"]),
+        f"{t['workers']} worker(s) at work (*hours*: from an empty store and left, at the measured rate; *H200 "
+        f"minutes*: from an empty store at an H200's TF32 peak):",
+        _table(t["chapters"].rename(columns=PAGE_COLUMNS)),
         f"Rate: {said}. FLOPs are convolutions and matrix products (torch's FlopCounterMode): training, the "
         f"teacher's forwards and the evaluation passes.",
         "Distilled sets, by method and iterations (their distillation is not in the table above; *cached*: made on "

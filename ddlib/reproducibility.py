@@ -219,11 +219,11 @@ def markdown(profile: str) -> str:
     lines = [f"Profile `{r['profile']}`; sample seed {r['seed']}; tolerance {r['tolerance'] * 100:.2f} points; "
              f"commit `{r['provenance']['commit']}`; inputs (teacher, scoring runs, sets) {inputs}; "
              f"{r['wall_s']:.0f} s in all.", "",
-             "| chapter | run | key | stored test | recomputed test | stored val | recomputed val | match |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| chapter | run | key | test: stored, again | validation: stored, again | match |",
+             "| --- | --- | --- | --- | --- | --- |"]
     for x in r["rows"]:
-        lines.append(f"| {x['chapter']} | {x['run']} | `{x['key']}` | {x['stored_test_acc'] * 100:.2f} | "
-                     f"{x['recomputed_test_acc'] * 100:.2f} | {x['stored_val_acc'] * 100:.2f} | "
+        lines.append(f"| {x['chapter']} | {x['run']} | `{x['key']}` | {x['stored_test_acc'] * 100:.2f}, "
+                     f"{x['recomputed_test_acc'] * 100:.2f} | {x['stored_val_acc'] * 100:.2f}, "
                      f"{x['recomputed_val_acc'] * 100:.2f} | {'yes' if x['match'] else '**no**'} |")
     n_ok = sum(r["eligible"].values())
     n_all = n_ok + sum(n for d in r["left_out"].values() for n in d.values())
