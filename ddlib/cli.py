@@ -298,21 +298,39 @@ def _writable_file(path: str, flag: str) -> Path:
     return out
 
 
+EXPORT_FORMATS = ("npy", "imagefolder")
+
+
+def class_folder(index: int, classes: int) -> str:
+    """A class's folder name in an ImageFolder export: its index, zero-padded so that the folders sort in ddlib's
+    class order (torchvision's ImageFolder numbers them so) and a ddlib audit reads it as that index; the names are
+    in export.json (a class name such as 'T-shirt/top' is no folder name)."""
+    return f"{index:0{len(str(classes - 1))}d}"
+
+
 def _export_parser(sub):
-    p = _command(sub, "export", "write a run's training images (a subset or a distilled set) as .npy arrays",
+    p = _command(sub, "export", "write a run's training images (a subset or a distilled set) as arrays or a folder",
                  "export --params tiny --ipc 5 --select herding --out herding-ipc5",
+                 "export --ipc 10 --distill dm --format imagefolder --out dm-ipc10",
                  description="Write the images a run would train on, as another codebase loads them: "
                              "DIR/images.npy (float32 [N, C, H, W], in [0, 1], or standardised with the "
-                             "training split's channel statistics with --normalized), DIR/labels.npy (int64) "
-                             "and DIR/export.json (what they are; for a subset, its indices in the dataset's "
-                             "own order and the validation images carved out). Takes train's flags.")
+                             "training split's channel statistics with --normalized) and DIR/labels.npy (int64); "
+                             "or, with --format imagefolder, one folder of 8-bit PNGs per class, named by its "
+                             "zero-padded index (torchvision's ImageFolder and `ddlib audit` read it). Either way "
+                             "DIR/export.json says what they are (for a subset, its indices in the dataset's own "
+                             "order and the validation images carved out). Takes train's flags.")
     out = _train_args(p)
     out.add_argument("--out", required=True, metavar="DIR", help="a new or empty folder")
-    out.add_argument("--normalized", action="store_true", help="standardise as ddlib's students see the images")
+    out.add_argument("--format", default="npy", choices=EXPORT_FORMATS,
+                     help="npy: two arrays; imagefolder: a PNG per image in a folder per class (a float set's "
+                          "pixels rounded to 8 bits, said in export.json)")
+    out.add_argument("--normalized", action="store_true",
+                     help="npy only: standardise as ddlib's students see the images")
 
 
 def _export(a) -> int:
     import numpy as np
+    import torch
     from . import data
     from .config import check_device, check_inputs
     from .runner import subset_record
@@ -320,6 +338,8 @@ def _export(a) -> int:
     out = Path(a.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise DDLibError(f"--out {out}: not an empty folder")
+    if a.normalized and a.format != "npy":
+        raise DDLibError("--normalized: PNG files hold 8-bit pixels; give --format npy for standardised images")
     _, build = _run_builder(a)
     cfg = check_inputs(build(1.0))
     check_device(cfg.device)
@@ -335,10 +355,25 @@ def _export(a) -> int:
     x = data.normalize(images, splits) if a.normalized else (images.float() / 255 if not images.is_floating_point()
                                                             else images.float())
     out.mkdir(parents=True, exist_ok=True)
+    if a.format == "imagefolder":
+        from torchvision.io import encode_png
+        pixels = (x.clamp(0, 1) * 255).round().to(torch.uint8)
+        files = []
+        for i, (img, c) in enumerate(zip(pixels, labels.tolist())):
+            files.append(f"{class_folder(c, splits.num_classes)}/{i:05d}.png")
+            (out / files[-1]).parent.mkdir(exist_ok=True)
+            atomic_write(out / files[-1], lambda f, img=img: open(f, "wb").write(encode_png(img).numpy().tobytes()))
+        quantised = bool(images.is_floating_point())
+        write_json(out / "export.json", dict(record, format="imagefolder", files=files, classes=list(splits.classes),
+                                             rounded_to_8_bits=quantised))
+        print(f"wrote {len(labels)} images {tuple(x.shape[1:])} as PNGs in {len(set(labels.tolist()))} class "
+              f"folders under {out} (+ export.json){'; float pixels rounded to 8 bits' if quantised else ''}")
+        return 0
     for name, arr in (("images.npy", x.numpy()), ("labels.npy", labels.numpy())):
         atomic_write(out / name, lambda f, arr=arr: np.save(open(f, "wb"), arr))
-    write_json(out / "export.json", dict(record, files=["images.npy", "labels.npy"], classes=list(splits.classes),
-                                         normalized=bool(a.normalized), mean=list(splits.mean), std=list(splits.std)))
+    write_json(out / "export.json", dict(record, format="npy", files=["images.npy", "labels.npy"],
+                                         classes=list(splits.classes), normalized=bool(a.normalized),
+                                         mean=list(splits.mean), std=list(splits.std)))
     print(f"wrote {len(labels)} images {tuple(x.shape[1:])} to {out / 'images.npy'} (+ labels.npy, export.json)")
     return 0
 

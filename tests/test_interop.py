@@ -86,3 +86,29 @@ def test_bad_recipe_flags_are_one_line(flags, needle, isolated, capsys, monkeypa
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and needle in err[0]
     assert not isolated["cache"].exists()
+
+
+def test_export_as_an_image_folder_reads_back_as_the_same_images(isolated, capsys):
+    """[issue 38] --format imagefolder: a PNG per image in a folder per class, named by the zero-padded index, which
+    torchvision's ImageFolder sorts in ddlib's order and ddlib's own set reader reads back pixel for pixel; a float
+    (distilled) set is rounded to 8 bits and says so; --normalized is refused in one line."""
+    from ddlib import synset
+    out = isolated["tmp"] / "folder"
+    assert cli.main(["export", *TINY, "--ipc", "2", "--seed", "1", "--format", "imagefolder", "--out", str(out)]) == 0
+    meta = json.loads((out / "export.json").read_text())
+    assert sorted(d.name for d in out.iterdir() if d.is_dir()) == [str(c) for c in range(10)]
+    assert meta["format"] == "imagefolder" and len(meta["files"]) == 20 and meta["rounded_to_8_bits"] is False
+    raw = data.load_raw("digits")
+    splits = data.load("digits", 20)
+    back = synset.read(out, splits.classes, splits.shape)
+    order = [int(f.split("/")[1][:5]) for f in sorted(meta["files"])]   # the images, in the order read back
+    assert torch.equal(back.labels, raw.y_train[meta["indices"]][order])
+    assert torch.equal((back.images * 255).round().to(torch.uint8), raw.x_train[meta["indices"]][order])
+    dm = isolated["tmp"] / "dm"
+    assert cli.main(["export", *TINY, "--ipc", "1", "--distill", "dm", "--format", "imagefolder",
+                     "--out", str(dm)]) == 0
+    assert json.loads((dm / "export.json").read_text())["rounded_to_8_bits"] is True
+    capsys.readouterr()
+    assert cli.main(["export", *TINY, "--ipc", "2", "--format", "imagefolder", "--normalized",
+                     "--out", str(isolated["tmp"] / "n")]) == 2
+    assert "8-bit pixels" in capsys.readouterr().err
