@@ -27,6 +27,7 @@ from .budget import Budget
 from .distill import datm, mtt
 from .config import RunConfig
 from .records import read_stored
+from .report import markdown_table
 from .sweeps import default_workers
 from .findings import CHAPTERS
 from .paths import cache_dir
@@ -180,9 +181,7 @@ def _table(df: pd.DataFrame, index: bool = True) -> str:
         return f"{int(v):,}" if float(v).is_integer() and (abs(v) >= 1 or isinstance(v, int)) else f"{v:,.2f}"
     body = df.reset_index() if index else df
     rows = [[cell(v) for v in r] for r in body.itertuples(index=False)]
-    head = [str(c) for c in body.columns]
-    return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] +
-                      ["| " + " | ".join(r) + " |" for r in rows])
+    return markdown_table([str(c) for c in body.columns], rows)
 
 
 def tables(p: Profile) -> dict:

@@ -8,6 +8,7 @@ from .config import RunConfig
 from .distill import NAMES, ca2d, rded
 from .findings.cad_prune import candidate_name
 from .profile import Profile, teacher
+from .report import markdown_table as _markdown_table
 from .teacher import FLOORS, TeacherConfig
 from .train import DEFAULT_OPTIMIZER, OPTIMIZERS, TEMPERATURE
 
@@ -123,6 +124,4 @@ def choices() -> list:
 
 
 def markdown_table() -> str:
-    lines = ["| choice | value | source | why |", "| --- | --- | --- | --- |"]
-    lines += [f"| {c} | {v} | {s} | {w} |" for c, v, s, w in choices()]
-    return "\n".join(lines)
+    return _markdown_table(["choice", "value", "source", "why"], choices())

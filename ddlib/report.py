@@ -152,9 +152,20 @@ def deciding_text(d: dict | None) -> str:
     return "–" if d is None else f"{_number(d)}; the claim: above {d['against']}"
 
 
+def markdown_table(head: list, rows: list) -> str:
+    """A Markdown table of ``head`` and ``rows`` (cells as text, Markdown allowed): every '|' in a cell escaped and
+    every line break made a space, so that a cell stays one cell [issue 38: the tables were joined by hand, and a '|'
+    in a cell split it]. Text from a user or a profile is HTML-escaped by the caller (:func:`_cell`)."""
+    def cell(v) -> str:
+        return str(v).replace("|", "\\|").replace("\n", " ")
+    return "\n".join(["| " + " | ".join(map(cell, head)) + " |", "|" + " --- |" * len(head)]
+                     + ["| " + " | ".join(map(cell, r)) + " |" for r in rows])
+
+
 def _cell(text: str) -> str:
-    """Computed text (it may quote a profile's names) as a Markdown table cell: HTML-escaped, pipes escaped."""
-    return html.escape(text).replace("|", "\\|")
+    """Computed text (it may quote a profile's names) for a table cell: HTML-escaped (:func:`markdown_table` escapes
+    its pipes)."""
+    return html.escape(text)
 
 
 FIGURE_FORMATS = ("svg", "png", "pdf")
@@ -181,9 +192,7 @@ def findings_markdown(profile: str) -> str:
     summaries = read_summaries(profile)
     if not summaries:
         return f"No chapter has written results for the `{profile}` profile yet."
-    lines = [f"Profile `{profile}`; numbers are means with 95% intervals over seeds.", "",
-             "| claim | verdict | the number that decides it |", "| --- | --- | --- |"]
-    for s in summaries:
-        lines.append(f"| {{ref}}`{s['label']}` | {badge_html(s['status'])} {_cell(s['headline'])} | "
-                     f"{_cell(deciding_text(s['deciding']))} |")
-    return "\n".join(lines)
+    rows = [[f"{{ref}}`{s['label']}`", f"{badge_html(s['status'])} {_cell(s['headline'])}",
+             _cell(deciding_text(s['deciding']))] for s in summaries]
+    return "\n".join([f"Profile `{profile}`; numbers are means with 95% intervals over seeds.", "",
+                      markdown_table(["claim", "verdict", "the number that decides it"], rows)])

@@ -19,6 +19,7 @@ from .errors import DDLibError
 from .config import RunConfig
 from .origin import provenance
 from .records import read_stored
+from .report import markdown_table
 from .sweeps import sweep
 from .paths import cache_dir, results_dir
 from .store import read_json, read_record, write_json
@@ -219,12 +220,11 @@ def markdown(profile: str) -> str:
     lines = [f"Profile `{r['profile']}`; sample seed {r['seed']}; tolerance {r['tolerance'] * 100:.2f} points; "
              f"commit `{r['provenance']['commit']}`; inputs (teacher, scoring runs, sets) {inputs}; "
              f"{r['wall_s']:.0f} s in all.", "",
-             "| chapter | run | key | test: stored, again | validation: stored, again | match |",
-             "| --- | --- | --- | --- | --- | --- |"]
-    for x in r["rows"]:
-        lines.append(f"| {x['chapter']} | {x['run']} | `{x['key']}` | {x['stored_test_acc'] * 100:.2f}, "
-                     f"{x['recomputed_test_acc'] * 100:.2f} | {x['stored_val_acc'] * 100:.2f}, "
-                     f"{x['recomputed_val_acc'] * 100:.2f} | {'yes' if x['match'] else '**no**'} |")
+             markdown_table(["chapter", "run", "key", "test: stored, again", "validation: stored, again", "match"],
+                            [[x["chapter"], x["run"], f"`{x['key']}`",
+                              f"{x['stored_test_acc'] * 100:.2f}, {x['recomputed_test_acc'] * 100:.2f}",
+                              f"{x['stored_val_acc'] * 100:.2f}, {x['recomputed_val_acc'] * 100:.2f}",
+                              "yes" if x["match"] else "**no**"] for x in r["rows"]])]
     n_ok = sum(r["eligible"].values())
     n_all = n_ok + sum(n for d in r["left_out"].values() for n in d.values())
     lines += ["", f"Eligible: {n_ok:,} of this build's {n_all:,} runs ({n_ok / max(n_all, 1):.0%}), those whose "

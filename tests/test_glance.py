@@ -233,3 +233,14 @@ def test_papermills_injected_cell_is_folded_on_the_page():
     assert ext.fold(source) == source
     config = yaml.safe_load((REPO / "_config.yml").read_text())["sphinx"]
     assert config["local_extensions"]["fold_injected"] == "book/_ext"
+
+
+def test_a_markdown_table_keeps_a_pipe_or_a_line_break_inside_its_cell():
+    """[issue 38] One table writer for every generated page (plan, provenance, spot check, findings): a '|' in a cell
+    is escaped and a line break made a space, so every row has the header's cells."""
+    from ddlib.report import markdown_table
+    text = markdown_table(["a", "b|c"], [["x|y", "1\n2"], ["`k|v`", 3]])
+    lines = text.splitlines()
+    assert lines[0] == "| a | b\\|c |" and lines[1] == "| --- | --- |"
+    assert lines[2] == "| x\\|y | 1 2 |" and lines[3] == "| `k\\|v` | 3 |"
+    assert all(line.replace("\\|", "").count("|") == 3 for line in lines)
