@@ -12,9 +12,10 @@ scale the verdict tests the parts of the claim about RDED, and reports every oth
 shown not to, or open) without a verdict on "most".
 
 Reproduction criterion (issue 12, scoped in issue 34), per (budget, IPC) under HL:
-(a) RDED beats random: its gain's interval lies above zero (holds) or below it (refuted);
-(c) RDED trails the strongest coreset: coreset minus RDED, paired by seed, lies above zero (holds) or below
-    (refuted).
+(a) RDED beats random: its gain's interval lies above zero (holds) or under the 1-point margin (refuted:
+``analysis.beats``, issue 34);
+(c) RDED trails the strongest coreset: coreset minus RDED, paired by seed, lies above zero (holds) or under the
+    margin (refuted).
 A point holds when both hold and is refuted when one is (``analysis.both``); the deciding intervals are corrected
 for their number (Bonferroni, ``analysis.family_level``: two per point); the status follows
 ``analysis.verdict_status``, after the gate of :func:`gates` (one set per seed). The convergence gate [issue 13]:
@@ -36,7 +37,7 @@ import pandas as pd
 import torch
 
 from .. import data, distill as distillers, gallery, profile as prof, select
-from ..analysis import MARGIN, best_on_validation, both, by_seed, ci_text, deciding, equivalent, family_level, fmt, \
+from ..analysis import MARGIN, beats, best_on_validation, both, by_seed, ci_text, deciding, equivalent, family_level, fmt, \
     gain_table, gate, gate_text, gated, how_sure, key_number, label_arms, outcome, paired_difference, \
     points_text, power_text, survival_table, t_interval, verdict_status, within
 from ..config import unique
@@ -463,20 +464,20 @@ def verdict(df: pd.DataFrame, table: pd.DataFrame, p: Profile, bias: pd.DataFram
             g = {r["method"]: r for _, r in hl.iterrows()}
             gain = {m: dict(mean=g[m]["gain"], lo=g[m]["gain_lo"], hi=g[m]["gain_hi"], n=g[m]["gain_n"])
                     for m in p.methods if m in g}
-            beats = [m for m in gain if outcome(gain[m]) == "holds"]
+            beating = [m for m in gain if outcome(gain[m]) == "holds"]
             short = not_converged(conv, ipc) if b == p.budgets[0] else {}
             shown_not = [m for m in others if m in gain and equivalent(gain[m]) and m not in short]
             present = [m for m in others if m in gain]
             core, trail, sub = strongest_coreset(df, p, b, "HL", ipc), None, {}
             if EASY_METHOD in p.methods:
                 rded = by_seed(df, method=EASY_METHOD, budget=b, arm="HL", ipc=ipc)
-                sub["a"] = outcome(paired_difference(rded, by_seed(df, method="random", budget=b, arm="HL", ipc=ipc),
-                                                     level)) if EASY_METHOD in gain else "open"
+                sub["a"] = beats(paired_difference(rded, by_seed(df, method="random", budget=b, arm="HL", ipc=ipc),
+                                                   level)) if EASY_METHOD in gain else "open"
                 sub["c"] = "open"
                 if core and EASY_METHOD in g:
                     coreset = by_seed(df, method=core, budget=b, arm="HL", ipc=ipc)
                     trail = paired_difference(coreset, rded)
-                    sub["c"] = outcome(paired_difference(coreset, rded, level))
+                    sub["c"] = beats(paired_difference(coreset, rded, level))
             for k in subs_seen:
                 subs_seen[k].append(sub[k])
             outcomes.append(both(*(sub[k] for k in subs_seen)) if subs_seen else "open")
@@ -487,7 +488,7 @@ def verdict(df: pd.DataFrame, table: pd.DataFrame, p: Profile, bias: pd.DataFram
             lead = f"budget {b:,}, " if len(p.budgets) > 1 else ""
             gains = "; ".join(f"{_name(m)} {ci_text(v)}" for m, v in gain.items())
             txt = (f"{lead}IPC {ipc} under HL: {outcomes[-1]}. Gain over random in accuracy points (95% interval): "
-                   f"{gains}. Beat random: {', '.join(map(_name, beats)) if beats else 'none'}; shown not to "
+                   f"{gains}. Beat random: {', '.join(map(_name, beating)) if beating else 'none'}; shown not to "
                    f"(upper bound under {MARGIN * 100:g} point, and converged): "
                    f"{', '.join(map(_name, shown_not)) or 'none'}"
                    + (f"; convergence gate failed: "
@@ -496,7 +497,7 @@ def verdict(df: pd.DataFrame, table: pd.DataFrame, p: Profile, bias: pd.DataFram
                    + (f" (deciding intervals at {level:.2%}, Bonferroni)" if subs_seen else ""))
             if trail is not None:
                 txt += f" (coreset {core} minus RDED {points_text(trail['mean'], trail['lo'], trail['hi'])})"
-            first = first or dict(ipc=ipc, gain=gain, beats=beats, others=present, sub=sub, core=core, trail=trail)
+            first = first or dict(ipc=ipc, gain=gain, beats=beating, others=present, sub=sub, core=core, trail=trail)
             details.append(txt + ".")
             for m, v in gain.items():
                 key.append(key_number(f"HL gain over random, {_name(m)}, IPC {ipc}"
@@ -545,13 +546,14 @@ def verdict(df: pd.DataFrame, table: pd.DataFrame, p: Profile, bias: pd.DataFram
 def headline(pt: dict) -> str:
     """The verdict's first sentence in plain words [issue 36]: at the first (budget, IPC) ``pt``, how many DD
     methods besides RDED beat random under HL, then where RDED stands against random and the strongest coreset."""
-    beats = [m for m in pt["others"] if m in pt["beats"]]
-    text = (f"Under hard labels at IPC {pt['ipc']}, {len(beats)} of {len(pt['others'])} DD methods"
-            f"{' besides RDED' if 'a' in pt['sub'] else ''} beat{'s' if len(beats) == 1 else ''} random"
-            + (f" ({', '.join(map(_name, beats))})" if beats else ""))
+    beating = [m for m in pt["others"] if m in pt["beats"]]
+    text = (f"Under hard labels at IPC {pt['ipc']}, {len(beating)} of {len(pt['others'])} DD methods"
+            f"{' besides RDED' if 'a' in pt['sub'] else ''} beat{'s' if len(beating) == 1 else ''} random"
+            + (f" ({', '.join(map(_name, beating))})" if beating else ""))
     if "a" not in pt["sub"]:
         return text + "."
-    rded = {"holds": "beats it", "refuted": "falls below it"}.get(pt["sub"]["a"], "is not shown to beat it")
+    rded = {"holds": "beats it", "refuted": "does not beat it by a point"}.get(pt["sub"]["a"],
+                                                                                   "is not shown to beat it")
     text += f"; RDED {rded}"
     if pt["trail"] is None:
         return text + "."

@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 from .. import augment, data, profile as prof, teacher as teachers
-from ..analysis import LEVEL, both, by_seed, ci_text, deciding, family_level, fmt, gate, gate_text, gated, how_sure, \
+from ..analysis import LEVEL, beats, both, by_seed, ci_text, deciding, family_level, fmt, gate, gate_text, gated, how_sure, \
     label_arms, outcome, paired_difference, power_text, t_interval, verdict_status
 from ..sweeps import sweep
 from ..profile import Profile
@@ -168,7 +168,7 @@ def verdict(ratios: pd.DataFrame, df: pd.DataFrame, p: Profile) -> dict:
     adjusted = ratio_table(df, p, level).set_index(["budget", "arm", "ipc"])
     for _, r in pts.iterrows():
         a = adjusted.loc[(r["budget"], "SL+KD", r["ipc"])]
-        near, above = outcome(a, p.threshold), {"HL": outcome(_diff(a, "hl"))}
+        near, above = outcome(a, p.threshold), {"HL": beats(_diff(a, "hl"))}
         points.append(dict(budget=int(r["budget"]), ipc=int(r["ipc"]), near=near, above=above,
                            outcome=both(near, above["HL"])))
         adamw = (f"; beside it, SL+KD minus HL (AdamW) ratio {ci_text(_diff(r, 'hl_adamw'))} points (not part of "
