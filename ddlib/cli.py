@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -724,6 +725,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished runs are cached; run the same command again to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:   # the reader stopped early (`plan | head`): no traceback, and none at exit either
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -380,3 +380,14 @@ def test_an_audited_set_at_chance_is_said_per_arm(isolated, capsys, monkeypatch)
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("warning: the set's test accuracy under SL 10.0% is at chance "
                                                    "(10 classes: 10.0%; random real images: 40.0%)"), lines
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(tmp_path):
+    """`python -m ddlib provenance-table | head -2`: when the pipe closes before the table is written, the command
+    ends quietly with the shell's broken-pipe status (141), not a BrokenPipeError traceback."""
+    p = subprocess.Popen([PYTHON, "-m", "ddlib", "provenance-table"], cwd=REPO,
+                         env=subprocess_env(tmp_path / "cache", tmp_path / "results"),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 141 and err == "", err[-2000:]
