@@ -552,8 +552,9 @@ def headline(pt: dict) -> str:
             + (f" ({', '.join(map(_name, beating))})" if beating else ""))
     if "a" not in pt["sub"]:
         return text + "."
-    rded = {"holds": "beats it", "refuted": "does not beat it by a point"}.get(pt["sub"]["a"],
-                                                                                   "is not shown to beat it")
+    below = EASY_METHOD in pt["gain"] and pt["gain"][EASY_METHOD]["hi"] < 0
+    rded = {"holds": "beats it", "refuted": "falls below it" if below else "does not beat it by a point"}.get(
+        pt["sub"]["a"], "is not shown to beat it")
     text += f"; RDED {rded}"
     if pt["trail"] is None:
         return text + "."
