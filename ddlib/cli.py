@@ -362,8 +362,7 @@ def _export(a) -> int:
         files = []
         for i, (img, c) in enumerate(zip(pixels, labels.tolist())):
             files.append(f"{class_folder(c, splits.num_classes)}/{i:05d}.png")
-            (out / files[-1]).parent.mkdir(exist_ok=True)
-            atomic_write(out / files[-1], lambda f, img=img: open(f, "wb").write(encode_png(img).numpy().tobytes()))
+            atomic_write(out / files[-1], lambda f, img=img: Path(f).write_bytes(encode_png(img).numpy().tobytes()))
         quantised = bool(images.is_floating_point())
         write_json(out / "export.json", dict(record, format="imagefolder", files=files, classes=list(splits.classes),
                                              rounded_to_8_bits=quantised))
