@@ -2,8 +2,8 @@
 teacher agreement and the galleries show the subsets the stored runs trained on; re-picking them (herding and
 k-center over the teacher's embeddings) took 35 s of a fresh build. ``results/<profile>/picks/<run key>.json`` holds
 one run's indices; the run's key covers the selector's code, the data's content and the config, and a file is used
-only if its key, its count and every index match what the run would pick (no silent wrong number); else the subset
-is picked again and the file replaced."""
+only if it carries that key and holds distinct training indices, IPC of each class (as a stored record is trusted
+on its key and its values' ranges: no silent wrong number); else the subset is picked again and the file replaced."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,12 +20,14 @@ def folder(store: Path) -> Path:
     return Path(store).parent / "picks"
 
 
-def _valid(record: dict | None, cfg: RunConfig, n_train: int, classes: int) -> bool:
+def _valid(record: dict | None, cfg: RunConfig, y_train: torch.Tensor, classes: int) -> bool:
     if not isinstance(record, dict) or record.get("key") != cfg.key():
         return False
     idx = record.get("indices")
-    return (isinstance(idx, list) and len(idx) == cfg.ipc * classes and len(set(idx)) == len(idx)
-            and all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < n_train for i in idx))
+    if not (isinstance(idx, list) and len(idx) == cfg.ipc * classes and len(set(idx)) == len(idx)
+            and all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < len(y_train) for i in idx)):
+        return False
+    return bool((torch.bincount(y_train[idx], minlength=classes) == cfg.ipc).all())
 
 
 def indices(cfg: RunConfig, store: Path | None = None) -> torch.Tensor:
@@ -37,7 +39,7 @@ def indices(cfg: RunConfig, store: Path | None = None) -> torch.Tensor:
     splits = data.load(cfg.dataset, cfg.val_per_class, cfg.split_seed)
     path = folder(store) / f"{cfg.key()}.json"
     record = read_record(path) if path.exists() else None
-    if _valid(record, cfg, len(splits.y_train), splits.num_classes):
+    if _valid(record, cfg, splits.y_train, splits.num_classes):
         return torch.tensor(record["indices"], dtype=torch.long)
     idx = runner.pick(cfg)["indices"]
     write_json(path, dict(key=cfg.key(), indices=[int(i) for i in idx]))

@@ -30,6 +30,7 @@ def test_a_subset_is_kept_then_read_without_picking(herding, monkeypatch):
     lambda r: dict(r, indices=[r["indices"][0]] * len(r["indices"])),   # repeated
     lambda r: dict(r, indices=[*r["indices"][:-1], 10**9]),   # out of range
     lambda r: dict(r, indices=[*r["indices"][:-1], 1.5]),     # not an index
+    lambda r: dict(r, indices=list(range(len(r["indices"])))),  # distinct, in range, not IPC of each class
     lambda r: "not a record"])
 def test_a_kept_subset_that_is_not_the_runs_is_picked_again_and_replaced(herding, tamper):
     cfg, store = herding
