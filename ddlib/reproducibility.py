@@ -221,7 +221,7 @@ def markdown(profile: str) -> str:
              f"commit `{r['provenance']['commit']}`; inputs (teacher, scoring runs, sets) {inputs}; "
              f"{r['wall_s']:.0f} s in all.", "",
              markdown_table(["chapter", "run", "key", "test: stored, again", "validation: stored, again", "match"],
-                            [[x["chapter"], x["run"], f"`{x['key']}`",
+                            [[x["chapter"].replace("_", " "), x["run"], f"`{x['key']}`",
                               f"{x['stored_test_acc'] * 100:.2f}, {x['recomputed_test_acc'] * 100:.2f}",
                               f"{x['stored_val_acc'] * 100:.2f}, {x['recomputed_val_acc'] * 100:.2f}",
                               "yes" if x["match"] else "**no**"] for x in r["rows"]])]
